@@ -2,10 +2,12 @@
 
 One record = one image pair:
   image1, image2: PNG-encoded (H, W, 3) uint8 RGB (`tfds.features.Image`),
-  flow: (H, W, 2) float32, (u, v) in pixels, frame 1 -> frame 2 ((0, 0, 2) when the
-    split has no ground truth, e.g. Sintel/KITTI test),
-  valid: (H, W) bool, where the ground truth is defined ((0, 0) without ground truth),
-  occlusion: (H, W) bool, pixels of frame 1 hidden in frame 2 ((0, 0) when unknown),
+  flow: (H, W, 2) float32, (u, v) in pixels, frame 1 -> frame 2 (a (1, 1, 2) placeholder
+    and has_flow=False when the split has no ground truth, e.g. Sintel/KITTI test),
+  valid: (H, W) bool, where the ground truth is defined (placeholder without it),
+  occlusion: (H, W) bool, pixels of frame 1 hidden in frame 2 (a placeholder and
+    has_occlusion=False when unknown),
+  has_flow, has_occlusion: bool,
   scene: str (Sintel scene, Things sequence, KITTI/HD1K sequence id, ...),
   frame: int32, index of frame 1 inside `scene`,
   id: str, an identifier for submissions and debugging (e.g. the file name of frame 1).
@@ -18,8 +20,9 @@ import tensorflow_datasets as tfds
 
 from deq_flow_jax.io import encode_png
 
-EMPTY_FLOW = np.zeros((0, 0, 2), np.float32)
-EMPTY_MASK = np.zeros((0, 0), np.bool_)
+# TFDS cannot store empty dynamic-shape tensors: absent arrays are small placeholders.
+EMPTY_FLOW = np.zeros((1, 1, 2), np.float32)
+EMPTY_MASK = np.zeros((2, 2), np.bool_)  # >= 2 bytes: TFDS trims the shape to len(bytes)
 
 
 def flow_features() -> tfds.features.FeaturesDict:
@@ -30,6 +33,8 @@ def flow_features() -> tfds.features.FeaturesDict:
         "flow": tfds.features.Tensor(shape=(None, None, 2), dtype=np.float32, encoding="bytes"),
         "valid": tfds.features.Tensor(shape=(None, None), dtype=np.bool_, encoding="bytes"),
         "occlusion": tfds.features.Tensor(shape=(None, None), dtype=np.bool_, encoding="bytes"),
+        "has_flow": np.bool_,
+        "has_occlusion": np.bool_,
         "scene": tfds.features.Text(),
         "frame": np.int32,
         "id": tfds.features.Text(),
@@ -46,6 +51,7 @@ def make_record(image1, image2, flow=None, valid=None, occlusion=None, *, scene=
     image1, image2 = np.asarray(image1), np.asarray(image2)
     if image1.shape != image2.shape:
         raise ValueError(f"{id or scene}: frames differ in shape: {image1.shape} vs {image2.shape}")
+    has_flow, has_occlusion = flow is not None, occlusion is not None
     if flow is None:
         flow, valid = EMPTY_FLOW, EMPTY_MASK
     else:
@@ -59,5 +65,6 @@ def make_record(image1, image2, flow=None, valid=None, occlusion=None, *, scene=
     return {
         "image1": encode_png(image1), "image2": encode_png(image2), "flow": flow,
         "valid": np.asarray(valid, np.bool_), "occlusion": np.asarray(occlusion, np.bool_),
+        "has_flow": has_flow, "has_occlusion": has_occlusion,
         "scene": str(scene), "frame": int(frame), "id": str(id),
     }

@@ -119,10 +119,10 @@ class FlowSource:
             raise IndexError(f"{self.name}/{self.split}: index {index} out of range [0, {len(self)})")
         rec = self._source[index % len(self)]
         out = {"image1": rec["image1"], "image2": rec["image2"]}
-        if rec["flow"].size:
+        if rec["has_flow"]:
             out["flow"] = np.asarray(rec["flow"], np.float32)
             out["valid"] = np.asarray(rec["valid"], np.float32)
-        if rec["occlusion"].size:
+        if rec["has_occlusion"]:
             out["occlusion"] = np.asarray(rec["occlusion"], np.float32)
         out["meta"] = {"scene": _text(rec["scene"]), "frame": int(rec["frame"]), "id": _text(rec["id"]),
                        "dataset": self.name, "split": self.split, "index": index % len(self)}
