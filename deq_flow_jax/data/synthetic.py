@@ -61,8 +61,11 @@ class SceneConfig:
             raise ValueError(f"need 0 <= min_objects <= max_objects, got {self.min_objects}, {self.max_objects}")
 
 
-def _texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    """A colourful texture with structure at several scales: (h, w, 3) float32 0..255."""
+def _texture(rng: np.random.Generator, h: int, w: int, grid) -> np.ndarray:
+    """A colourful texture with structure at several scales: (h, w, 3) float32 0..255.
+
+    `grid` is the (yy, xx) float32 pixel grid of shape (h, w).
+    """
     base = rng.uniform(50, 205, size=3)
     tex = np.zeros((h, w, 3), np.float32)
     for cell, amp in ((32, 45.0), (10, 30.0), (4, 14.0)):  # multi-octave smooth noise
@@ -84,9 +87,10 @@ def _texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
         else:
             period = rng.uniform(4, 12)
             angle = rng.uniform(0, np.pi)
-            yy, xx = np.mgrid[:h, :w].astype(np.float32)
-            phase = (np.cos(angle) * xx + np.sin(angle) * yy) * (2 * np.pi / period)
-            strokes += 0.5 * np.sin(phase)[..., None] * np.asarray(colour, np.float32)
+            yy, xx = grid
+            k = np.float32(2 * np.pi / period)
+            phase = (np.float32(np.cos(angle)) * k) * xx + (np.float32(np.sin(angle)) * k) * yy
+            strokes += np.sin(phase)[..., None] * (0.5 * np.asarray(colour, np.float32))
     tex += cv2.GaussianBlur(strokes, (0, 0), 0.8)
     return np.clip(tex + base, 0, 255).astype(np.float32)
 
@@ -157,13 +161,14 @@ def generate_scene(seed, cfg: SceneConfig = SceneConfig()) -> dict:
     rng = np.random.default_rng(seed)
     h, w, n_t = cfg.height, cfg.width, cfg.num_frames
     n_obj = int(rng.integers(cfg.min_objects, cfg.max_objects + 1))
-    textures = [_texture(rng, h, w)]
+    grid = tuple(np.mgrid[:h, :w].astype(np.float32))
+    textures = [_texture(rng, h, w, grid)]
     masks = [np.ones((h, w), np.float32)]
     maps = [_trajectory(rng, cfg, (w / 2, h / 2), cfg.max_bg_shift, cfg.max_bg_rot, cfg.max_bg_zoom)]
     for _ in range(n_obj):
         centre = (rng.uniform(0.1, 0.9) * w, rng.uniform(0.1, 0.9) * h)
         radius = rng.uniform(0.12, 0.32) * min(h, w)
-        textures.append(_texture(rng, h, w))
+        textures.append(_texture(rng, h, w, grid))
         masks.append(_shape_mask(rng, h, w, centre, radius))
         maps.append(_trajectory(rng, cfg, centre, cfg.max_obj_shift, cfg.max_obj_rot, cfg.max_obj_zoom))
 
