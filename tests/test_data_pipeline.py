@@ -111,3 +111,13 @@ def test_eval_loader_keeps_order(data_dir):
     batches = list(make_eval_loader("synthetic", "validation", data_dir=data_dir, batch_size=2, **SYN))
     assert [b["image1"].shape[0] for b in batches] == [2, 1]
     assert [m["index"] for b in batches for m in b["meta"]] == [0, 1, 2]
+
+
+def test_split_for_devices():
+    from deq_flow_jax.data import split_for_devices
+    batch = {"flow": np.arange(4 * 3 * 2, dtype=np.float32).reshape(4, 3, 2), "meta": [1, 2, 3, 4]}
+    out = split_for_devices(batch, 2)
+    assert out["flow"].shape == (2, 2, 3, 2) and out["meta"] == [1, 2, 3, 4]
+    np.testing.assert_array_equal(out["flow"][1, 0], batch["flow"][2])
+    with pytest.raises(ValueError, match="not divisible by 3 devices"):
+        split_for_devices(batch, 3)

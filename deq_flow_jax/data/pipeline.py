@@ -122,6 +122,23 @@ def make_train_loader(stage, *, data_dir, crop_size, global_batch_size, seed, nu
     return it
 
 
+def split_for_devices(batch: dict, num_devices: int) -> dict:
+    """Reshapes a process's batch (b, ...) -> (num_devices, b // num_devices, ...) per key.
+
+    For per-device training code (shard_map over a `data` axis reads the leading axis);
+    numpy arrays only (lists such as `meta` are left alone).
+    """
+    out = {}
+    for k, v in batch.items():
+        if isinstance(v, np.ndarray):
+            if v.shape[0] % num_devices:
+                raise ValueError(f"batch[{k!r}] has {v.shape[0]} examples, not divisible by "
+                                 f"{num_devices} devices")
+            v = v.reshape((num_devices, v.shape[0] // num_devices) + v.shape[1:])
+        out[k] = v
+    return out
+
+
 def _eval_batch(examples) -> dict:
     out = {k: np.stack([e[k] for e in examples]).astype(np.float32)
            for k in ("image1", "image2", "flow", "valid") if k in examples[0]}
