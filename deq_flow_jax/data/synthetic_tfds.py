@@ -15,7 +15,6 @@ import dataclasses
 import fcntl
 import os
 
-import numpy as np
 import tensorflow_datasets as tfds
 
 from deq_flow_jax.data.records import flow_features, make_record
