@@ -6,7 +6,7 @@ Two variants:
     consecutive pair, records stored in (scene, frame) order.
 Every parameter that changes the data is part of the config name, so different
 settings live side by side in one data_dir:
-  `<data_dir>/synthetic_flow/<variant>_<H>x<W>_n<train>-<val>_f<frames>_s<seed>/1.0.0`.
+  `<data_dir>/synthetic_flow/<variant>_<H>x<W>_n<train>-<val>_f<frames>_s<seed>/1.1.0`.
 """
 from __future__ import annotations
 
@@ -66,8 +66,9 @@ class SyntheticConfig(tfds.core.BuilderConfig):
 class SyntheticFlow(tfds.core.GeneratorBasedBuilder):
     """Procedural flow scenes with exact ground truth (see `deq_flow_jax.data.synthetic`)."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {"1.0.0": "Initial release.",
+                     "1.1.0": "Object textures per bounding box; slower videos; has_* flags."}
     BUILDER_CONFIGS = [SyntheticConfig.make("pairs"), SyntheticConfig.make("video")]
     url_infos = None  # nothing to download (TFDS would look for a checksums file)
 
