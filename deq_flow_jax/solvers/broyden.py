@@ -79,19 +79,26 @@ class Broyden(SolverBase):
 
     def update(self, state, k, x, fx):
         mem = state.U.shape[1]
+        slot = k % mem
         gx = fx - x
         dx = x - state.x
         dg = gx - state.gx
+        # (-I + U V^T) is linear and state.step = -(-I + U V^T) gx_old, so one matvec at gx_new
+        # gives both (-I + U V^T) dg and, after the rank-one update, the next step.
+        mv = _matvec(state.U, state.VT, gx)
+        mv_dg = mv + state.step
         vT = _rmatvec(state.U, state.VT, dx)
         denom = bdot(vT, dg)
-        u = (dx - _matvec(state.U, state.VT, dg)) / denom[:, None]
+        u = (dx - mv_dg) / denom[:, None]
         ok = (denom != 0) & jnp.all(jnp.isfinite(u), axis=1) & jnp.all(jnp.isfinite(vT), axis=1)
         u = jnp.where(ok[:, None], u, 0.0)
         vT = jnp.where(ok[:, None], vT, 0.0)
-        slot = k % mem
+        # the slot being overwritten (ring buffer wrap-around) leaves the estimate
+        u_old = jax.lax.dynamic_index_in_dim(state.U, slot, axis=1, keepdims=False)
+        v_old = jax.lax.dynamic_index_in_dim(state.VT, slot, axis=1, keepdims=False)
         U = jax.lax.dynamic_update_index_in_dim(state.U, u, slot, axis=1)
         VT = jax.lax.dynamic_update_index_in_dim(state.VT, vT, slot, axis=1)
-        step = -_matvec(U, VT, gx)
+        step = -(mv + u * bdot(vT, gx)[:, None] - u_old * bdot(v_old, gx)[:, None])
         return BroydenState(x=x, gx=gx, step=step, U=U, VT=VT), x
 
     def stalled(self, stop_trace, k, res, tol):
