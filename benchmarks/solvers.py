@@ -14,7 +14,7 @@ calls of the batched f (a ``jax.debug.callback`` counter, in a separate untimed 
 
 Then the solver overhead per iteration on the DEQ-Flow-B state at 368x496, batch 2
 (h: (2, 46, 62, 128), c: (2, 46, 62, 2)) with a cheap elementwise f:
-(T(solver, N steps) - T(N plain f applications in a fori_loop)) / N.
+(T(solver, N steps) - T(N plain f applications in a loop with a traced trip count)) / N.
 
 Prints one JSON document and a table.
 """
@@ -142,8 +142,9 @@ def bench_overhead(steps, repeats, shape=(2, 46, 62)):
         return {"h": a * z["h"] + 1.0, "c": a * z["c"] - 1.0}
 
     a = jnp.float32(0.5)
-    plain = jax.jit(lambda z, a: jax.lax.fori_loop(0, steps, lambda i, z: f(z, a), z))
-    t_plain = _time(plain, z0, a, repeats=repeats)
+    # a traced trip count: XLA cannot unroll and fuse the f applications across iterations
+    plain = jax.jit(lambda z, a, n: jax.lax.fori_loop(0, n, lambda i, z: f(z, a), z))
+    t_plain = _time(plain, z0, a, jnp.int32(steps), repeats=repeats)
     rows = []
     for name, solver in (("anderson(m=6)", Anderson()), ("broyden", Broyden()), ("iteration", FixedPointIteration())):
         run = jax.jit(lambda z, a, solver=solver: fixed_point(f, z, a, solver=solver, max_steps=steps, tol=0.0,
