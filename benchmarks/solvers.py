@@ -10,7 +10,8 @@ Methods: our Anderson / Broyden / FixedPointIteration, jaxopt ``AndersonAccelera
 (same history size and ridge) and optimistix ``FixedPointIteration`` (two-norm, atol = tol),
 the latter two vmapped over the batch (per-sample stopping like ours). ``f_evals`` counts
 calls of the batched f (a ``jax.debug.callback`` counter, in a separate untimed run);
-``wall_ms`` is the median of ``--repeats`` runs of the compiled solve.
+``wall_ms`` is the fastest of ``--repeats`` runs of the compiled solve (robust to a
+shared machine); all timings exclude compilation.
 
 Then the solver overhead per iteration on the DEQ-Flow-B state at 368x496, batch 2
 (h: (2, 46, 62, 128), c: (2, 46, 62, 2)) with a cheap elementwise f:
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 
@@ -60,7 +60,7 @@ def _time(fn, *args, repeats: int) -> float:
         t = time.perf_counter()
         jax.block_until_ready(fn(*args))
         ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
+    return min(ts)   # the least disturbed run: robust on a shared machine
 
 
 def _counted(f):
