@@ -21,7 +21,7 @@ def _check(fn, z0, args, solver, max_steps, tol, stop_mode, adjoint, capture, ca
         raise ValueError(f"fixed_point: stop_mode must be 'abs' or 'rel', got {stop_mode!r}")
     if not isinstance(max_steps, numbers.Integral) or isinstance(max_steps, bool) or max_steps < 1:
         raise ValueError(f"fixed_point: max_steps must be a Python int >= 1, got {max_steps!r}")
-    if not float(tol) >= 0:
+    if isinstance(tol, numbers.Real) and not tol >= 0:   # a traced tol is allowed too
         raise ValueError(f"fixed_point: tol must be >= 0, got {tol!r}")
     for name in ("init", "propose", "update"):
         if not hasattr(solver, name):
