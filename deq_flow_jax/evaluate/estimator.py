@@ -1,8 +1,9 @@
 """A jitted, numpy-in numpy-out wrapper of `deq_flow_jax.model.estimate_flow`.
 
-`FlowEstimator(variables, cfg, settings)` compiles one function per input size
-and per start kind (cold, warm start, fixed-point reuse) and returns an
-`Estimate` of numpy arrays, with the solver's statistics and the wall time.
+`FlowEstimator(variables, cfg, settings)` calls the model's jitted
+`estimate_flow` (one compilation per input size and per start kind: cold, warm
+start, fixed-point reuse) and returns an `Estimate` of numpy arrays, with the
+solver's statistics and the wall time.
 """
 from __future__ import annotations
 
@@ -96,20 +97,9 @@ class FlowEstimator:
 
     def __init__(self, variables, cfg, settings: SolverSettings = SolverSettings(),
                  pad_mode: str = "sintel"):
-        import jax
-
         if pad_mode not in ("sintel", "kitti"):
             raise ValueError(f"pad_mode must be 'sintel' or 'kitti'; got {pad_mode!r}")
         self.variables, self.cfg, self.settings, self.pad_mode = variables, cfg, settings, pad_mode
-        self._fn = jax.jit(self._run)
-
-    def _run(self, variables, image1, image2, flow_init, cache):
-        from deq_flow_jax.model import estimate_flow
-
-        s = self.settings
-        return estimate_flow(variables, self.cfg, image1, image2, solver=s.solver,
-                             max_steps=s.max_steps, tol=s.tol, stop_mode=s.stop_mode,
-                             flow_init=flow_init, cache=cache, pad_mode=self.pad_mode)
 
     def __call__(self, image1, image2, *, flow_init: Optional[np.ndarray] = None,
                  cache: Optional[tuple] = None) -> Estimate:
@@ -122,11 +112,16 @@ class FlowEstimator:
         """
         import jax
 
+        from deq_flow_jax.model import estimate_flow
+
         im1, im2 = _as_batch(image1), _as_batch(image2)
         if im1.shape != im2.shape:
             raise ValueError(f"image1 {im1.shape} and image2 {im2.shape} differ in shape")
+        s = self.settings
         t0 = time.perf_counter()
-        res = self._fn(self.variables, im1, im2, flow_init, cache)
+        res = estimate_flow(self.variables, self.cfg, im1, im2, solver=s.solver,
+                            max_steps=s.max_steps, tol=s.tol, stop_mode=s.stop_mode,
+                            flow_init=flow_init, cache=cache, pad_mode=self.pad_mode)
         res = jax.device_get(jax.block_until_ready(res))
         seconds = time.perf_counter() - t0
         hidden, _ = res.cache
