@@ -92,7 +92,7 @@ def evaluate_source(estimator, source, *, reuse: str = "none", limit: Optional[i
         on_frame: optional callback(index, item, estimate) (e.g. to save panels).
 
     Returns:
-        {"metrics": {...MetricAccumulator.result()}, "solver": {"nstep": {mean, min, max},
+        {"metrics": {...MetricAccumulator.result()}, "solver": {"steps": {mean, min, max}, "nstep": ...,
         "abs_residual": ..., "rel_residual": ...}, "seconds_per_pair": float,
         "frames": [...] (with per_frame)}.
     """
@@ -118,7 +118,7 @@ def evaluate_source(estimator, source, *, reuse: str = "none", limit: Optional[i
         est = seq(np.asarray(item["image1"])[None], np.asarray(item["image2"])[None])
         frame_metrics = acc.add(est.flow[0], item["flow"], item.get("valid"))
         rec = {"index": i, "scene": meta.get("scene"), "frame": meta.get("frame"),
-               **frame_metrics, "nstep": int(est.nstep[0]),
+               **frame_metrics, "steps": int(est.steps[0]), "nstep": int(est.nstep[0]),
                "abs_residual": float(est.abs_residual[0]),
                "rel_residual": float(est.rel_residual[0]), "seconds": float(est.seconds)}
         records.append(rec)
@@ -128,7 +128,7 @@ def evaluate_source(estimator, source, *, reuse: str = "none", limit: Optional[i
     out = {
         "metrics": acc.result(),
         "solver": {k: _stat_summary([r[k] for r in records])
-                   for k in ("nstep", "abs_residual", "rel_residual")},
+                   for k in ("steps", "nstep", "abs_residual", "rel_residual")},
         "seconds_per_pair": total / n,
         "n_pairs": n,
     }
@@ -174,7 +174,7 @@ def format_table(result: dict) -> str:
     for label, r in result["passes"].items():
         m = r["metrics"]
         rows.append([label] + [f"{m[k]:.3f}" if "epe" in k else f"{m[k]:.2f}" for k in keys]
-                    + [f"{r['solver']['nstep']['mean']:.1f}", f"{r['seconds_per_pair']:.3f}"])
+                    + [f"{r['solver']['steps']['mean']:.1f}", f"{r['seconds_per_pair']:.3f}"])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     line = lambda cells: "  ".join(str(c).rjust(w) for c, w in zip(cells, widths))  # noqa: E731
     return "\n".join([line(head), line(["-" * w for w in widths])] + [line(r) for r in rows])
