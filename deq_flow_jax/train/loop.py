@@ -123,14 +123,16 @@ def train_and_evaluate(config, workdir: str) -> dict:
     state = replicate(create_train_state(_initial_variables(config, mcfg), tx, config.seed), mesh)
 
     data_dir = os.path.expanduser(config.data.data_dir)
+    synthetic_kw = dict(config.data.get("synthetic", None) or {})
     loader = make_train_loader(
         config.data.stage, data_dir=data_dir, crop_size=tuple(config.data.crop_size),
         global_batch_size=config.batch_size, seed=config.seed,
         num_workers=config.data.num_workers, process_index=jax.process_index(),
-        process_count=jax.process_count())
+        process_count=jax.process_count(), synthetic=synthetic_kw or None)
     data_iter = iter(loader)
+    val_kw = synthetic_kw if config.data.val_dataset.startswith("synthetic") else {}
     val_source = make_eval_source(config.data.val_dataset, config.data.val_split,
-                                  data_dir=data_dir)
+                                  data_dir=data_dir, **val_kw)
     pad_mode = "kitti" if config.data.val_dataset.startswith("kitti") else "sintel"
 
     manager = ck.make_manager(workdir)
