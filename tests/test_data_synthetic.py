@@ -101,3 +101,13 @@ def test_video_source_is_in_sequence_order(tmp_path):
     with pytest.raises(ValueError, match="no split 'test'"):
         make_eval_source("synthetic_video", "test", data_dir=tmp_path, height=32, width=48,
                          num_train=1, num_val=2, num_frames=4)
+
+
+@pytest.mark.slow
+def test_default_build_is_well_under_a_minute(tmp_path):
+    import time
+    start = time.perf_counter()
+    builder = ensure_synthetic(tmp_path)
+    seconds = time.perf_counter() - start
+    assert builder.info.splits["train"].num_examples == 1000
+    assert seconds < 45, seconds
