@@ -251,3 +251,19 @@ def test_export_round_trip_without_model_code(model, estimator, tmp_path, capsys
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=str(tmp_path), timeout=300)
     ref = estimator(frames[0], frames[1]).flow
     np.testing.assert_allclose(np.load(tmp_path / "flow.npy"), ref, atol=1e-4)
+
+
+def test_infer_video_file(model, tmp_path, capsys):
+    from deq_flow_jax.evaluate.video import VideoWriter
+
+    _, _, ckpt = model
+    with VideoWriter(str(tmp_path / "clip.mp4"), fps=8) as w:
+        for f in smooth_frames(4):
+            w.write(f)
+    out = tmp_path / "clip_out"
+    assert cli.main(["infer", str(tmp_path / "clip.mp4"), "--checkpoint", ckpt, "--out", str(out),
+                     "--no-progress", "--no-color", *SOLVER_FLAGS]) == 0, capsys.readouterr().err
+    assert sorted(os.listdir(out / "flow")) == [f"frame_{i:06d}.flo" for i in range(3)]
+    assert not (out / "color").exists()
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["kind"] == "video" and stats["video"] == "flow.mp4" and stats["n_pairs"] == 3
