@@ -5,7 +5,6 @@ the checkpoint (a missing checkpoint would be the next error).
 """
 import os
 
-import cv2
 import numpy as np
 import pytest
 
