@@ -66,3 +66,36 @@ def test_missing_file_and_bad_source():
         load_official("/nonexistent.pth", CFG)
     with pytest.raises(TypeError, match="source must be a .pth path or a mapping"):
         load_official(42, CFG)
+
+
+def test_converter_switches_weight_norm_parameterisation():
+    from deq_flow_jax.model.weight_norm import fold_weight_norm
+    _, sd = load_golden("B")
+    wn = load_official(sd, ModelConfig.variant("B"))
+    plain = load_official(sd, ModelConfig.variant("B", wnorm=False))   # folds g, v
+    folded = fold_weight_norm(wn["params"]["update_block"])
+    jax_tree = __import__("jax").tree
+    jax_tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+                 folded, plain["params"]["update_block"])
+    # ...and a plain checkpoint loads into a weight-normalised configuration.
+    plain_sd = {}
+    for k, v in sd.items():
+        if k.endswith("weight_g"):
+            continue
+        if k.endswith("weight_v"):
+            g = sd[k[:-1] + "g"]
+            v = v * (g.reshape(-1, 1, 1, 1) / np.sqrt((v.reshape(v.shape[0], -1) ** 2).sum(1)).reshape(-1, 1, 1, 1))
+            k = k[:-2]
+        plain_sd[k] = v
+    back = load_official(plain_sd, ModelConfig.variant("B"))
+    jax_tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+                 fold_weight_norm(back["params"]["update_block"]), folded)
+
+
+def test_v1_key_names_load():
+    _, sd = load_golden("B")
+    v1 = {k.replace("module.mask.", "module.update_block.mask."): v for k, v in sd.items()}
+    a = load_official(sd, ModelConfig.variant("B"))
+    b = load_official(v1, ModelConfig.variant("B"))
+    np.testing.assert_array_equal(a["params"]["mask"]["mask_2"]["kernel"],
+                                  b["params"]["mask"]["mask_2"]["kernel"])
