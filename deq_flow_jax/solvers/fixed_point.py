@@ -1,6 +1,7 @@
 """The public entry point: ``fixed_point(fn, z0, args, ...) -> Solution``."""
 from __future__ import annotations
 
+import numbers
 from typing import Any, Callable, Sequence
 
 import jax
@@ -17,7 +18,7 @@ def _check(fn, z0, args, solver, max_steps, tol, stop_mode, adjoint, capture, ca
     batch_size_of(z0, "z0")
     if stop_mode not in ("abs", "rel"):
         raise ValueError(f"fixed_point: stop_mode must be 'abs' or 'rel', got {stop_mode!r}")
-    if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
+    if not isinstance(max_steps, numbers.Integral) or isinstance(max_steps, bool) or max_steps < 1:
         raise ValueError(f"fixed_point: max_steps must be a Python int >= 1, got {max_steps!r}")
     if not float(tol) >= 0:
         raise ValueError(f"fixed_point: tol must be >= 0, got {tol!r}")
@@ -29,11 +30,14 @@ def _check(fn, z0, args, solver, max_steps, tol, stop_mode, adjoint, capture, ca
         if not hasattr(a, "apply"):
             raise TypeError(f"fixed_point: adjoint {a!r} has no apply(); use IFT(), Phantom() or NoGrad()")
     for c in capture:
-        if not isinstance(c, int) or isinstance(c, bool) or not 1 <= c <= max_steps:
+        if not isinstance(c, numbers.Integral) or isinstance(c, bool) or not 1 <= c <= max_steps:
             raise ValueError(f"fixed_point: capture indices must be ints in [1, max_steps={max_steps}], got {c!r}")
     if isinstance(capture_adjoint, (tuple, list)) and len(capture_adjoint) != len(capture):
         raise ValueError(f"fixed_point: capture_adjoint has {len(capture_adjoint)} entries for "
                          f"{len(capture)} capture indices")
+
+
+def _check_output(fn, z0, args):
     out = jax.eval_shape(fn, z0, args)
     want = jax.tree_util.tree_structure(z0)
     if jax.tree_util.tree_structure(out) != want:
@@ -76,6 +80,10 @@ def fixed_point(fn: Callable[[Any, Any], Any], z0: Any, args: Any = None, *,
 
     def f(z, fa):
         return fn_c(z, fa[0], *fa[1])
+
+    _check_output(f, z0, full)   # on the converted jaxpr: no second trace of the user's Python
+    max_steps = int(max_steps)
+    capture = tuple(int(c) for c in capture)
 
     stop = jax.lax.stop_gradient
     z_star, captured, stats = solve(f, stop(z0), stop(full), solver=solver, max_steps=max_steps,
