@@ -17,7 +17,6 @@ import pytest
 from deq_flow_jax import cli, io
 from deq_flow_jax.evaluate.estimator import FlowEstimator, SolverSettings
 from deq_flow_jax.evaluate.sequence import SequenceEstimator, run_sequence
-from evaluation_helpers import random_variables
 
 H, W = 24, 32
 SETTINGS = SolverSettings(solver="naive", max_steps=12, tol=1e-3, stop_mode="abs")
@@ -26,11 +25,13 @@ SOLVER_FLAGS = ["--solver", "naive", "--max-steps", "12", "--tol", "1e-3", "--st
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    from deq_flow_jax.model import ModelConfig
+    import jax
+
+    from deq_flow_jax.model import ModelConfig, init_model
     from deq_flow_jax.model_io import save_model
 
     cfg = ModelConfig.variant("tiny")
-    variables = random_variables(cfg)    # init_model's structure, numpy values (fast)
+    variables = init_model(cfg, jax.random.PRNGKey(0), image_size=(16, 16))
     ckpt = str(tmp_path_factory.mktemp("ckpt") / "tiny")
     save_model(ckpt, variables, cfg)
     return variables, cfg, ckpt
