@@ -40,6 +40,8 @@ def test_sigkill_then_resume_is_bitwise_identical(tmp_path):
     env = train_env(1, cache)
     over = {"num_steps": 6, "checkpoint_every": 2, "eval_every": 100, "log_every": 1,
             "data.synthetic.num_val": 2, "data.val_max_examples": 1, "add_noise": True}
+    from deq_flow_jax.data import ensure_synthetic
+    ensure_synthetic(data, height=96, width=128, num_train=64, num_val=2, seed=0)   # prebuilt
     ref = start_train(cli_args(data, tmp_path / "ref", **over), env, tmp_path / "ref.log")
     assert _wait(ref, 900) == 0, open(tmp_path / "ref.log").read()[-3000:]
 
@@ -155,19 +157,16 @@ def test_synthetic_run_beats_zero_flow(tmp_path):
     a clear margin on held-out pairs, with the spectral radius logged."""
     import json
     from deq_flow_jax.train import train_and_evaluate
-    from training_helpers import tiny_config
-    cfg = tiny_config(tmp_path / "data", num_steps=LEARN_STEPS, lr=1e-3, log_every=50,
-                      eval_every=LEARN_STEPS, checkpoint_every=LEARN_STEPS, sradius_every=100,
-                      sradius_iters=10)
-    cfg.data.crop_size = (64, 96)
-    cfg.data.synthetic.num_train = 1000
-    cfg.data.synthetic.num_val = 32
-    cfg.data.val_max_examples = 32
+    from experiments.configs.synthetic import get_config
+    cfg = get_config()                      # the shipped config, as `make demo` trains it
+    cfg.data.data_dir = str(tmp_path / "data")
+    cfg.num_steps, cfg.eval_every, cfg.checkpoint_every = LEARN_STEPS, LEARN_STEPS, LEARN_STEPS
+    cfg.log_every, cfg.sradius_every, cfg.sradius_iters = 50, 100, 10
     m = train_and_evaluate(cfg, str(tmp_path / "run"))
     assert m["epe"] < LEARN_BOUND * m["zero_epe"], m
     lines = [json.loads(l) for l in open(tmp_path / "run" / "train.jsonl")]
     assert any(l.get("sradius", 0) > 0 for l in lines if l["kind"] == "train")
 
 
-LEARN_STEPS = 300
-LEARN_BOUND = 0.8
+LEARN_STEPS = 400
+LEARN_BOUND = 0.7          # measured 0.52 (3.40 px vs 6.49 px zero flow)
