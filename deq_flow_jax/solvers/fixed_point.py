@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from deq_flow_jax.adjoints.phantom import Phantom
 from deq_flow_jax.solvers.anderson import Anderson
+from deq_flow_jax.solvers.closure import closure_convert_all
 from deq_flow_jax.solvers.flatten import batch_size_of
 from deq_flow_jax.solvers.loop import solve
 from deq_flow_jax.solvers.solution import Solution
@@ -20,7 +21,7 @@ def _check(fn, z0, args, solver, max_steps, tol, stop_mode, adjoint, capture, ca
         raise ValueError(f"fixed_point: stop_mode must be 'abs' or 'rel', got {stop_mode!r}")
     if not isinstance(max_steps, numbers.Integral) or isinstance(max_steps, bool) or max_steps < 1:
         raise ValueError(f"fixed_point: max_steps must be a Python int >= 1, got {max_steps!r}")
-    if not float(tol) >= 0:
+    if isinstance(tol, numbers.Real) and not tol >= 0:   # a traced tol is allowed too
         raise ValueError(f"fixed_point: tol must be >= 0, got {tol!r}")
     for name in ("init", "propose", "update"):
         if not hasattr(solver, name):
@@ -37,8 +38,7 @@ def _check(fn, z0, args, solver, max_steps, tol, stop_mode, adjoint, capture, ca
                          f"{len(capture)} capture indices")
 
 
-def _check_output(fn, z0, args):
-    out = jax.eval_shape(fn, z0, args)
+def _check_output(out, z0):
     want = jax.tree_util.tree_structure(z0)
     if jax.tree_util.tree_structure(out) != want:
         raise ValueError(f"fixed_point: fn(z, args) must return a pytree like z0 ({want}), got "
@@ -55,8 +55,8 @@ def fixed_point(fn: Callable[[Any, Any], Any], z0: Any, args: Any = None, *,
     """Finds z* = fn(z*, args) per sample with one ``lax.while_loop``.
 
     Args:
-      fn: pure ``fn(z, args) -> z``; may close over arrays (they are hoisted with
-        ``jax.closure_convert`` and receive gradients like ``args``).
+      fn: pure ``fn(z, args) -> z``; may close over arrays (they are hoisted into explicit
+        arguments, see :mod:`.closure`, and receive gradients like ``args``).
       z0: pytree of floating (B, ...) arrays sharing the batch size B; the initial state.
       args: pytree of parameters/inputs; gradients flow to it through the adjoint.
       solver: ``Anderson(...)``, ``Broyden(...)`` or ``FixedPointIteration(...)``.
@@ -75,13 +75,9 @@ def fixed_point(fn: Callable[[Any, Any], Any], z0: Any, args: Any = None, *,
     """
     capture = tuple(capture)
     _check(fn, z0, args, solver, max_steps, tol, stop_mode, adjoint, capture, capture_adjoint)
-    fn_c, consts = jax.closure_convert(lambda z, a: fn(z, a), z0, args)
-    full = (args, tuple(consts))
-
-    def f(z, fa):
-        return fn_c(z, fa[0], *fa[1])
-
-    _check_output(f, z0, full)   # on the converted jaxpr: no second trace of the user's Python
+    f, consts, out_shape = closure_convert_all(fn, z0, args)   # the only trace of the user's fn
+    _check_output(out_shape, z0)
+    full = (args, consts)
     max_steps = int(max_steps)
     capture = tuple(int(c) for c in capture)
 
