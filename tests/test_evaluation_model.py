@@ -235,8 +235,12 @@ def test_export_round_trip_without_model_code(model, estimator, tmp_path, capsys
     _, _, ckpt = model
     out = tmp_path / "tiny.jaxexp"
     assert cli.main(["export", "--checkpoint", ckpt, "--out", str(out), "--height", str(H),
-                     "--width", str(W), *SOLVER_FLAGS]) == 0, capsys.readouterr().err
-    assert "exported tiny" in capsys.readouterr().out
+                     "--width", str(W), "--check", *SOLVER_FLAGS]) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert "exported tiny" in printed and "check: max" in printed
+    assert cli.main(["export", "--checkpoint", ckpt, "--out", str(out), "--height", str(H),
+                     "--width", str(W)]) == 2                   # exists: refused
+    assert "exists" in capsys.readouterr().err
     assert json.loads((tmp_path / "tiny.jaxexp.json").read_text())["settings"]["max_steps"] == 12
     frames = smooth_frames(2)
     np.save(tmp_path / "im.npy", np.stack(frames).astype(np.float32))
