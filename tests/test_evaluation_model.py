@@ -272,3 +272,19 @@ def test_infer_video_file(model, tmp_path, capsys):
     assert not (out / "color").exists()
     stats = json.loads((out / "stats.json").read_text())
     assert stats["kind"] == "video" and stats["video"] == "flow.mp4" and stats["n_pairs"] == 3
+
+
+def test_truncated_frame_fails_late_and_leaves_nothing(model, tmp_path, capsys):
+    _, _, ckpt = model
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, f in enumerate(smooth_frames(3)):
+        io.write_image(str(folder / f"{i}.png"), f)
+    data = (folder / "2.png").read_bytes()
+    (folder / "2.png").write_bytes(data[: len(data) // 2])     # header intact, pixels cut
+    out = tmp_path / "out"
+    assert cli.main(["infer", str(folder), "--checkpoint", ckpt, "--out", str(out),
+                     "--no-progress", *SOLVER_FLAGS]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("deq-flow infer: error:") and "2.png" in err[-1]
+    assert sorted(os.listdir(tmp_path)) == ["frames"]             # no output, no staging folder
