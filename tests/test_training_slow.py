@@ -87,8 +87,16 @@ def test_two_processes_gloo_match_one_process_two_devices(tmp_path):
         procs.append(start_train(args, train_env(1, cache), tmp_path / f"two{pid}.log"))
     for pid, p in enumerate(procs):
         assert _wait(p, 900) == 0, open(tmp_path / f"two{pid}.log").read()[-3000:]
+    import json
+
+    def losses(w):
+        return [l["loss"] for l in map(json.loads, open(tmp_path / w / "train.jsonl"))
+                if l["kind"] == "train"]
+    np.testing.assert_allclose(losses("two"), losses("one"), rtol=1e-5)
+    # Same batch, other all-reduce order (gloo) and shard grouping: Adam's first steps
+    # (update ~ lr * sign(g)) turn 1e-7 gradient differences into ~3e-5 (measured).
     chex.assert_trees_all_close(_latest(tmp_path / "two"), _latest(tmp_path / "one"),
-                                atol=1e-5, rtol=1e-5)
+                                atol=1e-4, rtol=1e-4)
 
 
 def _tiny_batch(h=64, w=96, b=2, seed=0):
