@@ -1,0 +1,222 @@
+"""Training memory and step time of DEQ-Flow's gradient modes against BPTT (issue 5).
+
+One training step (forward, loss, gradient, AdamW update) of DEQ-Flow at batch 1,
+368x496, variant B, in each mode:
+
+* `onestep`      phantom one-step gradient, final state supervised (n_losses=1);
+* `correction6`  6 fixed-point correction terms, one phantom step each (chairs stage);
+* `ift`          implicit differentiation (Broyden backward solve, same step budget);
+* `bptt`         RAFT-style backpropagation through time: fθ unrolled with `lax.scan`,
+                 every iterate decoded and supervised (gamma 0.8), gradients through all
+                 steps (`benchmarks/bptt.py`).
+
+for solver / unroll steps 12, 24 and 48. Each (mode, steps) runs in its own child process,
+which reports:
+
+* compiled memory: `jax.jit(step).lower(...).compile().memory_analysis()` (temp, argument,
+  output and generated-code bytes; `temp_size_in_bytes` is what grows with the unroll);
+* peak RSS: `process_peak_rss_mb`, the whole child process's high-water mark (ru_maxrss,
+  includes compilation), and `step_rss_mb`, the high-water mark while running steps only
+  (VmHWM reset through /proc/self/clear_refs after compilation and a warm-up step);
+* step time (median of `--iters` steps after one warm-up), compile time.
+
+The parent prints one JSON object (also written to `--out`) and a table, with ratios
+against BPTT at 12 steps and against the official PyTorch code's measurements on this CPU.
+
+    PYTHONPATH=$PWD python benchmarks/train_memory.py [--modes onestep,correction6,ift,bptt]
+        [--steps 12,24,48] [--variant B] [--size 368,496] [--batch 1] [--iters 2]
+        [--out runs/bench/train_memory.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_ROOT = os.path.dirname(_HERE)
+
+# The official PyTorch code on this 2-core CPU (B, batch 1, 368x496): chairs-stage step
+# (24 solver steps without gradient + 6 correction terms, 1 phantom step each) and its
+# RAFT 12-iteration BPTT step. Source: issue 5.
+OFFICIAL = {"correction6@24": {"step_s": 6.7, "peak_rss_mb": 1790.0},
+            "bptt@12": {"step_s": 6.6, "peak_rss_mb": 2340.0}}
+
+
+# ----------------------------------------------------------------------------- child
+def _read_status_kb(field: str) -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return float(line.split()[1])
+    return float("nan")
+
+
+def _reset_peak_rss() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
+        return True
+    except OSError:
+        return False
+
+
+def run_child(mode: str, steps: int, variant: str, size, batch: int, iters: int, solver: str,
+              seed: int) -> dict:
+    """Builds, compiles and times one train step; returns the measurements."""
+    import jax
+    import numpy as np
+
+    sys.path.insert(0, _HERE)
+    from train_memory_step import make_step
+
+    step, params, opt_state, data = make_step(mode, steps, variant=variant, size=size, batch=batch,
+                                              solver=solver, seed=seed)
+    jitted = jax.jit(step, donate_argnums=(0, 1))
+    t0 = time.perf_counter()
+    compiled = jitted.lower(params, opt_state, data).compile()
+    compile_s = time.perf_counter() - t0
+    ma = compiled.memory_analysis()
+    mem = {k: int(getattr(ma, k, 0) or 0) for k in (
+        "temp_size_in_bytes", "argument_size_in_bytes", "output_size_in_bytes",
+        "alias_size_in_bytes", "generated_code_size_in_bytes")}
+    t0 = time.perf_counter()
+    params, opt_state, loss = compiled(params, opt_state, data)
+    loss = float(jax.block_until_ready(loss))
+    first_s = time.perf_counter() - t0
+    reset_ok = _reset_peak_rss()
+    times = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        params, opt_state, loss = compiled(params, opt_state, data)
+        loss = float(jax.block_until_ready(loss))
+        times.append(time.perf_counter() - t0)
+    n_params = sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(params))
+    return {
+        "mode": mode, "steps": steps, "variant": variant, "size": list(size), "batch": batch,
+        "solver": solver if mode != "bptt" else None, "params": n_params,
+        "compile_s": compile_s, "first_step_s": first_s, "step_s": float(np.median(times)),
+        "step_times_s": times, "loss": loss,
+        "temp_mb": mem["temp_size_in_bytes"] / 2**20, "memory_analysis": mem,
+        "step_rss_mb": _read_status_kb("VmHWM") / 1024 if reset_ok else None,
+        "process_peak_rss_mb": _max_rss_mb(),
+    }
+
+
+def _max_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# ----------------------------------------------------------------------------- parent
+def _spawn(mode, steps, args) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", mode, "--steps", str(steps),
+           "--variant", args.variant, "--size", args.size, "--batch", str(args.batch),
+           "--iters", str(args.iters), "--solver", args.solver, "--seed", str(args.seed)]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH", "")) if p)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=_ROOT)
+    wall = time.perf_counter() - t0
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout)[-2000:]
+        return {"mode": mode, "steps": steps, "error": f"exit {proc.returncode}: {tail}", "wall_s": wall}
+    out = json.loads(lines[-1])
+    out["wall_s"] = wall
+    return out
+
+
+def _ratios(results: list) -> dict:
+    by = {f"{r['mode']}@{r['steps']}": r for r in results if "error" not in r}
+    ratios = {}
+    ref = by.get("bptt@12")
+    for key, r in by.items():
+        if ref is not None and r is not ref:
+            ratios[f"bptt@12 / {key} (temp)"] = ref["temp_mb"] / max(r["temp_mb"], 1e-9)
+            ratios[f"bptt@12 / {key} (step RSS)"] = ref["step_rss_mb"] / max(r["step_rss_mb"], 1e-9) \
+                if ref.get("step_rss_mb") and r.get("step_rss_mb") else None
+    for mode in ("onestep", "correction6", "ift", "bptt"):
+        a, b = by.get(f"{mode}@12"), by.get(f"{mode}@48")
+        if a and b:
+            ratios[f"{mode}: temp 48 / 12 steps"] = b["temp_mb"] / max(a["temp_mb"], 1e-9)
+    for key, off in OFFICIAL.items():
+        r = by.get(key)
+        if r:
+            ratios[f"{key} step time / official"] = r["step_s"] / off["step_s"]
+            ratios[f"{key} process peak RSS / official"] = r["process_peak_rss_mb"] / off["peak_rss_mb"]
+    return ratios
+
+
+def _table(results: list, ratios: dict) -> str:
+    head = (f"{'mode':<12} {'steps':>5} {'temp MB':>9} {'args MB':>8} {'step RSS MB':>11} "
+            f"{'peak RSS MB':>11} {'step s':>7} {'compile s':>9}")
+    rows = [head, "-" * len(head)]
+    for r in results:
+        if "error" in r:
+            rows.append(f"{r['mode']:<12} {r['steps']:>5}  ERROR {r['error'][:200]}")
+            continue
+        rows.append(f"{r['mode']:<12} {r['steps']:>5} {r['temp_mb']:>9.1f} "
+                    f"{r['memory_analysis']['argument_size_in_bytes'] / 2**20:>8.1f} "
+                    f"{(r['step_rss_mb'] or float('nan')):>11.0f} {r['process_peak_rss_mb']:>11.0f} "
+                    f"{r['step_s']:>7.2f} {r['compile_s']:>9.1f}")
+    rows.append("")
+    rows += [f"{k:<48} {v:.2f}" for k, v in ratios.items() if v is not None]
+    return "\n".join(rows)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--modes", default="onestep,correction6,ift,bptt")
+    p.add_argument("--steps", default="12,24,48", help="solver / unroll steps, comma-separated")
+    p.add_argument("--variant", default="B")
+    p.add_argument("--size", default="368,496", help="H,W (multiples of 8)")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--iters", type=int, default=2, help="timed steps after one warm-up step")
+    p.add_argument("--solver", default="anderson", help="forward solver of the DEQ modes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="also write the JSON here")
+    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    size = tuple(int(s) for s in args.size.split(","))
+    if len(size) != 2 or size[0] % 8 or size[1] % 8:
+        p.error(f"--size must be H,W with multiples of 8, got {args.size!r}")
+    if args.child:
+        res = run_child(args.child, int(args.steps), args.variant, size, args.batch, args.iters,
+                        args.solver, args.seed)
+        print(json.dumps(res), flush=True)
+        return 0
+    modes = [m for m in args.modes.split(",") if m]
+    bad = [m for m in modes if m not in ("onestep", "correction6", "ift", "bptt")]
+    if bad:
+        p.error(f"unknown mode(s) {bad}")
+    steps = [int(s) for s in args.steps.split(",") if s]
+    results = []
+    for mode in modes:
+        for n in steps:
+            r = _spawn(mode, n, args)
+            results.append(r)
+            print(f"# {mode}@{n}: " + ("ERROR" if "error" in r else
+                  f"temp {r['temp_mb']:.0f} MB, step RSS {r['step_rss_mb'] or float('nan'):.0f} MB, "
+                  f"{r['step_s']:.2f} s/step, compile {r['compile_s']:.1f} s"), file=sys.stderr, flush=True)
+    ratios = _ratios(results)
+    report = {"benchmark": "train_memory", "results": results, "ratios": ratios, "official": OFFICIAL,
+              "cpu_count": os.cpu_count()}
+    text = json.dumps(report, indent=2)
+    print(text)
+    print(_table(results, ratios))
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        tmp = args.out + ".tmp"
+        with open(tmp, "w") as fh:
+            fh.write(text + "\n")
+        os.replace(tmp, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
