@@ -1,0 +1,87 @@
+"""The public entry point: ``fixed_point(fn, z0, args, ...) -> Solution``."""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from deq_flow_jax.adjoints.phantom import Phantom
+from deq_flow_jax.solvers.anderson import Anderson
+from deq_flow_jax.solvers.flatten import batch_size_of
+from deq_flow_jax.solvers.loop import solve
+from deq_flow_jax.solvers.solution import Solution
+
+
+def _check(fn, z0, args, solver, max_steps, tol, stop_mode, adjoint, capture, capture_adjoint):
+    batch_size_of(z0, "z0")
+    if stop_mode not in ("abs", "rel"):
+        raise ValueError(f"fixed_point: stop_mode must be 'abs' or 'rel', got {stop_mode!r}")
+    if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
+        raise ValueError(f"fixed_point: max_steps must be a Python int >= 1, got {max_steps!r}")
+    if not float(tol) >= 0:
+        raise ValueError(f"fixed_point: tol must be >= 0, got {tol!r}")
+    for name in ("init", "propose", "update"):
+        if not hasattr(solver, name):
+            raise TypeError(f"fixed_point: solver {solver!r} has no {name}() method; use Anderson(), "
+                            "Broyden() or FixedPointIteration()")
+    for a in (adjoint,) + (tuple(capture_adjoint) if isinstance(capture_adjoint, (tuple, list)) else (capture_adjoint,)):
+        if not hasattr(a, "apply"):
+            raise TypeError(f"fixed_point: adjoint {a!r} has no apply(); use IFT(), Phantom() or NoGrad()")
+    for c in capture:
+        if not isinstance(c, int) or isinstance(c, bool) or not 1 <= c <= max_steps:
+            raise ValueError(f"fixed_point: capture indices must be ints in [1, max_steps={max_steps}], got {c!r}")
+    if isinstance(capture_adjoint, (tuple, list)) and len(capture_adjoint) != len(capture):
+        raise ValueError(f"fixed_point: capture_adjoint has {len(capture_adjoint)} entries for "
+                         f"{len(capture)} capture indices")
+    out = jax.eval_shape(fn, z0, args)
+    want = jax.tree_util.tree_structure(z0)
+    if jax.tree_util.tree_structure(out) != want:
+        raise ValueError(f"fixed_point: fn(z, args) must return a pytree like z0 ({want}), got "
+                         f"{jax.tree_util.tree_structure(out)}")
+    for a, b in zip(jax.tree_util.tree_leaves(out), jax.tree_util.tree_leaves(z0)):
+        if a.shape != jnp.shape(b):
+            raise ValueError(f"fixed_point: fn(z, args) changes a leaf's shape: {jnp.shape(b)} -> {a.shape}")
+
+
+def fixed_point(fn: Callable[[Any, Any], Any], z0: Any, args: Any = None, *,
+                solver: Any = Anderson(), max_steps: int = 40, tol: float = 1e-3,
+                stop_mode: str = "abs", adjoint: Any = Phantom(1), capture: Sequence[int] = (),
+                capture_adjoint: Any = Phantom(1), bwd_probe: jax.Array | None = None) -> Solution:
+    """Finds z* = fn(z*, args) per sample with one ``lax.while_loop``.
+
+    Args:
+      fn: pure ``fn(z, args) -> z``; may close over arrays (they are hoisted with
+        ``jax.closure_convert`` and receive gradients like ``args``).
+      z0: pytree of floating (B, ...) arrays sharing the batch size B; the initial state.
+      args: pytree of parameters/inputs; gradients flow to it through the adjoint.
+      solver: ``Anderson(...)``, ``Broyden(...)`` or ``FixedPointIteration(...)``.
+      max_steps: static step budget (the official ``f_thres``).
+      tol: stop threshold (the official ``f_eps``); a sample stops when its residual < tol.
+      stop_mode: "abs" (||f(z)-z||) or "rel" (||f(z)-z|| / (||f(z)|| + 1e-8)), per sample.
+      adjoint: gradient rule of ``value``: ``Phantom(k, tau)``, ``IFT(...)`` or ``NoGrad()``.
+      capture: static 1-based step indices (the official ``indexing``); see
+        :mod:`deq_flow_jax.solvers.loop` for the exact rule.
+      capture_adjoint: an adjoint for every captured state, or a tuple with one per index.
+      bwd_probe: optional zeros(3) array (``backward_probe()``); its gradient reports the IFT
+        backward solve's [mean nstep, mean abs residual, mean rel residual].
+
+    Returns:
+      :class:`Solution` (value, captured, stats).
+    """
+    capture = tuple(capture)
+    _check(fn, z0, args, solver, max_steps, tol, stop_mode, adjoint, capture, capture_adjoint)
+    fn_c, consts = jax.closure_convert(lambda z, a: fn(z, a), z0, args)
+    full = (args, tuple(consts))
+
+    def f(z, fa):
+        return fn_c(z, fa[0], *fa[1])
+
+    stop = jax.lax.stop_gradient
+    z_star, captured, stats = solve(f, stop(z0), stop(full), solver=solver, max_steps=max_steps,
+                                    tol=tol, stop_mode=stop_mode, capture=capture)
+    probe = jnp.zeros((3,), jnp.float32) if bwd_probe is None else bwd_probe
+    value = adjoint.apply(f, z_star, full, probe)
+    cadj = tuple(capture_adjoint) if isinstance(capture_adjoint, (tuple, list)) else (capture_adjoint,) * len(capture)
+    captured = tuple(a.apply(f, c, full, probe) for a, c in zip(cadj, captured))
+    return Solution(value=value, captured=captured, stats=jax.tree_util.tree_map(stop, stats))
