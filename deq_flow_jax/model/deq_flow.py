@@ -1,0 +1,157 @@
+"""DEQ-Flow's parts wired together: encoders, the equilibrium function f, decoding.
+
+Everything is functional: variables are a dict
+`{"params": {"fnet", "cnet", "update_block", "mask", ["attn"]}, "batch_stats": {"cnet"}}`
+and each part is applied with its own sub-tree. f is `DEQFunc(cfg, all_grad)`, a
+frozen (hashable, value-equal) callable `f(z, args) -> z` with z = (hidden, coords):
+
+    hidden (B, h, w, hdim), coords (B, h, w, 2) pixel coordinates (x, y) at 1/8 resolution,
+    args = FArgs(params (update block, weight norm folded), inp, pyramid, coords0, attn).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple, Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+
+from deq_flow_jax.model.config import ModelConfig
+from deq_flow_jax.model.corr import Pyramid, build_pyramid, lookup
+from deq_flow_jax.model.encoder import Encoder
+from deq_flow_jax.model.gma import Attention
+from deq_flow_jax.model.update import UpdateBlock
+from deq_flow_jax.model.upsample import MaskHead, convex_upsample
+from deq_flow_jax.model.weight_norm import apply_weight_norm, fold_weight_norm
+
+
+class FArgs(NamedTuple):
+    """Inputs of f that stay fixed during the solve (a pytree)."""
+
+    params: Any                   # update-block parameters, plain kernels
+    inp: jax.Array                # (B, h, w, cdim) relu(context features)
+    pyramid: Pyramid              # correlation pyramid (see corr.build_pyramid)
+    coords0: jax.Array            # (B, h, w, 2) pixel grid (x, y)
+    attn: Optional[jax.Array]     # (B, h*w, h*w) GMA attention or None
+
+
+def coords_grid(b: int, h: int, w: int) -> jax.Array:
+    """(B, h, w, 2) grid of pixel coordinates, channel 0 = x (column), 1 = y (row)."""
+    ys, xs = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32),
+                          indexing="ij")
+    return jnp.broadcast_to(jnp.stack([xs, ys], axis=-1), (b, h, w, 2))
+
+
+def normalize_images(image: jax.Array) -> jax.Array:
+    """0..255 -> [-1, 1] float32."""
+    return 2.0 * (jnp.asarray(image, jnp.float32) / 255.0) - 1.0
+
+
+def modules(cfg: ModelConfig):
+    """The Flax modules of a configuration: dict name -> module."""
+    mods = {
+        "fnet": Encoder(cfg.fnet_dim, "instance"),
+        "cnet": Encoder(cfg.context_dim, "batch"),
+        "update_block": UpdateBlock(cfg),
+        "mask": MaskHead(),
+    }
+    if cfg.gma:
+        mods["attn"] = Attention(cfg.context_dim)
+    return mods
+
+
+def init_variables(cfg: ModelConfig, key: jax.Array, image_size: Tuple[int, int] = (64, 64)):
+    """Random variables for `cfg` (official-style initialisers), weight norm applied if cfg.wnorm."""
+    h, w = image_size
+    if h % 8 or w % 8:
+        raise ValueError(f"init_model: image_size must be multiples of 8, got {image_size}")
+    h8, w8 = h // 8, w // 8
+    mods = modules(cfg)
+    keys = dict(zip(sorted(mods), jax.random.split(key, len(mods))))
+    img = jnp.zeros((1, h, w, 3), jnp.float32)
+    params, stats = {}, {}
+    v = mods["fnet"].init(keys["fnet"], img)
+    params["fnet"] = v["params"]
+    v = mods["cnet"].init(keys["cnet"], img)
+    params["cnet"], stats["cnet"] = v["params"], v["batch_stats"]
+    net = jnp.zeros((1, h8, w8, cfg.hidden_dim))
+    inp = jnp.zeros((1, h8, w8, cfg.context_dim))
+    corr = jnp.zeros((1, h8, w8, cfg.corr_channels))
+    flow = jnp.zeros((1, h8, w8, 2))
+    attn = jnp.full((1, h8 * w8, h8 * w8), 1.0 / (h8 * w8)) if cfg.gma else None
+    ub = mods["update_block"].init(keys["update_block"], net, inp, corr, flow, attn)["params"]
+    params["update_block"] = apply_weight_norm(ub) if cfg.wnorm else ub
+    params["mask"] = mods["mask"].init(keys["mask"], net)["params"]
+    if cfg.gma:
+        params["attn"] = mods["attn"].init(keys["attn"], inp)["params"]
+    return {"params": params, "batch_stats": stats}
+
+
+class Encoded(NamedTuple):
+    """Per-pair quantities computed once before the solve."""
+
+    fmap1: jax.Array              # (B, h, w, fnet_dim)
+    fmap2: jax.Array
+    inp: jax.Array                # (B, h, w, cdim), after relu
+    attn: Optional[jax.Array]     # (B, h*w, h*w) or None
+    pyramid: Pyramid
+
+
+def encode(variables, cfg: ModelConfig, image1, image2, bn_train: bool = False):
+    """Runs both encoders on (B, H, W, 3) 0..255 images.
+
+    Returns:
+      (Encoded, new_batch_stats); batch statistics change only when `bn_train`.
+    """
+    params, stats = variables["params"], variables.get("batch_stats", {})
+    mods = modules(cfg)
+    i1, i2 = normalize_images(image1), normalize_images(image2)
+    b = i1.shape[0]
+    fmaps = mods["fnet"].apply({"params": params["fnet"]}, jnp.concatenate([i1, i2], 0))
+    fmap1, fmap2 = fmaps[:b], fmaps[b:]
+    cvars = {"params": params["cnet"], "batch_stats": stats["cnet"]}
+    if bn_train:
+        ctx, upd = mods["cnet"].apply(cvars, i1, True, mutable=["batch_stats"])
+        new_stats = {**stats, "cnet": upd["batch_stats"]}
+    else:
+        ctx, new_stats = mods["cnet"].apply(cvars, i1, False), stats
+    inp = jax.nn.relu(ctx)
+    attn = mods["attn"].apply({"params": params["attn"]}, inp) if cfg.gma else None
+    pyramid = build_pyramid(fmap1, fmap2, cfg.corr_levels)
+    return Encoded(fmap1, fmap2, inp, attn, pyramid), new_stats
+
+
+@dataclasses.dataclass(frozen=True)
+class DEQFunc:
+    """f(z, args) = (hidden', coords') for z = (hidden, coords), args = FArgs.
+
+    Hashable and compared by value (cfg, all_grad), so solvers may take it as a static argument.
+    """
+
+    cfg: ModelConfig
+    all_grad: bool = False
+
+    def __call__(self, z, args: FArgs):
+        net, coords = z
+        if not self.all_grad:            # official c.detach(): no gradient into c inside f
+            coords = jax.lax.stop_gradient(coords)
+        corr = lookup(args.pyramid, coords, self.cfg.corr_radius)
+        new_net, delta = UpdateBlock(self.cfg).apply(
+            {"params": args.params}, net, args.inp, corr, coords - args.coords0, args.attn)
+        return new_net, coords + delta
+
+
+def f_args(variables, cfg: ModelConfig, enc: Encoded) -> FArgs:
+    """Builds f's fixed arguments; folds the update block's weight norm once."""
+    ub = variables["params"]["update_block"]
+    ub = fold_weight_norm(ub) if cfg.wnorm else ub
+    b, h, w, _ = enc.inp.shape
+    return FArgs(ub, enc.inp, enc.pyramid, coords_grid(b, h, w), enc.attn)
+
+
+def decode(variables, cfg: ModelConfig, z, coords0) -> Tuple[jax.Array, jax.Array]:
+    """z = (hidden, coords) -> (flow_up (B, 8h, 8w, 2), flow_lowres (B, h, w, 2))."""
+    net, coords = z
+    flow = coords - coords0
+    mask = MaskHead().apply({"params": variables["params"]["mask"]}, net)
+    return convex_upsample(flow, mask), flow
