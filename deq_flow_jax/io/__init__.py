@@ -1,0 +1,29 @@
+"""Optical-flow file formats: .flo, .pfm, KITTI 16-bit PNG flow, 8-bit images.
+
+Every reader validates what it reads and raises `FlowFormatError` (a `ValueError`)
+naming the file; every writer writes a temporary file and renames it into place.
+Layouts: flow (H, W, 2) float32 (u, v) in pixels; images (H, W, 3) uint8 RGB.
+"""
+from deq_flow_jax.io.common import FlowFormatError, atomic_write_bytes
+from deq_flow_jax.io.flo import read_flo, write_flo, encode_flo, decode_flo
+from deq_flow_jax.io.image import decode_image, encode_png, read_image, write_image
+from deq_flow_jax.io.kitti import (decode_kitti_flow, encode_kitti_flow, read_kitti_flow,
+                                  write_kitti_flow)
+from deq_flow_jax.io.pfm import read_pfm, read_pfm_flow, write_pfm
+
+
+def read_flow(path):
+    """Reads a dense flow file by extension (.flo or .pfm) -> (H, W, 2) float32."""
+    path = str(path)
+    if path.endswith(".flo"):
+        return read_flo(path)
+    if path.endswith(".pfm"):
+        return read_pfm_flow(path)
+    raise FlowFormatError(f"{path}: unknown flow file extension (expected .flo or .pfm)")
+
+
+__all__ = [
+    "FlowFormatError", "atomic_write_bytes", "read_flo", "write_flo", "encode_flo", "decode_flo",
+    "read_pfm", "read_pfm_flow", "write_pfm", "read_kitti_flow", "write_kitti_flow", "encode_kitti_flow", "decode_kitti_flow",
+    "read_image", "write_image", "decode_image", "encode_png", "read_flow",
+]
