@@ -1,0 +1,131 @@
+"""A jitted, numpy-in numpy-out wrapper of `deq_flow_jax.model.estimate_flow`.
+
+`FlowEstimator(variables, cfg, settings)` calls the model's jitted
+`estimate_flow` (one compilation per input size and per start kind: cold, warm
+start, fixed-point reuse) and returns an `Estimate` of numpy arrays, with the
+solver's statistics and the wall time.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+SOLVERS = ("anderson", "broyden", "naive")
+STOP_MODES = ("abs", "rel")
+
+
+@dataclasses.dataclass(frozen=True)
+class SolverSettings:
+    """Forward-solver settings used at evaluation and inference.
+
+    Attributes:
+        solver: "anderson", "broyden" or "naive" (plain fixed-point iteration).
+        max_steps: solver budget (official: f_thres * eval_factor, 40 * 1.5 = 60).
+        tol: stopping tolerance on the residual.
+        stop_mode: "abs" (||f(z) - z||) or "rel" (divided by ||f(z)||).
+    """
+
+    solver: str = "anderson"
+    max_steps: int = 60
+    tol: float = 1e-3
+    stop_mode: str = "abs"
+
+    def __post_init__(self):
+        if self.solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {SOLVERS}; got {self.solver!r}")
+        if self.stop_mode not in STOP_MODES:
+            raise ValueError(f"stop_mode must be one of {STOP_MODES}; got {self.stop_mode!r}")
+        if int(self.max_steps) < 1:
+            raise ValueError(f"max_steps must be >= 1; got {self.max_steps}")
+        if not self.tol > 0:
+            raise ValueError(f"tol must be positive; got {self.tol}")
+
+    @classmethod
+    def from_training(cls, f_max_steps: int = 40, eval_factor: float = 1.5, **kw) -> "SolverSettings":
+        """The official evaluation budget: int(f_max_steps * eval_factor) steps."""
+        return cls(max_steps=max(1, int(f_max_steps * eval_factor)), **kw)
+
+
+class Estimate(NamedTuple):
+    """One batch of flow estimates (numpy).
+
+    Attributes:
+        flow: (B, H, W, 2) float32 flow at input resolution, pixels.
+        flow_lowres: (B, H'/8, W'/8, 2) flow at 1/8 of the padded size (H', W').
+        hidden: (B, H'/8, W'/8, hdim) GRU state at the fixed point.
+        nstep: (B,) int solver steps taken.
+        abs_residual, rel_residual: (B,) lowest residuals reached.
+        seconds: wall time of the call (compilation included on a first call).
+    """
+
+    flow: np.ndarray
+    flow_lowres: np.ndarray
+    hidden: np.ndarray
+    nstep: np.ndarray
+    abs_residual: np.ndarray
+    rel_residual: np.ndarray
+    seconds: float
+
+    def item(self, i: int) -> "Estimate":
+        """The i-th sample, keeping a batch axis of 1."""
+        s = slice(i, i + 1)
+        return Estimate(self.flow[s], self.flow_lowres[s], self.hidden[s], self.nstep[s],
+                        self.abs_residual[s], self.rel_residual[s], self.seconds)
+
+
+def _as_batch(image) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim == 3:
+        image = image[None]
+    if image.ndim != 4 or image.shape[-1] != 3:
+        raise ValueError(f"images must be (H, W, 3) or (B, H, W, 3); got {image.shape}")
+    return image.astype(np.float32)
+
+
+class FlowEstimator:
+    """Estimates flow with fixed solver settings.
+
+    Args:
+        variables: model variables ({"params", "batch_stats"}).
+        cfg: the `ModelConfig`.
+        settings: `SolverSettings`.
+        pad_mode: "sintel" (pad evenly) or "kitti" (pad at the bottom).
+    """
+
+    def __init__(self, variables, cfg, settings: SolverSettings = SolverSettings(),
+                 pad_mode: str = "sintel"):
+        if pad_mode not in ("sintel", "kitti"):
+            raise ValueError(f"pad_mode must be 'sintel' or 'kitti'; got {pad_mode!r}")
+        self.variables, self.cfg, self.settings, self.pad_mode = variables, cfg, settings, pad_mode
+
+    def __call__(self, image1, image2, *, flow_init: Optional[np.ndarray] = None,
+                 cache: Optional[tuple] = None) -> Estimate:
+        """Flow from image1 to image2.
+
+        Args:
+            image1, image2: (H, W, 3) or (B, H, W, 3), values 0..255 (uint8 or float).
+            flow_init: optional (B, H'/8, W'/8, 2) initial low-resolution flow (warm start).
+            cache: optional (hidden, flow_lowres) of a previous fixed point (reuse).
+        """
+        import jax
+
+        from deq_flow_jax.model import estimate_flow
+
+        im1, im2 = _as_batch(image1), _as_batch(image2)
+        if im1.shape != im2.shape:
+            raise ValueError(f"image1 {im1.shape} and image2 {im2.shape} differ in shape")
+        s = self.settings
+        t0 = time.perf_counter()
+        res = estimate_flow(self.variables, self.cfg, im1, im2, solver=s.solver,
+                            max_steps=s.max_steps, tol=s.tol, stop_mode=s.stop_mode,
+                            flow_init=flow_init, cache=cache, pad_mode=self.pad_mode)
+        res = jax.device_get(jax.block_until_ready(res))
+        seconds = time.perf_counter() - t0
+        hidden, _ = res.cache
+        st = res.stats
+        return Estimate(np.asarray(res.flow, np.float32), np.asarray(res.flow_lowres, np.float32),
+                        np.asarray(hidden), np.asarray(st.nstep), np.asarray(st.abs_lowest),
+                        np.asarray(st.rel_lowest), seconds)
