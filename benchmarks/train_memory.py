@@ -10,15 +10,16 @@ One training step (forward, loss, gradient, AdamW update) of DEQ-Flow at batch 1
                  every iterate decoded and supervised (gamma 0.8), gradients through all
                  steps (`benchmarks/bptt.py`).
 
-for solver / unroll steps 12, 24 and 48. Each (mode, steps) runs in its own child process,
-which reports:
+for solver / unroll steps 12, 24 and 48. Each (mode, steps) runs in two fresh child
+processes sharing a persistent compilation cache:
 
-* compiled memory: `jax.jit(step).lower(...).compile().memory_analysis()` (temp, argument,
-  output and generated-code bytes; `temp_size_in_bytes` is what grows with the unroll);
-* peak RSS: `process_peak_rss_mb`, the whole child process's high-water mark (ru_maxrss,
-  includes compilation), and `step_rss_mb`, the high-water mark while running steps only
-  (VmHWM reset through /proc/self/clear_refs after compilation and a warm-up step);
-* step time (median of `--iters` steps after one warm-up), compile time.
+* compile phase: compile time, `jax.jit(step).lower(...).compile().memory_analysis()`
+  (temp, argument, output and generated-code bytes; `temp_size_in_bytes` is what grows
+  with the unroll) and the compiling process's peak RSS (`compile_peak_rss_mb`);
+* run phase: loads the executable from the cache (no XLA compilation, whose own memory
+  would otherwise dominate the high-water mark), runs one warm-up and `--iters` timed
+  steps; `peak_rss_mb` is that process's peak RSS (ru_maxrss), comparable to a PyTorch
+  process's; `step_s` the median step time.
 
 The parent prints one JSON object (also written to `--out`) and a table, with ratios
 against BPTT at 12 steps and against the official PyTorch code's measurements on this CPU.
@@ -34,6 +35,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -55,18 +57,16 @@ def _read_status_kb(field: str) -> float:
     return float("nan")
 
 
-def _reset_peak_rss() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
-        return True
-    except OSError:
-        return False
+def run_child(phase: str, mode: str, steps: int, variant: str, size, batch: int, iters: int,
+              solver: str, seed: int) -> dict:
+    """One phase of one (mode, steps) measurement, in a fresh process.
 
-
-def run_child(mode: str, steps: int, variant: str, size, batch: int, iters: int, solver: str,
-              seed: int) -> dict:
-    """Builds, compiles and times one train step; returns the measurements."""
+    phase `compile`: lowers and compiles the step (filling the persistent compilation cache
+    named by `JAX_COMPILATION_CACHE_DIR`); reports compile time, `memory_analysis()` and the
+    compiling process's peak RSS. phase `run`: loads the compiled step from that cache, runs
+    one warm-up and `iters` timed steps; its peak RSS is the training step's, without
+    compilation.
+    """
     import jax
     import numpy as np
 
@@ -79,31 +79,30 @@ def run_child(mode: str, steps: int, variant: str, size, batch: int, iters: int,
     t0 = time.perf_counter()
     compiled = jitted.lower(params, opt_state, data).compile()
     compile_s = time.perf_counter() - t0
-    ma = compiled.memory_analysis()
-    mem = {k: int(getattr(ma, k, 0) or 0) for k in (
-        "temp_size_in_bytes", "argument_size_in_bytes", "output_size_in_bytes",
-        "alias_size_in_bytes", "generated_code_size_in_bytes")}
+    out = {"mode": mode, "steps": steps, "variant": variant, "size": list(size), "batch": batch,
+           "solver": solver if mode != "bptt" else None}
+    if phase == "compile":
+        ma = compiled.memory_analysis()
+        mem = {k: int(getattr(ma, k, 0) or 0) for k in (
+            "temp_size_in_bytes", "argument_size_in_bytes", "output_size_in_bytes",
+            "alias_size_in_bytes", "generated_code_size_in_bytes")}
+        n_params = sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(params))
+        return out | {"compile_s": compile_s, "temp_mb": mem["temp_size_in_bytes"] / 2**20,
+                      "memory_analysis": mem, "params": n_params, "compile_peak_rss_mb": _max_rss_mb()}
+    rss_before = _read_status_kb("VmRSS") / 1024
     t0 = time.perf_counter()
     params, opt_state, loss = compiled(params, opt_state, data)
     loss = float(jax.block_until_ready(loss))
     first_s = time.perf_counter() - t0
-    reset_ok = _reset_peak_rss()
     times = []
     for _ in range(iters):
         t0 = time.perf_counter()
         params, opt_state, loss = compiled(params, opt_state, data)
         loss = float(jax.block_until_ready(loss))
         times.append(time.perf_counter() - t0)
-    n_params = sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(params))
-    return {
-        "mode": mode, "steps": steps, "variant": variant, "size": list(size), "batch": batch,
-        "solver": solver if mode != "bptt" else None, "params": n_params,
-        "compile_s": compile_s, "first_step_s": first_s, "step_s": float(np.median(times)),
-        "step_times_s": times, "loss": loss,
-        "temp_mb": mem["temp_size_in_bytes"] / 2**20, "memory_analysis": mem,
-        "step_rss_mb": _read_status_kb("VmHWM") / 1024 if reset_ok else None,
-        "process_peak_rss_mb": _max_rss_mb(),
-    }
+    return out | {"cache_load_s": compile_s, "first_step_s": first_s, "step_s": float(np.median(times)),
+                  "step_times_s": times, "loss": loss, "rss_before_steps_mb": rss_before,
+                  "peak_rss_mb": _max_rss_mb()}
 
 
 def _max_rss_mb() -> float:
@@ -113,22 +112,36 @@ def _max_rss_mb() -> float:
 
 
 # ----------------------------------------------------------------------------- parent
-def _spawn(mode, steps, args) -> dict:
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", mode, "--steps", str(steps),
+def _spawn(phase, mode, steps, args, cache_dir) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", f"{phase}:{mode}", "--steps", str(steps),
            "--variant", args.variant, "--size", args.size, "--batch", str(args.batch),
            "--iters", str(args.iters), "--solver", args.solver, "--seed", str(args.seed)]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH", "")) if p)
+    env["JAX_COMPILATION_CACHE_DIR"] = cache_dir
+    env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    env["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=_ROOT)
     wall = time.perf_counter() - t0
     lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr or proc.stdout)[-2000:]
-        return {"mode": mode, "steps": steps, "error": f"exit {proc.returncode}: {tail}", "wall_s": wall}
+        return {"mode": mode, "steps": steps, "error": f"{phase} phase, exit {proc.returncode}: {tail}"}
     out = json.loads(lines[-1])
-    out["wall_s"] = wall
+    out[f"{phase}_wall_s"] = wall
     return out
+
+
+def measure(mode, steps, args, cache_dir) -> dict:
+    """Compile phase then run phase of one (mode, steps), merged into one record."""
+    res = _spawn("compile", mode, steps, args, cache_dir)
+    if "error" in res:
+        return res
+    run = _spawn("run", mode, steps, args, cache_dir)
+    if "error" in run:
+        return run
+    return res | run
 
 
 def _ratios(results: list) -> dict:
@@ -136,36 +149,35 @@ def _ratios(results: list) -> dict:
     ratios = {}
     ref = by.get("bptt@12")
     for key, r in by.items():
-        if ref is not None and r is not ref:
-            ratios[f"bptt@12 / {key} (temp)"] = ref["temp_mb"] / max(r["temp_mb"], 1e-9)
-            ratios[f"bptt@12 / {key} (step RSS)"] = ref["step_rss_mb"] / max(r["step_rss_mb"], 1e-9) \
-                if ref.get("step_rss_mb") and r.get("step_rss_mb") else None
+        if ref is not None and r is not ref and not key.startswith("bptt"):
+            ratios[f"temp: bptt@12 / {key}"] = ref["temp_mb"] / max(r["temp_mb"], 1e-9)
+            ratios[f"peak RSS: bptt@12 / {key}"] = ref["peak_rss_mb"] / max(r["peak_rss_mb"], 1e-9)
     for mode in ("onestep", "correction6", "ift", "bptt"):
         a, b = by.get(f"{mode}@12"), by.get(f"{mode}@48")
         if a and b:
-            ratios[f"{mode}: temp 48 / 12 steps"] = b["temp_mb"] / max(a["temp_mb"], 1e-9)
+            ratios[f"temp: {mode}@48 / {mode}@12"] = b["temp_mb"] / max(a["temp_mb"], 1e-9)
     for key, off in OFFICIAL.items():
         r = by.get(key)
         if r:
-            ratios[f"{key} step time / official"] = r["step_s"] / off["step_s"]
-            ratios[f"{key} process peak RSS / official"] = r["process_peak_rss_mb"] / off["peak_rss_mb"]
+            ratios[f"step time: {key} / official"] = r["step_s"] / off["step_s"]
+            ratios[f"peak RSS: {key} / official"] = r["peak_rss_mb"] / off["peak_rss_mb"]
     return ratios
 
 
 def _table(results: list, ratios: dict) -> str:
-    head = (f"{'mode':<12} {'steps':>5} {'temp MB':>9} {'args MB':>8} {'step RSS MB':>11} "
-            f"{'peak RSS MB':>11} {'step s':>7} {'compile s':>9}")
+    head = (f"{'mode':<12} {'steps':>5} {'temp MB':>9} {'args MB':>8} {'peak RSS MB':>11} "
+            f"{'step s':>7} {'compile s':>9} {'compile RSS MB':>14}")
     rows = [head, "-" * len(head)]
     for r in results:
         if "error" in r:
-            rows.append(f"{r['mode']:<12} {r['steps']:>5}  ERROR {r['error'][:200]}")
+            rows.append(f"{r['mode']:<12} {r['steps']:>5}  ERROR {r['error'][-300:]}")
             continue
         rows.append(f"{r['mode']:<12} {r['steps']:>5} {r['temp_mb']:>9.1f} "
                     f"{r['memory_analysis']['argument_size_in_bytes'] / 2**20:>8.1f} "
-                    f"{(r['step_rss_mb'] or float('nan')):>11.0f} {r['process_peak_rss_mb']:>11.0f} "
-                    f"{r['step_s']:>7.2f} {r['compile_s']:>9.1f}")
+                    f"{r['peak_rss_mb']:>11.0f} {r['step_s']:>7.2f} {r['compile_s']:>9.1f} "
+                    f"{r['compile_peak_rss_mb']:>14.0f}")
     rows.append("")
-    rows += [f"{k:<48} {v:.2f}" for k, v in ratios.items() if v is not None]
+    rows += [f"{k:<44} {v:.2f}" for k, v in ratios.items() if v is not None]
     return "\n".join(rows)
 
 
@@ -186,7 +198,8 @@ def main(argv=None) -> int:
     if len(size) != 2 or size[0] % 8 or size[1] % 8:
         p.error(f"--size must be H,W with multiples of 8, got {args.size!r}")
     if args.child:
-        res = run_child(args.child, int(args.steps), args.variant, size, args.batch, args.iters,
+        phase, mode = args.child.split(":")
+        res = run_child(phase, mode, int(args.steps), args.variant, size, args.batch, args.iters,
                         args.solver, args.seed)
         print(json.dumps(res), flush=True)
         return 0
@@ -196,13 +209,15 @@ def main(argv=None) -> int:
         p.error(f"unknown mode(s) {bad}")
     steps = [int(s) for s in args.steps.split(",") if s]
     results = []
-    for mode in modes:
-        for n in steps:
-            r = _spawn(mode, n, args)
-            results.append(r)
-            print(f"# {mode}@{n}: " + ("ERROR" if "error" in r else
-                  f"temp {r['temp_mb']:.0f} MB, step RSS {r['step_rss_mb'] or float('nan'):.0f} MB, "
-                  f"{r['step_s']:.2f} s/step, compile {r['compile_s']:.1f} s"), file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(prefix="deq_flow_bench_cache_") as cache_dir:
+        for mode in modes:
+            for n in steps:
+                r = measure(mode, n, args, cache_dir)
+                results.append(r)
+                print(f"# {mode}@{n}: " + ("ERROR " + r["error"][-500:] if "error" in r else
+                      f"temp {r['temp_mb']:.0f} MB, peak RSS {r['peak_rss_mb']:.0f} MB, "
+                      f"{r['step_s']:.2f} s/step, compile {r['compile_s']:.1f} s "
+                      f"(cache load {r['cache_load_s']:.1f} s)"), file=sys.stderr, flush=True)
     ratios = _ratios(results)
     report = {"benchmark": "train_memory", "results": results, "ratios": ratios, "official": OFFICIAL,
               "cpu_count": os.cpu_count()}
