@@ -6,11 +6,12 @@ G = [g_i] (n, D), the next iterate is
     x_{k} = beta * sum_i alpha_i f(x_i) + (1 - beta) * sum_i alpha_i x_i,
     alpha = argmin ||alpha^T G||^2 + ridge ||alpha||^2  s.t.  sum alpha = 1,
 
-solved per sample through the bordered (n+1) x (n+1) system of the official code. As
+solved per sample (the official code solves the bordered (n+1) x (n+1) system; we use
+its closed form alpha = M^-1 1 / 1^T M^-1 1 with M = G G^T + ridge I, by Cholesky). As
 there, the first two steps are x_0 = z0 and x_1 = f(z0) (warm-up: never returned), and
 the step count of an iterate is its number of f-evaluations.
 
-Fixed shapes: the ring buffers are (B, m, D); the system is always (m+1) x (m+1), with
+Fixed shapes: the ring buffers are (B, m, D); the system is always m x m, with
 the unused slots decoupled (identity rows, zero right-hand side), which gives the same
 alpha as the official n x n solve. The Gram matrix G G^T is kept in the state and only
 the new row is computed each step (m*D flops instead of m^2*D).
@@ -85,21 +86,24 @@ class Anderson(SolverBase):
         return AndersonState(x=x_next, F=F, G=G, gram=gram), fx
 
     def _weights(self, gram, n, slot):
-        """Mixing weights (B, m): the bordered system restricted to the first n slots."""
+        """Mixing weights (B, m) over the first n slots.
+
+        The bordered system [[0, 1^T], [1, M]] [mu; alpha] = [1; 0] with M = G G^T + ridge*I
+        has the solution alpha = M^-1 1 / (1^T M^-1 1); M is symmetric positive definite for
+        ridge > 0, so a Cholesky solve is used (far cheaper to compile than an LU solve).
+        Unused slots get identity rows and a zero right-hand side, hence alpha = 0 there.
+        """
         b, m, _ = gram.shape
         dtype = gram.dtype
         used = jnp.arange(m) < n                                     # (m,)
         both = used[:, None] & used[None, :]
         eye = jnp.eye(m, dtype=dtype)
-        inner = jnp.where(both, gram + self.ridge * eye, eye)         # (B, m, m)
-        border = used.astype(dtype)
-        top = jnp.concatenate([jnp.zeros((1,), dtype), border])      # (m+1,)
-        H = jnp.concatenate(
-            [jnp.broadcast_to(top, (b, 1, m + 1)),
-             jnp.concatenate([jnp.broadcast_to(border[None, :, None], (b, m, 1)), inner], axis=2)],
-            axis=1)
-        y = jnp.zeros((b, m + 1, 1), dtype).at[:, 0, 0].set(1.0)
-        alpha = jnp.linalg.solve(H, y)[:, 1:, 0]                      # (B, m)
+        M = jnp.where(both, gram + self.ridge * eye, eye)             # (B, m, m)
+        rhs = jnp.broadcast_to(used.astype(dtype)[:, None], (b, m, 1))
+        chol = jax.lax.linalg.cholesky(M, symmetrize_input=False)
+        v = jax.lax.linalg.triangular_solve(chol, rhs, left_side=True, lower=True)
+        v = jax.lax.linalg.triangular_solve(chol, v, left_side=True, lower=True, transpose_a=True)[..., 0]
+        alpha = v / jnp.sum(v, axis=1, keepdims=True)
         ok = jnp.all(jnp.isfinite(alpha), axis=1, keepdims=True)
         # a singular or non-finite system falls back to a plain iteration step
         fallback = jax.nn.one_hot(slot, m, dtype=dtype)[None, :]

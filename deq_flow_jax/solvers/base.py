@@ -17,6 +17,7 @@ Methods:
 Attributes:
   ``first_candidate_step``: steps before this count are warm-up and never returned.
   ``accept_slack``: a step is the new best when ``res < lowest + accept_slack``.
+  ``capture_offset``: capture index i is taken after step i - capture_offset.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ class SolverBase:
 
     first_candidate_step: int = 1
     accept_slack: float = 0.0
+    capture_offset: int = 0
 
     def stalled(self, stop_trace: jax.Array, k: jax.Array, res: jax.Array, tol: float) -> jax.Array:
         del stop_trace, k, tol

@@ -11,6 +11,7 @@ A zero or non-finite denominator leaves the estimate unchanged for that sample. 
 official code, the returned candidate is the iterate x itself (not f(x)), steps count
 Broyden updates (f is also evaluated once at z0), and a sample also stops when, after 30
 steps, its residual is below 3*tol and its last 30 residuals vary by less than 1.3x.
+Capture index i (official ``indexing``, counting f-evaluations) is taken after step i - 1.
 """
 from __future__ import annotations
 
@@ -59,6 +60,8 @@ class Broyden(SolverBase):
     stall_window: int = 30
     stall_ratio: float = 1.3
     stall_factor: float = 3.0
+
+    capture_offset = 1
 
     def __post_init__(self):
         if self.memory is not None and int(self.memory) < 1:

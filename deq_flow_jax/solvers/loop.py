@@ -13,9 +13,11 @@ Semantics (per sample b of the batch; step s = k + 1 is the s-th loop iteration)
   the solver's own rule says so (Broyden's no-progress rule). A done sample stops changing:
   its best value, statistics and trace are frozen and f is fed its best value;
 * the loop ends when every sample is done or after ``max_steps`` steps;
-* ``capture``: for each step index s in ``capture`` the best value right after step s is
-  stored (the official ``indexing`` rule). An index the solve never reaches gets the final
-  best value; an index before the first candidate step gets ``z0``.
+* ``capture``: for each index i in ``capture`` the best value right after step
+  s = i - ``solver.capture_offset`` is stored (the official ``indexing`` rule: i counts
+  f-evaluations, so Broyden, which evaluates f once before its first step, has offset 1).
+  An index the solve never reaches gets the final best value; an index before the first
+  candidate step gets ``z0``.
 """
 from __future__ import annotations
 
@@ -67,6 +69,7 @@ def solve_flat(fn: Callable[[jax.Array], jax.Array], z0: jax.Array, *, solver, m
     uniq = sorted(set(int(c) for c in capture))
     first = int(solver.first_candidate_step)
     slack = float(solver.accept_slack)
+    offset = int(getattr(solver, "capture_offset", 0))
     inf = jnp.full((b,), jnp.inf, dtype)
     carry = _Carry(
         k=jnp.zeros((), jnp.int32),
@@ -78,7 +81,7 @@ def solve_flat(fn: Callable[[jax.Array], jax.Array], z0: jax.Array, *, solver, m
         abs_trace=jnp.zeros((max_steps, b), dtype),
         rel_trace=jnp.zeros((max_steps, b), dtype),
         done=jnp.zeros((b,), bool),
-        cap=jnp.zeros((len(uniq) + 1,) + z0.shape, dtype) if uniq else None,
+        cap=jnp.broadcast_to(z0, (len(uniq) + 1,) + z0.shape) if uniq else None,
     )
     cap_steps = jnp.asarray(uniq, jnp.int32) if uniq else None
 
@@ -111,7 +114,7 @@ def solve_flat(fn: Callable[[jax.Array], jax.Array], z0: jax.Array, *, solver, m
         done = c.done | (eligible & (res < tol)) | (active & ~finite) | stalled
         cap = c.cap
         if cap is not None:
-            hit = cap_steps == s
+            hit = cap_steps == s + offset
             idx = jnp.where(jnp.any(hit), jnp.argmax(hit), len(uniq))
             cap = jax.lax.dynamic_update_index_in_dim(cap, best, idx, axis=0)
         return _Carry(s, state, best, lowest_abs, lowest_rel, best_step, abs_trace, rel_trace, done, cap)
@@ -126,7 +129,7 @@ def solve_flat(fn: Callable[[jax.Array], jax.Array], z0: jax.Array, *, solver, m
                         abs_trace=abs_trace, rel_trace=rel_trace, converged=lowest < tol)
     captured = ()
     if uniq:
-        slots = tuple(jnp.where(st > c.k, c.best, c.cap[i]) for i, st in enumerate(uniq))
+        slots = tuple(jnp.where(st - offset > c.k, c.best, c.cap[i]) for i, st in enumerate(uniq))
         captured = tuple(slots[uniq.index(int(ci))] for ci in capture)
     return c.best, captured, stats
 
