@@ -1,0 +1,119 @@
+"""Orbax checkpoints of a training workdir: latest + best-by-validation-EPE, exact resume.
+
+Layout: `<workdir>/checkpoints/<step>/` with three items:
+  * `state`: the `TrainState` (params, batch_stats, optimiser, step, rng, skipped counter);
+  * `data`: the data iterator state (JSON), so a resumed run sees the same batches;
+  * `extra`: JSON with the model config and whatever the loop adds.
+Validation metrics are attached to checkpoints saved right after a validation; the
+preservation policy keeps the latest checkpoint and the one with the lowest `epe`
+(orbax writes into a temporary directory and renames it: a killed run never leaves a
+half-written checkpoint).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
+
+CHECKPOINT_DIR = "checkpoints"
+
+
+def _epe(metrics) -> float:
+    return float(metrics["epe"])
+
+
+def make_manager(workdir: str, *, read_only: bool = False) -> ocp.CheckpointManager:
+    """A CheckpointManager keeping the latest checkpoint and the best one by val EPE."""
+    directory = os.path.join(os.path.abspath(os.path.expanduser(workdir)), CHECKPOINT_DIR)
+    policy = pp.AnyPreservationPolicy([
+        pp.LatestN(n=1),
+        pp.BestN(get_metric_fn=_epe, reverse=True, n=1, keep_checkpoints_without_metrics=False),
+    ])
+    options = ocp.CheckpointManagerOptions(
+        preservation_policy=policy, best_fn=_epe, best_mode="min",   # best_fn: metrics get written
+        enable_async_checkpointing=False, read_only=read_only,
+        create=not read_only)
+    return ocp.CheckpointManager(directory, options=options,
+                                 item_names=("state", "data", "extra"))
+
+
+def encode_iterator_state(state: Any) -> dict:
+    """JSON-safe form of a grain iterator state (bytes or a dict)."""
+    if isinstance(state, (bytes, bytearray)):
+        return {"bytes_b64": base64.b64encode(bytes(state)).decode("ascii")}
+    return {"json": state}
+
+
+def decode_iterator_state(blob: dict) -> Any:
+    if "bytes_b64" in blob:
+        return base64.b64decode(blob["bytes_b64"])
+    return blob["json"]
+
+
+def save(manager: ocp.CheckpointManager, step: int, state, data_state: Any, extra: dict,
+         metrics: dict | None = None) -> None:
+    """Saves (blocking) the train state, the iterator state and `extra` at `step`."""
+    args = ocp.args.Composite(
+        state=ocp.args.StandardSave(state),
+        data=ocp.args.JsonSave(encode_iterator_state(data_state)),
+        extra=ocp.args.JsonSave(extra),
+    )
+    manager.save(step, args=args, metrics=metrics, force=True)
+    manager.wait_until_finished()
+
+
+def restore(manager: ocp.CheckpointManager, step: int, state_target):
+    """Restores (state, iterator state, extra) at `step` onto `state_target`'s structure and
+    shardings (a TrainState of arrays or of jax.ShapeDtypeStruct)."""
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state_target)
+    out = manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore(),
+        extra=ocp.args.JsonRestore()))
+    return out.state, decode_iterator_state(out.data), out.extra
+
+
+def best_step(manager: ocp.CheckpointManager) -> int | None:
+    """The kept step with the lowest validation EPE (None if none has metrics)."""
+    best = None
+    for step in manager.all_steps():
+        m = manager.metrics(step)
+        if m and "epe" in m and (best is None or float(m["epe"]) < best[0]):
+            best = (float(m["epe"]), step)
+    return None if best is None else best[1]
+
+
+def load_model_from_workdir(workdir: str, which: str = "best"):
+    """Model variables and config of a training workdir.
+
+    Args:
+      workdir: a directory written by `train_and_evaluate`.
+      which: "best" (lowest validation EPE; falls back to latest when no checkpoint has
+        validation metrics) or "latest".
+
+    Returns:
+      (variables {"params", "batch_stats"?} as numpy, ModelConfig).
+    """
+    if which not in ("best", "latest"):
+        raise ValueError(f"which must be 'best' or 'latest', got {which!r}")
+    ckdir = os.path.join(os.path.expanduser(workdir), CHECKPOINT_DIR)
+    if not os.path.isdir(ckdir):
+        raise FileNotFoundError(f"{workdir}: no '{CHECKPOINT_DIR}/' directory; is it a training "
+                                "workdir written by `deq-flow train`?")
+    manager = make_manager(workdir, read_only=True)
+    step = best_step(manager) if which == "best" else None
+    step = manager.latest_step() if step is None else step
+    if step is None:
+        raise FileNotFoundError(f"{ckdir}: no checkpoint found")
+    out = manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(), extra=ocp.args.JsonRestore()))
+    raw = out.state
+    variables = {"params": raw["params"]}
+    if raw.get("batch_stats"):
+        variables["batch_stats"] = raw["batch_stats"]
+    from deq_flow_jax.model import ModelConfig   # imported late: only this function needs it
+    return variables, ModelConfig.from_dict(out.extra["model_config"])

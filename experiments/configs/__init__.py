@@ -1,0 +1,1 @@
+"""Training configurations (ml_collections), one file per stage; see `common.base_config`."""
