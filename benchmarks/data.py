@@ -8,8 +8,10 @@ whatever machine runs it (CPU-bound numpy/OpenCV work; nothing runs on an accele
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import sys
 import tempfile
 import time
 
@@ -40,12 +42,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as data_dir:
         syn = dict(height=args.height, width=args.width, num_train=args.num_train, num_val=args.num_val)
         t = time.perf_counter()
-        ensure_synthetic(data_dir, **syn)
+        with contextlib.redirect_stdout(sys.stderr):  # TFDS prints progress on stdout
+            ensure_synthetic(data_dir, **syn)
         results["build_s"] = time.perf_counter() - t
         results["build_ms_per_example"] = 1000 * results["build_s"] / (args.num_train + args.num_val)
         for w in args.workers:
-            loader = make_train_loader("synthetic", data_dir=data_dir, crop_size=tuple(args.crop),
-                                       global_batch_size=args.batch, seed=0, num_workers=w, synthetic=syn)
+            with contextlib.redirect_stdout(sys.stderr):
+                loader = make_train_loader("synthetic", data_dir=data_dir, crop_size=tuple(args.crop),
+                                           global_batch_size=args.batch, seed=0, num_workers=w,
+                                           synthetic=syn)
             it = iter(loader)
             t = time.perf_counter()
             next(it)

@@ -7,7 +7,7 @@ import pytest
 import data_prep
 from data_prep.common import ManualDirError
 from deq_flow_jax import io as fio
-from deq_flow_jax.data import make_eval_source
+from deq_flow_jax.data import make_eval_source, make_train_loader
 
 H, W = 12, 16
 
@@ -134,6 +134,13 @@ def test_kitti_sparse_train_and_test(tmp_path):
     np.testing.assert_array_equal(ex["flow"][valid > 0], flow[valid > 0])
     assert ex["meta"]["id"] == "000001_10.png" and _tag(ex["image2"]) == 3
     assert "flow" not in test[2] and test[2]["meta"]["id"] == "000002_10.png"
+    # The sparse training path: valid points keep their (scaled) flow, the rest is zero.
+    loader = make_train_loader("kitti", data_dir=tmp_path / "tfds", crop_size=(8, 8),
+                               global_batch_size=3, seed=0)
+    batch = next(iter(loader))
+    assert batch["flow"].shape == (3, 8, 8, 2) and 0 < batch["valid"].mean() < 1
+    assert np.all(batch["flow"][batch["valid"] == 0] == 0)
+    assert np.all(np.abs(batch["flow"][batch["valid"] == 1]) > 0)
 
 
 def test_hd1k_sequences(tmp_path):

@@ -101,3 +101,23 @@ def test_video_source_is_in_sequence_order(tmp_path):
     with pytest.raises(ValueError, match="no split 'test'"):
         make_eval_source("synthetic_video", "test", data_dir=tmp_path, height=32, width=48,
                          num_train=1, num_val=2, num_frames=4)
+
+
+@pytest.mark.slow
+def test_default_build_is_well_under_a_minute(tmp_path):
+    import time
+    start = time.perf_counter()
+    builder = ensure_synthetic(tmp_path)
+    seconds = time.perf_counter() - start
+    assert builder.info.splits["train"].num_examples == 1000
+    assert seconds < 45, seconds
+
+
+def test_concurrent_builds_share_one_dataset(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+    kw = dict(height=32, width=48, num_train=2, num_val=1)
+    with ThreadPoolExecutor(2) as pool:
+        builders = list(pool.map(lambda _: ensure_synthetic(tmp_path, **kw), range(2)))
+    assert all(b.info.splits["train"].num_examples == 2 for b in builders)
+    src = make_eval_source("synthetic", "train", data_dir=tmp_path, **kw)
+    assert src[1]["image1"].shape == (32, 48, 3)

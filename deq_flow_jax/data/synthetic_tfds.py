@@ -10,10 +10,11 @@ settings live side by side in one data_dir:
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import os
 
-import numpy as np
 import tensorflow_datasets as tfds
 
 from deq_flow_jax.data.records import flow_features, make_record
@@ -110,7 +111,22 @@ def ensure_synthetic(data_dir, *, variant="pairs", height=96, width=128, num_tra
     """
     config = SyntheticConfig.make(variant, height, width, num_train, num_val, num_frames, seed)
     registered = {c.name for c in SyntheticFlow.BUILDER_CONFIGS}
-    builder = SyntheticFlow(config=config.name if config.name in registered else config, data_dir=os.fspath(data_dir), file_format="array_record")
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(verify_ssl=False))
+    lock_dir = os.path.join(os.fspath(data_dir), "synthetic_flow")
+    os.makedirs(lock_dir, exist_ok=True)
+    # Several processes (hosts, test workers) may ask for the same dataset at once:
+    # one builds it, the others wait and then reuse it.
+    with _file_lock(os.path.join(lock_dir, f".{config.name}.lock")):
+        builder = SyntheticFlow(config=config.name if config.name in registered else config,
+                                data_dir=os.fspath(data_dir), file_format="array_record")
+        builder.download_and_prepare()
     return builder
+
+
+@contextlib.contextmanager
+def _file_lock(path: str):
+    with open(path, "a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
