@@ -108,7 +108,6 @@ def model_forward(variables, cfg: ModelConfig, deq: DEQConfig, image1, image2, *
     """
     from deq_flow_jax import adjoints as A
     from deq_flow_jax import solvers as S
-    from deq_flow_jax import jacobian as J
 
     image1 = jnp.asarray(image1, jnp.float32)
     image2 = jnp.asarray(image2, jnp.float32)
@@ -142,6 +141,8 @@ def model_forward(variables, cfg: ModelConfig, deq: DEQConfig, image1, image2, *
     hidden, coords = sol.value
     zstar = jax.lax.stop_gradient(sol.value)
     jac_loss = sradius = None
+    if jac_probes or sradius_iters:
+        from deq_flow_jax import jacobian as J
     if jac_probes:
         if key is None:
             raise ValueError("model_forward: jac_probes > 0 needs a PRNG `key`")

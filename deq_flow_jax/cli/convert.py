@@ -1,0 +1,52 @@
+"""`deq-flow convert`: official PyTorch checkpoint -> orbax checkpoint loadable everywhere.
+
+    deq-flow convert deq-flow-H-things-test-3x.pth out_dir --variant H [--gma] [--old-version]
+
+Prints the variant and its parameter count, then the output directory. A checkpoint of
+another variant fails with an error naming the first mismatching key and both shapes.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--variant", default="B",
+                   help="tiny | B | L | H | G | D, or GMA-B / GMA-L (default B)")
+    p.add_argument("--gma", action="store_true", help="DEQ-GMA (global motion aggregation)")
+    p.add_argument("--no-wnorm", action="store_true",
+                   help="no weight normalisation on the update block")
+    p.add_argument("--old-version", action="store_true",
+                   help="official --old_version flow head (code.v.1.0 checkpoints)")
+
+
+def config_from_args(a):
+    from deq_flow_jax.model.config import ModelConfig
+    return ModelConfig.variant(a.variant, gma=a.gma, wnorm=not a.no_wnorm,
+                               old_version=a.old_version)
+
+
+def count_params(params) -> int:
+    import jax
+    return int(sum(x.size for x in jax.tree.leaves(params)))
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="deq-flow convert", description=__doc__.split("\n")[0])
+    p.add_argument("checkpoint", help="official .pth file (state_dict, DataParallel or not)")
+    p.add_argument("out_dir", help="output directory (orbax + model_config.json)")
+    add_model_args(p)
+    a = p.parse_args(argv)
+    try:
+        cfg = config_from_args(a)
+        from deq_flow_jax.convert import load_official
+        variables = load_official(a.checkpoint, cfg)
+    except (ValueError, FileNotFoundError, ImportError, TypeError) as e:
+        print(f"deq-flow convert: {e}", file=sys.stderr)
+        return 2
+    from deq_flow_jax.model_io import save_model
+    out = save_model(a.out_dir, variables, cfg)
+    print(f"variant {cfg.name}: {count_params(variables['params']):,} parameters")
+    print(f"wrote {out}")
+    return 0
