@@ -56,9 +56,13 @@ class Estimate(NamedTuple):
         flow: (B, H, W, 2) float32 flow at input resolution, pixels.
         flow_lowres: (B, H'/8, W'/8, 2) flow at 1/8 of the padded size (H', W').
         hidden: (B, H'/8, W'/8, hdim) GRU state at the fixed point.
-        nstep: (B,) int solver steps taken.
+        nstep: (B,) int step count of the returned (lowest-residual) iterate
+            (the solver's `SolverStats.nstep`, official counting).
         abs_residual, rel_residual: (B,) lowest residuals reached.
         seconds: wall time of the call (compilation included on a first call).
+        steps: (B,) int f-evaluations until the stop-mode residual first fell below
+            the tolerance (max_steps when it never did): the cost of the solve.
+        converged: (B,) bool, the tolerance was reached.
     """
 
     flow: np.ndarray
@@ -68,12 +72,15 @@ class Estimate(NamedTuple):
     abs_residual: np.ndarray
     rel_residual: np.ndarray
     seconds: float
+    steps: np.ndarray
+    converged: np.ndarray
 
     def item(self, i: int) -> "Estimate":
         """The i-th sample, keeping a batch axis of 1."""
         s = slice(i, i + 1)
         return Estimate(self.flow[s], self.flow_lowres[s], self.hidden[s], self.nstep[s],
-                        self.abs_residual[s], self.rel_residual[s], self.seconds)
+                        self.abs_residual[s], self.rel_residual[s], self.seconds,
+                        self.steps[s], self.converged[s])
 
 
 def _as_batch(image) -> np.ndarray:
@@ -126,6 +133,22 @@ class FlowEstimator:
         seconds = time.perf_counter() - t0
         hidden, _ = res.cache
         st = res.stats
+        trace = np.asarray(st.abs_trace if s.stop_mode == "abs" else st.rel_trace)
+        steps, converged = steps_to_tolerance(trace, s.tol)
         return Estimate(np.asarray(res.flow, np.float32), np.asarray(res.flow_lowres, np.float32),
                         np.asarray(hidden), np.asarray(st.nstep), np.asarray(st.abs_lowest),
-                        np.asarray(st.rel_lowest), seconds)
+                        np.asarray(st.rel_lowest), seconds, steps, converged)
+
+
+def steps_to_tolerance(trace: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Steps needed to get below `tol`, from a (max_steps, B) residual trace.
+
+    Returns:
+        steps (B,) int: 1 + the first row whose residual is below tol, or max_steps;
+        converged (B,) bool.
+    """
+    trace = np.asarray(trace)
+    below = trace < tol
+    converged = below.any(axis=0)
+    first = np.argmax(below, axis=0) + 1
+    return np.where(converged, first, trace.shape[0]).astype(np.int32), converged

@@ -8,6 +8,9 @@ Output layout of `infer_frames(..., out_dir)`:
     out_dir/flow.mp4 | flow.gif  frame i beside its colour flow (with video)
     out_dir/stats.json           settings, per-pair solver steps / residuals / time, means
 
+Solver cost per pair is `steps`: f-evaluations until the residual first fell
+below the tolerance (the budget when it never did).
+
 The directory is built under a temporary name beside `out_dir` and renamed at
 the end, so an error leaves no partial output; an existing `out_dir` is an
 error unless `overwrite`.
@@ -115,7 +118,8 @@ class StagedDir:
 
 
 def _pair_record(name: str, est) -> dict:
-    return {"name": name, "nstep": int(est.nstep[0]), "abs_residual": float(est.abs_residual[0]),
+    return {"name": name, "steps": int(est.steps[0]), "converged": bool(est.converged[0]),
+            "nstep": int(est.nstep[0]), "abs_residual": float(est.abs_residual[0]),
             "rel_residual": float(est.rel_residual[0]), "seconds": float(est.seconds)}
 
 
@@ -178,7 +182,7 @@ def infer_frames(estimator, frames: FrameSequence, out_dir: str,
                     writer.write(viz.side_by_side([kept[i], color]))
                 kept.pop(i, None)
                 records.append(_pair_record(name, est))
-                bar.set_postfix(nstep=records[-1]["nstep"])
+                bar.set_postfix(steps=records[-1]["steps"])
             if writer is not None:
                 writer.close()
         except BaseException:
@@ -191,6 +195,7 @@ def infer_frames(estimator, frames: FrameSequence, out_dir: str,
             "input": frames.paths if frames.kind == "images" else frames.paths[0],
             "kind": frames.kind, "size": list(frames.size), "n_pairs": n_pairs,
             "reuse": options.reuse, "settings": _settings(estimator),
+            "mean_steps": _mean(records, "steps"),
             "mean_nstep": _mean(records, "nstep"),
             "mean_seconds_after_first": _mean(records, "seconds", skip_first=True),
             "video": f"flow.{video}" if writer is not None else None,
@@ -198,8 +203,8 @@ def infer_frames(estimator, frames: FrameSequence, out_dir: str,
         }
         if options.compare:
             other = "none" if options.reuse != "none" else "reuse"
-            steps = [int(e.nstep[0]) for _, e in run_sequence(estimator, frames.frames(), other)]
-            summary["compare"] = {"reuse": other, "nstep": steps, "mean_nstep": float(np.mean(steps))}
+            steps = [int(e.steps[0]) for _, e in run_sequence(estimator, frames.frames(), other)]
+            summary["compare"] = {"reuse": other, "steps": steps, "mean_steps": float(np.mean(steps))}
         with open(os.path.join(stage.path, "stats.json"), "w") as f:
             json.dump(summary, f, indent=1)
     return summary

@@ -1,0 +1,154 @@
+"""`deq-flow eval --checkpoint DIR --dataset NAME`: official validation protocols.
+
+Datasets: chairs (validation), things (test, clean + final, with and without the
+mask), sintel (training, clean + final), kitti (training: EPE, F1-all),
+synthetic (validation). Prints a table, writes a JSON file of results (--out),
+optionally with per-frame statistics (--per-frame) and side-by-side panels of
+the first frames (--panels DIR).
+
+With --submit DIR and --dataset sintel or kitti, writes a test-set submission
+instead (Sintel: clean/ and final/ .flo files along each scene with fixed-point
+reuse; KITTI: flow/*.png).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+
+from deq_flow_jax.evaluate import cli_args
+from deq_flow_jax.evaluate.protocols import PROTOCOLS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="deq-flow eval", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli_args.add_model_args(p)
+    p.add_argument("--dataset", required=True, choices=sorted(PROTOCOLS))
+    p.add_argument("--data-dir", default="data", help="TFDS data directory (default: data)")
+    p.add_argument("--out", default=None, metavar="FILE",
+                   help="results JSON (default eval_<dataset>.json; must not exist)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    cli_args.add_solver_args(p)
+    p.add_argument("--reuse", choices=("none", "reuse", "warm"), default="none",
+                   help="start from the previous pair's fixed point along each scene "
+                        "(default none, as the official protocols)")
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N pairs per pass")
+    p.add_argument("--per-frame", action="store_true", help="store per-frame metrics and solver stats")
+    p.add_argument("--panels", default=None, metavar="DIR",
+                   help="write frame | prediction | ground truth | error panels here")
+    p.add_argument("--num-panels", type=int, default=4, help="panels per pass (default 4)")
+    p.add_argument("--max-flow", type=float, default=400.0, help="|gt| cut-off of masked metrics")
+    p.add_argument("--synthetic-size", type=int, nargs=2, default=None, metavar=("H", "W"),
+                   help="synthetic dataset image size (default: the builder's)")
+    p.add_argument("--synthetic-num-val", type=int, default=None, help="synthetic validation pairs")
+    p.add_argument("--submit", default=None, metavar="DIR",
+                   help="write a Sintel or KITTI test submission to DIR instead of validating")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def _source_factory(args):
+    from deq_flow_jax.data import make_eval_source
+
+    def factory(name, split, *, data_dir, **kw):
+        if name == "synthetic":
+            if args.synthetic_size:
+                kw["height"], kw["width"] = args.synthetic_size
+            if args.synthetic_num_val:
+                kw["num_val"] = args.synthetic_num_val
+        return make_eval_source(name, split, data_dir=data_dir, **kw)
+    return factory
+
+
+def _submit(args, variables, cfg, settings) -> int:
+    from deq_flow_jax.data import make_eval_source
+    from deq_flow_jax.evaluate.estimator import FlowEstimator
+    from deq_flow_jax.evaluate.submission import write_kitti_submission, write_sintel_submission
+
+    progress = not args.no_progress
+    if args.dataset == "sintel":
+        sources = {d: make_eval_source("sintel", "test", data_dir=args.data_dir, dstype=d)
+                   for d in ("clean", "final")}
+        est = FlowEstimator(variables, cfg, settings, pad_mode="sintel")
+        mode = args.reuse if args.reuse != "none" else "reuse"
+        res = write_sintel_submission(est, sources, args.submit, reuse=mode, overwrite=args.overwrite,
+                                      limit=args.limit, progress=progress)
+    else:
+        source = make_eval_source("kitti", "test", data_dir=args.data_dir)
+        est = FlowEstimator(variables, cfg, settings, pad_mode="kitti")
+        res = write_kitti_submission(est, source, args.submit, overwrite=args.overwrite,
+                                     limit=args.limit, progress=progress)
+    print(json.dumps(res, indent=1))
+    return 0
+
+
+def _run(args) -> int:
+    from deq_flow_jax.evaluate.estimator import FlowEstimator
+    from deq_flow_jax.evaluate.infer import check_output_path
+    from deq_flow_jax.evaluate.protocols import format_table, run_protocol
+
+    if args.submit is not None:
+        if args.dataset not in ("sintel", "kitti"):
+            raise ValueError(f"--submit writes Sintel or KITTI submissions; got --dataset {args.dataset}")
+        check_output_path(args.submit, args.overwrite)
+        variables, cfg, settings = cli_args.load_model_and_settings(args)
+        return _submit(args, variables, cfg, settings)
+
+    out = args.out or f"eval_{args.dataset}.json"
+    if os.path.exists(out) and not args.overwrite:
+        raise FileExistsError(f"{out}: results file exists; pass --overwrite or another --out")
+    if args.panels:
+        check_output_path(args.panels, args.overwrite)
+    variables, cfg, settings = cli_args.load_model_and_settings(args)
+    on_frame, panels_dir = None, None
+    if args.panels:
+        from deq_flow_jax.evaluate.infer import StagedDir
+
+        panels_dir = StagedDir(args.panels, args.overwrite)
+        on_frame = _panel_writer(panels_dir.path, args.num_panels)
+    try:
+        result = run_protocol(lambda pad: FlowEstimator(variables, cfg, settings, pad_mode=pad),
+                              args.dataset, data_dir=args.data_dir, source_factory=_source_factory(args),
+                              reuse=args.reuse, limit=args.limit, max_flow=args.max_flow,
+                              per_frame=args.per_frame, progress=not args.no_progress,
+                              on_frame=on_frame)
+    except BaseException:
+        if panels_dir is not None:
+            panels_dir.discard()
+        raise
+    if panels_dir is not None:
+        panels_dir.commit()
+    result.update({"checkpoint": os.path.abspath(args.checkpoint), "model": cfg.to_dict(),
+                   "settings": dataclasses.asdict(settings),
+                   "reuse": args.reuse, "limit": args.limit})
+    from deq_flow_jax.io import atomic_write_bytes
+
+    atomic_write_bytes(out, json.dumps(result, indent=1, default=float).encode())
+    print(f"{args.dataset}: solver {settings.solver}, budget {settings.max_steps}, "
+          f"tol {settings.tol} ({settings.stop_mode})")
+    print(format_table(result))
+    print(f"results -> {out}", file=sys.stderr)
+    return 0
+
+
+def _panel_writer(directory: str, count: int):
+    from deq_flow_jax import io, viz
+
+    seen: dict = {}
+
+    def on_frame(i, item, est):
+        label = item.get("meta", {}).get("dataset", "pass")
+        n = seen.get(label, 0)
+        if n >= count:
+            return
+        seen[label] = n + 1
+        panel = viz.flow_panel(item["image1"], est.flow[0], item.get("flow"), item.get("valid"))
+        io.write_image(os.path.join(directory, f"{label}_{i:05d}.png"), panel)
+    return on_frame
+
+
+def main(argv: list[str]) -> int:
+    return cli_args.run_cli("eval", build_parser(), argv, _run)

@@ -1,0 +1,180 @@
+"""The validation protocols of DEQ-Flow / RAFT: chairs, things, sintel, kitti, synthetic.
+
+A protocol is a list of passes (Sintel clean and final, Things clean and final,
+...), each one evaluation source (`deq_flow_jax.data.make_eval_source`), a
+padding mode and the metrics it reports (official `evaluate.py`):
+
+| protocol  | passes                     | padding | headline metrics                          |
+|-----------|----------------------------|---------|-------------------------------------------|
+| chairs    | validation (640 pairs)     | sintel  | EPE over all pixels, 1/3/5 px             |
+| things    | test clean, final          | sintel  | all pixels, and with mask (valid, <400)   |
+| sintel    | training clean, final      | sintel  | EPE over all pixels, 1/3/5 px             |
+| kitti     | training (200 pairs)       | kitti   | EPE per image averaged, F1-all            |
+| synthetic | validation                 | sintel  | EPE over valid pixels, 1/3/5 px, F1       |
+
+`evaluate_source` runs one pass and returns the aggregated metrics (see
+`MetricAccumulator`), solver statistics, and optionally per-frame records.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Callable, Optional
+
+import numpy as np
+
+from deq_flow_jax.evaluate.aggregate import MetricAccumulator
+from deq_flow_jax.evaluate.sequence import SequenceEstimator
+
+
+@dataclasses.dataclass(frozen=True)
+class Pass:
+    """One evaluation pass: a label and the arguments of `make_eval_source`."""
+
+    label: str
+    name: str
+    split: str
+    kwargs: tuple = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    """A benchmark's validation protocol (see the module table)."""
+
+    name: str
+    passes: tuple
+    pad_mode: str
+    headline: tuple          # result keys printed in the table, in order
+
+
+_ALL = ("epe", "1px", "3px", "5px")
+_MASKED = ("epe_masked", "1px_masked", "3px_masked", "5px_masked")
+
+PROTOCOLS = {
+    "chairs": Protocol("chairs", (Pass("chairs", "chairs", "validation"),), "sintel", _ALL),
+    "things": Protocol("things", (Pass("clean", "things", "test", (("dstype", "clean"),)),
+                                  Pass("final", "things", "test", (("dstype", "final"),))),
+                       "sintel", _ALL + _MASKED),
+    "sintel": Protocol("sintel", (Pass("clean", "sintel", "training", (("dstype", "clean"),)),
+                                  Pass("final", "sintel", "training", (("dstype", "final"),))),
+                       "sintel", _ALL),
+    "kitti": Protocol("kitti", (Pass("kitti", "kitti", "training"),), "kitti",
+                      ("epe_per_image", "f1")),
+    "synthetic": Protocol("synthetic", (Pass("synthetic", "synthetic", "validation"),), "sintel",
+                          _MASKED + ("f1",)),
+}
+
+
+def _stat_summary(values) -> dict:
+    v = np.asarray(values, np.float64)
+    if v.size == 0:
+        return {"mean": math.nan, "min": math.nan, "max": math.nan}
+    return {"mean": float(v.mean()), "min": float(v.min()), "max": float(v.max())}
+
+
+def evaluate_source(estimator, source, *, reuse: str = "none", limit: Optional[int] = None,
+                    max_flow: float = 400.0, per_frame: bool = False, progress: bool = True,
+                    desc: str = "eval", on_frame: Optional[Callable] = None) -> dict:
+    """Evaluates flow on one source of pairs with ground truth.
+
+    Args:
+        estimator: callable(image1, image2, *, flow_init=None, cache=None) -> Estimate.
+        source: random-access items {"image1", "image2", "flow", "valid", "meta"}
+            (see `make_eval_source`).
+        reuse: "none" (official protocols), or "reuse" / "warm" along each scene
+            (consecutive `meta["frame"]` of one `meta["scene"]`).
+        limit: evaluate only the first `limit` pairs.
+        max_flow: |gt| cut-off of the masked metrics.
+        per_frame: include a list of per-frame records in the result.
+        progress: tqdm progress bar.
+        desc: progress-bar label.
+        on_frame: optional callback(index, item, estimate) (e.g. to save panels).
+
+    Returns:
+        {"metrics": {...MetricAccumulator.result()}, "solver": {"steps": {mean, min, max}, "nstep": ...,
+        "abs_residual": ..., "rel_residual": ...}, "seconds_per_pair": float,
+        "frames": [...] (with per_frame)}.
+    """
+    from tqdm import tqdm
+
+    n = len(source) if limit is None else min(int(limit), len(source))
+    if n == 0:
+        raise ValueError(f"{desc}: the evaluation source is empty")
+    acc = MetricAccumulator(max_flow)
+    seq = SequenceEstimator(estimator, reuse)
+    records, prev_key = [], None
+    t_start = time.perf_counter()
+    for i in tqdm(range(n), desc=desc, unit="pair", disable=not progress):
+        item = source[i]
+        if "flow" not in item:
+            raise ValueError(f"{desc}: item {i} has no ground-truth flow (a test split?)")
+        meta = dict(item.get("meta", {}))
+        key = (meta.get("scene"), meta.get("frame"))
+        if prev_key is None or key[0] != prev_key[0] or key[1] is None or prev_key[1] is None \
+                or key[1] != prev_key[1] + 1:
+            seq.reset()
+        prev_key = key
+        est = seq(np.asarray(item["image1"])[None], np.asarray(item["image2"])[None])
+        frame_metrics = acc.add(est.flow[0], item["flow"], item.get("valid"))
+        rec = {"index": i, "scene": meta.get("scene"), "frame": meta.get("frame"),
+               **frame_metrics, "steps": int(est.steps[0]), "nstep": int(est.nstep[0]),
+               "abs_residual": float(est.abs_residual[0]),
+               "rel_residual": float(est.rel_residual[0]), "seconds": float(est.seconds)}
+        records.append(rec)
+        if on_frame is not None:
+            on_frame(i, item, est)
+    total = time.perf_counter() - t_start
+    out = {
+        "metrics": acc.result(),
+        "solver": {k: _stat_summary([r[k] for r in records])
+                   for k in ("steps", "nstep", "abs_residual", "rel_residual")},
+        "seconds_per_pair": total / n,
+        "n_pairs": n,
+    }
+    if per_frame:
+        out["frames"] = records
+    return out
+
+
+def run_protocol(estimator_factory, protocol: str, *, data_dir: str, source_factory=None,
+                 **kw) -> dict:
+    """Runs every pass of a protocol.
+
+    Args:
+        estimator_factory: callable(pad_mode) -> estimator.
+        protocol: a key of PROTOCOLS.
+        data_dir: dataset root passed to the source factory.
+        source_factory: callable(name, split, *, data_dir, **kwargs) -> source;
+            default `deq_flow_jax.data.make_eval_source`.
+        **kw: passed to `evaluate_source`.
+
+    Returns:
+        {"protocol": name, "pad_mode": ..., "passes": {label: evaluate_source result}}.
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown dataset {protocol!r}; expected one of {sorted(PROTOCOLS)}")
+    proto = PROTOCOLS[protocol]
+    if source_factory is None:
+        from deq_flow_jax.data import make_eval_source as source_factory
+    estimator = estimator_factory(proto.pad_mode)
+    results = {}
+    for p in proto.passes:
+        source = source_factory(p.name, p.split, data_dir=data_dir, **dict(p.kwargs))
+        results[p.label] = evaluate_source(estimator, source, desc=f"{protocol}/{p.label}", **kw)
+    return {"protocol": protocol, "pad_mode": proto.pad_mode, "headline": list(proto.headline),
+            "passes": results}
+
+
+def format_table(result: dict) -> str:
+    """A human-readable table of `run_protocol`'s result: one row per pass."""
+    keys = result["headline"]
+    head = ["pass"] + keys + ["steps", "s/pair"]
+    rows = []
+    for label, r in result["passes"].items():
+        m = r["metrics"]
+        rows.append([label] + [f"{m[k]:.3f}" if "epe" in k else f"{m[k]:.2f}" for k in keys]
+                    + [f"{r['solver']['steps']['mean']:.1f}", f"{r['seconds_per_pair']:.3f}"])
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    line = lambda cells: "  ".join(str(c).rjust(w) for c, w in zip(cells, widths))  # noqa: E731
+    return "\n".join([line(head), line(["-" * w for w in widths])] + [line(r) for r in rows])
