@@ -5,7 +5,7 @@
 
 1. builds the synthetic dataset (`ensure_synthetic`) if it is not there yet;
 2. trains a tiny DEQ-Flow with `train_and_evaluate` (rerunning resumes);
-3. evaluates the best checkpoint on the synthetic validation pairs;
+3. evaluates the best checkpoint on all synthetic validation pairs;
 4. writes flow visualisations (`viz/pair_XX.png`: frame, prediction, ground truth, error)
    and the training curves (`training_curves.png`) into the workdir;
 5. prints the final validation EPE next to the zero-flow EPE and saves `demo_result.json`.
@@ -33,42 +33,35 @@ def _flags() -> flags.FlagValues:
 
 
 def _evaluate(workdir: str, config, num_viz: int) -> dict:
-    """Evaluates the best checkpoint on the validation pairs; writes viz/pair_XX.png."""
+    """Evaluates the best checkpoint on all validation pairs; writes viz/pair_XX.png.
+
+    Metrics are those of the training loop's validation (`deq_flow_jax.train.validate`):
+    EPE pooled over all valid pixels, with `deq.f_max_steps * eval_factor` solver steps.
+    """
     import cv2
     import numpy as np
 
     from deq_flow_jax import viz
     from deq_flow_jax.data import make_eval_source
-    from deq_flow_jax.metrics import flow_metrics
-    from deq_flow_jax.model import estimate_flow
     from deq_flow_jax.train.checkpoint import load_model_from_workdir
+    from deq_flow_jax.train.config import deq_config
+    from deq_flow_jax.train.validate import validate
 
     variables, cfg = load_model_from_workdir(workdir, which="best")
     data = config.data
-    src = make_eval_source(data.val_dataset, data.val_split, data_dir=data.data_dir)
-    n = min(len(src), int(data.get("val_max_examples", 0) or len(src)))
-    steps = int(config.deq.f_max_steps * config.deq.get("eval_factor", 1.5))
-    sums = {"epe": 0.0, "zero_epe": 0.0, "1px": 0.0, "3px": 0.0, "5px": 0.0}
+    kw = dict(data.get("synthetic", None) or {}) if data.val_dataset.startswith("synthetic") else {}
+    src = make_eval_source(data.val_dataset, data.val_split, data_dir=os.path.expanduser(data.data_dir), **kw)
+    metrics, panels = validate(variables, cfg, deq_config(config), src, max_examples=0,
+                               num_images=num_viz)
     os.makedirs(os.path.join(workdir, "viz"), exist_ok=True)
-    for i in range(n):
-        ex = src[i]
-        im1 = np.asarray(ex["image1"], np.float32)[None]
-        im2 = np.asarray(ex["image2"], np.float32)[None]
-        res = estimate_flow(variables, cfg, im1, im2, solver=config.deq.f_solver, max_steps=steps,
-                            tol=config.deq.f_tol, stop_mode=config.deq.f_stop_mode)
-        pred = np.asarray(res.flow[0])
-        m = flow_metrics(pred, ex["flow"], ex["valid"])
-        zero = flow_metrics(np.zeros_like(pred), ex["flow"], ex["valid"])
-        for k in ("epe", "1px", "3px", "5px"):
-            sums[k] += float(m[k])
-        sums["zero_epe"] += float(zero["epe"])
-        if i < num_viz:
-            panel = viz.flow_panel(np.asarray(ex["image1"], np.uint8), pred, ex["flow"], ex["valid"])
-            path = os.path.join(workdir, "viz", f"pair_{i:02d}.png")
-            tmp = path + ".tmp.png"
-            cv2.imwrite(tmp, cv2.cvtColor(panel, cv2.COLOR_RGB2BGR))
-            os.replace(tmp, path)
-    return {k: v / max(n, 1) for k, v in sums.items()} | {"pairs": n, "eval_steps": steps}
+    for i, (image1, pred, gt) in enumerate(panels):
+        panel = viz.flow_panel(np.asarray(image1, np.uint8), pred, gt)
+        path = os.path.join(workdir, "viz", f"pair_{i:02d}.png")
+        tmp = os.path.join(workdir, "viz", f".tmp_pair_{i:02d}.png")
+        if not cv2.imwrite(tmp, cv2.cvtColor(panel, cv2.COLOR_RGB2BGR)):
+            raise OSError(f"could not write {tmp}")
+        os.replace(tmp, path)
+    return {k: float(v) for k, v in metrics.items()} | {"pairs": len(src)}
 
 
 def main(argv: list[str]) -> int:
@@ -91,8 +84,9 @@ def main(argv: list[str]) -> int:
     from deq_flow_jax.data import ensure_synthetic
 
     t0 = time.time()
-    print(f"[demo] 1/4 synthetic dataset in {config.data.data_dir}", flush=True)
-    ensure_synthetic(config.data.data_dir)
+    data_dir = os.path.expanduser(config.data.data_dir)
+    print(f"[demo] 1/4 synthetic dataset in {data_dir}", flush=True)
+    ensure_synthetic(data_dir, **dict(config.data.get("synthetic", None) or {}))
     timings["data_s"] = time.time() - t0
 
     from deq_flow_jax.train import train_and_evaluate

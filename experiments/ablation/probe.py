@@ -11,6 +11,8 @@ same validation pairs with the same random probes:
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 
@@ -35,7 +37,8 @@ def final_diagnostics(config, run_dir: str, *, which: str = "latest") -> dict:
     variables, cfg = load_model_from_workdir(run_dir, which=which)
     deq = DEQConfig.from_dict(config.deq.to_dict())
     data = config.data
-    src = make_eval_source(data.val_dataset, data.val_split, data_dir=data.data_dir)
+    kw = dict(data.get("synthetic", None) or {}) if data.val_dataset.startswith("synthetic") else {}
+    src = make_eval_source(data.val_dataset, data.val_split, data_dir=os.path.expanduser(data.data_dir), **kw)
     n = min(len(src), int(ab.get("probe_examples", 4)))
     if n < 1:
         raise ValueError(f"{run_dir}: no validation pairs to probe ({data.val_dataset}/{data.val_split})")
