@@ -16,8 +16,24 @@ import os
 import numpy as np
 
 
+def _probe(variables, im1, im2, key, *, cfg, deq, probes, iters):
+    from deq_flow_jax.model import model_forward
+
+    out, _ = model_forward(variables, cfg, deq, im1, im2, train=False, bn_train=False,
+                           jac_probes=probes, sradius_iters=iters, key=key, max_steps=deq.f_max_steps)
+    st = out.stats
+    return out.jac_loss, out.sradius, st.rel_lowest, st.abs_lowest, st.nstep
+
+
+_probe_jit = None
+
+
 def final_diagnostics(config, run_dir: str, *, which: str = "latest") -> dict:
     """Probes the run's final model on `config.ablation.probe_examples` validation pairs.
+
+    The forward solve uses the training budget (`deq.f_solver`, `f_max_steps`, `f_tol`,
+    `f_stop_mode`); the gradient rule plays no part, so every setting is probed by the same
+    compiled program.
 
     Args:
       config: the setting's training config (contract 5, with an `ablation` section).
@@ -25,17 +41,22 @@ def final_diagnostics(config, run_dir: str, *, which: str = "latest") -> dict:
       which: checkpoint to load (`latest` = the end of training).
 
     Returns:
-      dict with `jac_fro`, `sradius`, `f_rel`, `f_abs`, `f_nstep`, `pairs`.
+      dict with `jac_fro`, `sradius`, `f_rel`, `f_abs`, `f_nstep`, `pairs`, `checkpoint`.
     """
+    global _probe_jit
     import jax
 
     from deq_flow_jax.data import make_eval_source
-    from deq_flow_jax.model import DEQConfig, model_forward
+    from deq_flow_jax.model import DEQConfig
     from deq_flow_jax.train.checkpoint import load_model_from_workdir
 
+    if _probe_jit is None:
+        _probe_jit = jax.jit(_probe, static_argnames=("cfg", "deq", "probes", "iters"))
     ab = config.ablation
     variables, cfg = load_model_from_workdir(run_dir, which=which)
-    deq = DEQConfig.from_dict(config.deq.to_dict())
+    d = config.deq
+    deq = DEQConfig(f_solver=d.f_solver, f_max_steps=int(d.f_max_steps), f_tol=float(d.f_tol),
+                    f_stop_mode=d.f_stop_mode, all_grad=bool(d.all_grad))
     data = config.data
     kw = dict(data.get("synthetic", None) or {}) if data.val_dataset.startswith("synthetic") else {}
     src = make_eval_source(data.val_dataset, data.val_split, data_dir=os.path.expanduser(data.data_dir), **kw)
@@ -46,18 +67,10 @@ def final_diagnostics(config, run_dir: str, *, which: str = "latest") -> dict:
     h, w = (min(int(e["image1"].shape[k]) for e in exs) // 8 * 8 for k in (0, 1))
     im1 = np.stack([np.asarray(e["image1"], np.float32)[:h, :w] for e in exs])
     im2 = np.stack([np.asarray(e["image2"], np.float32)[:h, :w] for e in exs])
-    probes = int(ab.get("probe_jac_probes", 4))
-    iters = int(ab.get("probe_sradius_iters", 30))
-
-    @jax.jit
-    def probe(variables, im1, im2, key):
-        out, _ = model_forward(variables, cfg, deq, im1, im2, train=True, bn_train=False,
-                               jac_probes=probes, sradius_iters=iters, key=key)
-        st = out.stats
-        return out.jac_loss, out.sradius, st.rel_lowest, st.abs_lowest, st.nstep
-
     key = jax.random.PRNGKey(int(config.seed) + 12345)
-    jac, srad, rel, abs_, nstep = jax.device_get(probe(variables, im1, im2, key))
+    jac, srad, rel, abs_, nstep = jax.device_get(_probe_jit(
+        variables, im1, im2, key, cfg=cfg, deq=deq, probes=int(ab.get("probe_jac_probes", 4)),
+        iters=int(ab.get("probe_sradius_iters", 30))))
     return {
         "jac_fro": float(jac),
         "sradius": float(np.mean(srad)),
