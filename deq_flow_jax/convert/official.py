@@ -154,10 +154,10 @@ def load_official(source: Any, config: ModelConfig) -> dict:
             if plain in sd:
                 used.add(plain)
                 w = sd[plain]
-                _check(plain, w.shape, _to_torch_shape(plain, want if name.endswith("_v")
-                                                       else tuple(leaf.shape) + (1, 1, 1)))
                 if name.endswith("_v"):
+                    _check(plain, w.shape, want)
                     return _to_ours(plain, w)
+                _check(plain, w.shape[:1], want[:1])
                 return np.sqrt((w.reshape(w.shape[0], -1) ** 2).sum(1)).astype(np.float32)
         if name.endswith(".weight") and name not in sd and name + "_v" in sd:
             g, v = sd[name + "_g"], sd[name + "_v"]       # fold weight norm of the checkpoint

@@ -36,8 +36,11 @@ class ModelOutput(NamedTuple):
 
 
 def init_model(cfg: ModelConfig, key: jax.Array, image_size: Tuple[int, int] = (64, 64)):
-    """Random variables {"params", "batch_stats"} for `cfg` (image_size: multiples of 8)."""
-    return D.init_variables(cfg, key, tuple(image_size))
+    """Random variables {"params", "batch_stats"} for `cfg` (image_size: multiples of 8).
+
+    The result does not depend on image_size (fully convolutional); it only sets the dummy input.
+    """
+    return D.fast_init(cfg, key, tuple(int(s) for s in image_size))
 
 
 def make_solver(name: str, **kw):

@@ -1,0 +1,137 @@
+"""Inference benchmark: seconds per solver iteration, fixed cost and compile time.
+
+    PYTHONPATH=$PWD python benchmarks/inference.py [--variants B H] [--size 368 496]
+        [--steps 12 24] [--solver anderson] [--repeats 3] [--official /path/to/code.v.2.0]
+
+For each variant, `estimate_flow` (random weights, batch 1) is compiled and timed with
+exactly 12 and 24 f-evaluations (tol 0, so the solver never stops early):
+per-iteration = (t24 - t12) / 12, fixed cost (encoders, correlation, upsampling) =
+t12 - 12 * per-iteration. One f application is also timed alone (jit of f).
+If the official code is given (flag or DEQ_FLOW_OFFICIAL env var; never part of this
+repository) and torch is installed, the official model is timed the same way in the same
+run and the ratio ours / official is printed. Prints one JSON line, then a table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def _time(fn, repeats):
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def bench_ours(variant, size, steps, solver, repeats):
+    from deq_flow_jax.model import ModelConfig, estimate_flow, init_model
+    from deq_flow_jax.model import deq_flow as D
+    from deq_flow_jax.model import inference as I
+    cfg = ModelConfig.variant(variant)
+    v = init_model(cfg, jax.random.PRNGKey(0))
+    rng = np.random.default_rng(0)
+    h, w = size
+    im1 = jnp.asarray(rng.uniform(0, 255, (1, h, w, 3)), jnp.float32)
+    im2 = jnp.roll(im1, (2, 3), axis=(1, 2))
+    res = {"variant": variant, "impl": "jax", "solver": solver}
+    times = {}
+    for n in steps:
+        run = lambda: jax.block_until_ready(
+            estimate_flow(v, cfg, im1, im2, solver=solver, max_steps=n, tol=0.0).flow)
+        t = time.perf_counter()
+        run()
+        res[f"compile_s_{n}"] = time.perf_counter() - t
+        times[n] = _time(run, repeats)
+        res[f"forward_s_{n}"] = times[n]
+    lo, hi = min(steps), max(steps)
+    res["per_iter_s"] = (times[hi] - times[lo]) / (hi - lo)
+    res["fixed_s"] = times[lo] - lo * res["per_iter_s"]
+    # f alone
+    enc_fn = jax.jit(lambda v, a, b: D.f_args(v, cfg, D.encode(v, cfg, a, b)[0]))
+    args = jax.block_until_ready(enc_fn(v, im1, im2))
+    f = jax.jit(D.DEQFunc(cfg))
+    z = (jnp.zeros(args.inp.shape[:3] + (cfg.hidden_dim,)), args.coords0)
+    jax.block_until_ready(f(z, args))
+    res["f_alone_s"] = _time(lambda: jax.block_until_ready(f(z, args)), repeats + 2)
+    return res
+
+
+def bench_official(path, variant, size, steps, solver, repeats):
+    import argparse as ap
+    import torch
+    sys.path.insert(0, os.path.join(path, "core"))
+    from deq_flow import DEQFlow  # noqa: the official code, from the user's own copy
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    res = {"variant": variant, "impl": "official", "solver": solver}
+    h, w = size
+    rng = np.random.default_rng(0)
+    im1 = torch.from_numpy(rng.uniform(0, 255, (1, 3, h, w)).astype(np.float32))
+    im2 = torch.roll(im1, (2, 3), dims=(2, 3))
+    times = {}
+    for n in steps:
+        args = ap.Namespace(tiny=False, large=variant.endswith("L"), huge=variant.endswith("H"),
+                            gigantic=variant.endswith("G"), old_version=False,
+                            gma=variant.startswith("GMA"), wnorm=True, dropout=0.0,
+                            mixed_precision=False, all_grad=False,
+                            f_solver="naive_solver" if solver == "naive" else solver,
+                            b_solver="broyden", f_thres=n, b_thres=n, f_eps=0.0, b_eps=0.0,
+                            f_stop_mode="abs", b_stop_mode="abs", eval_factor=1.0,
+                            eval_f_thres=n, indexing_core=False, ift=False, safe_ift=False,
+                            n_losses=1, indexing=[], phantom_grad=[1], tau=1.0, sup_all=False)
+        model = DEQFlow(args).eval()
+        with torch.no_grad():
+            model(im1, im2)
+            times[n] = _time(lambda: model(im1, im2), repeats)
+        res[f"forward_s_{n}"] = times[n]
+    lo, hi = min(steps), max(steps)
+    res["per_iter_s"] = (times[hi] - times[lo]) / (hi - lo)
+    res["fixed_s"] = times[lo] - lo * res["per_iter_s"]
+    return res
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--variants", nargs="+", default=["B", "H"])
+    p.add_argument("--size", nargs=2, type=int, default=[368, 496])
+    p.add_argument("--steps", nargs=2, type=int, default=[12, 24])
+    p.add_argument("--solver", default="anderson", choices=["anderson", "naive", "broyden"])
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--official", default=os.environ.get("DEQ_FLOW_OFFICIAL"),
+                   help="path to a local copy of the official code.v.2.0 (timed for the ratio)")
+    a = p.parse_args(argv)
+    rows = []
+    for var in a.variants:
+        ours = bench_ours(var, tuple(a.size), a.steps, a.solver, a.repeats)
+        rows.append(ours)
+        if a.official:
+            off = bench_official(a.official, var, tuple(a.size), a.steps, a.solver, a.repeats)
+            for k in ("per_iter_s", "fixed_s", f"forward_s_{a.steps[0]}", f"forward_s_{a.steps[1]}"):
+                ours[f"ratio_{k}"] = ours[k] / off[k] if off[k] > 0 else float("nan")
+            rows.append(off)
+    print(json.dumps({"device": str(jax.devices()[0]), "size": a.size, "results": rows}))
+    hdr = (f"{'variant':8} {'impl':9} {'per-iter s':>10} {'fixed s':>8} "
+           f"{'fwd' + str(a.steps[0]) + ' s':>8} {'fwd' + str(a.steps[1]) + ' s':>8} "
+           f"{'f alone s':>9} {'compile s':>9} {'ratio/iter':>10}")
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        print(f"{r['variant']:8} {r['impl']:9} {r['per_iter_s']:10.4f} {r['fixed_s']:8.3f} "
+              f"{r[f'forward_s_{a.steps[0]}']:8.3f} {r[f'forward_s_{a.steps[1]}']:8.3f} "
+              f"{r.get('f_alone_s', float('nan')):9.4f} "
+              f"{r.get(f'compile_s_{a.steps[0]}', float('nan')):9.1f} "
+              f"{r.get('ratio_per_iter_s', float('nan')):10.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
