@@ -20,6 +20,8 @@ import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
+from deq_flow_jax.train.parallel import allgather_bytes
+
 CHECKPOINT_DIR = "checkpoints"
 
 
@@ -43,16 +45,27 @@ def make_manager(workdir: str, *, read_only: bool = False) -> ocp.CheckpointMana
 
 
 def encode_iterator_state(state: Any) -> dict:
-    """JSON-safe form of a grain iterator state (bytes or a dict)."""
+    """JSON-safe form of every process's grain iterator state (bytes or JSON-able).
+
+    Collective: all processes call it; the result lists the states in process order (only
+    the primary process writes JSON items, so each process's position must be in it).
+    """
     if isinstance(state, (bytes, bytearray)):
-        return {"bytes_b64": base64.b64encode(bytes(state)).decode("ascii")}
-    return {"json": state}
+        kind, blob = "bytes", bytes(state)
+    else:
+        kind, blob = "json", json.dumps(state).encode()
+    blobs = allgather_bytes(blob)
+    return {"kind": kind, "per_process": [base64.b64encode(b).decode("ascii") for b in blobs]}
 
 
 def decode_iterator_state(blob: dict) -> Any:
-    if "bytes_b64" in blob:
-        return base64.b64decode(blob["bytes_b64"])
-    return blob["json"]
+    """This process's iterator state from `encode_iterator_state`'s record."""
+    states = blob["per_process"]
+    if len(states) != jax.process_count():
+        raise ValueError(f"checkpoint holds data iterator states of {len(states)} processes, "
+                         f"this run has {jax.process_count()}; resume with the same process count")
+    raw = base64.b64decode(states[jax.process_index()])
+    return raw if blob["kind"] == "bytes" else json.loads(raw.decode())
 
 
 def save(manager: ocp.CheckpointManager, step: int, state, data_state: Any, extra: dict,

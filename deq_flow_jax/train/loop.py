@@ -128,7 +128,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
         config.data.stage, data_dir=data_dir, crop_size=tuple(config.data.crop_size),
         global_batch_size=config.batch_size, seed=config.seed,
         num_workers=config.data.num_workers, process_index=jax.process_index(),
-        process_count=jax.process_count(), synthetic=synthetic_kw or None)
+        process_count=jax.process_count(), synthetic=synthetic_kw or None,
+        aug=None if config.data.get("augment", True) else False)
     data_iter = iter(loader)
     val_kw = synthetic_kw if config.data.val_dataset.startswith("synthetic") else {}
     val_source = make_eval_source(config.data.val_dataset, config.data.val_split,

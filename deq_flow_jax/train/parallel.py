@@ -74,3 +74,16 @@ def to_host(tree: Any) -> Any:
             x = x.addressable_data(0)
         return np.asarray(x)
     return jax.tree.map(get, tree)
+
+
+def allgather_bytes(blob: bytes) -> list[bytes]:
+    """Every process's `blob`, in process order (a single-process run returns [blob])."""
+    if jax.process_count() == 1:
+        return [blob]
+    from jax.experimental import multihost_utils
+    n = int(np.max(multihost_utils.process_allgather(np.asarray([len(blob)], np.int32))))
+    buf = np.zeros((n,), np.uint8)
+    buf[:len(blob)] = np.frombuffer(blob, np.uint8)
+    lens = np.asarray(multihost_utils.process_allgather(np.asarray([len(blob)], np.int32))).ravel()
+    data = np.asarray(multihost_utils.process_allgather(buf)).reshape(len(lens), n)
+    return [bytes(data[i, :lens[i]]) for i in range(len(lens))]
