@@ -94,6 +94,7 @@ def test_video_source_is_in_sequence_order(tmp_path):
     assert [(m["scene"], m["frame"]) for m in metas] == [
         (f"validation_{s:05d}", t) for s in range(2) for t in range(3)]
     assert src.sequences() == [("validation_00000", [0, 1, 2]), ("validation_00001", [3, 4, 5])]
+    assert [src.meta(i) for i in range(len(src))] == metas
     # Consecutive records share a frame: image2 of pair t is image1 of pair t+1.
     np.testing.assert_array_equal(src[0]["image2"], src[1]["image1"])
     with pytest.raises(IndexError, match="out of range"):
