@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--synthetic-size", type=int, nargs=2, default=None, metavar=("H", "W"),
                    help="synthetic dataset image size (default: the builder's)")
     p.add_argument("--synthetic-num-val", type=int, default=None, help="synthetic validation pairs")
+    p.add_argument("--synthetic-num-train", type=int, default=None,
+                   help="synthetic training pairs of the dataset to open (names the build)")
     p.add_argument("--submit", default=None, metavar="DIR",
                    help="write a Sintel or KITTI test submission to DIR instead of validating")
     p.add_argument("--no-progress", action="store_true")
@@ -57,8 +59,10 @@ def _source_factory(args):
         if name == "synthetic":
             if args.synthetic_size:
                 kw["height"], kw["width"] = args.synthetic_size
-            if args.synthetic_num_val:
+            if args.synthetic_num_val is not None:
                 kw["num_val"] = args.synthetic_num_val
+            if args.synthetic_num_train is not None:
+                kw["num_train"] = args.synthetic_num_train
         return make_eval_source(name, split, data_dir=data_dir, **kw)
     return factory
 

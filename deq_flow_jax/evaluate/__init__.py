@@ -1,0 +1,24 @@
+"""Evaluation, inference, submissions and export (contract 6 of docs/DESIGN.md).
+
+Modules, one idea each:
+  interpolate  forward interpolation of the previous flow (warm start / fixed-point reuse)
+  estimator    FlowEstimator: numpy in, numpy out, solver statistics (SolverSettings)
+  sequence     SequenceEstimator / run_sequence: reuse, warm start or none along frames
+  aggregate    MetricAccumulator: benchmark-style pooling (Sintel, Things mask, KITTI F1)
+  protocols    chairs / things / sintel / kitti / synthetic validation protocols
+  inputs       user frames: images, folders, videos, validated (InputError)
+  video        MP4 / GIF writer
+  infer        infer_frames: .flo / .npy / colour PNG / video / stats.json
+  submission   Sintel and KITTI test-set writers
+  export       jax.export serialisation of inference
+  loading      a model from a model directory or a training workdir
+  cli_args     flags shared by `deq-flow eval`, `infer` and `export`
+"""
+from deq_flow_jax.evaluate.aggregate import MetricAccumulator
+from deq_flow_jax.evaluate.estimator import Estimate, FlowEstimator, SolverSettings
+from deq_flow_jax.evaluate.inputs import InputError, open_frames
+from deq_flow_jax.evaluate.interpolate import forward_interpolate
+from deq_flow_jax.evaluate.sequence import REUSE_MODES, SequenceEstimator, run_sequence
+
+__all__ = ["MetricAccumulator", "Estimate", "FlowEstimator", "SolverSettings", "InputError",
+           "open_frames", "forward_interpolate", "REUSE_MODES", "SequenceEstimator", "run_sequence"]

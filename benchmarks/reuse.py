@@ -1,0 +1,142 @@
+"""Fixed-point reuse on synthetic video: solver steps and EPE with and without reuse.
+
+    python benchmarks/reuse.py --checkpoint runs/synth            # a training workdir or model dir
+    python benchmarks/reuse.py --init tiny                        # random weights: plumbing only
+
+For every sequence of the synthetic dataset's video variant (validation split),
+each consecutive pair is solved three ways:
+
+* none:  from scratch, z0 = (0, 0);
+* warm:  flow-only warm start, z0 = (0, fwd(f*_prev))  (RAFT's warm start);
+* reuse: fixed-point reuse, z0 = (h*_prev, fwd(f*_prev)) (DEQ-Flow);
+
+fwd = forward interpolation. Reported per mode: mean solver steps to reach the
+tolerance (f-evaluations until the residual first drops below --tol; the
+budget when it never does), the fraction of pairs that converged, mean EPE and
+1px over valid pixels, and seconds per pair (compilation excluded). The first
+pair of each sequence has nothing to reuse and is counted in all modes alike.
+Prints one JSON object, then a table.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+MODES = ("none", "warm", "reuse")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="model directory or training workdir")
+    src.add_argument("--init", metavar="VARIANT", help="random model of this variant (no meaning)")
+    p.add_argument("--which", choices=("best", "latest"), default="best")
+    p.add_argument("--data-dir", default="/tmp/deq_flow_bench_data")
+    p.add_argument("--height", type=int, default=96)
+    p.add_argument("--width", type=int, default=128)
+    p.add_argument("--sequences", type=int, default=4, help="validation sequences")
+    p.add_argument("--frames", type=int, default=10, help="frames per sequence")
+    p.add_argument("--solver", default="anderson", choices=("anderson", "broyden", "naive"))
+    p.add_argument("--max-steps", type=int, default=36)
+    p.add_argument("--tol", type=float, default=1e-3)
+    p.add_argument("--stop-mode", default="rel", choices=("abs", "rel"))
+    p.add_argument("--json", default=None, help="also write the JSON here")
+    return p.parse_args(argv)
+
+
+def load(args):
+    if args.checkpoint:
+        from deq_flow_jax.evaluate.loading import load_any
+
+        return load_any(args.checkpoint, args.which)
+    import jax
+
+    from deq_flow_jax.model import ModelConfig, init_model
+
+    cfg = ModelConfig.variant(args.init)
+    return init_model(cfg, jax.random.PRNGKey(0), (16, 16)), cfg
+
+
+def sequences(args):
+    from deq_flow_jax.data import make_eval_source
+
+    src = make_eval_source("synthetic_video", "validation", data_dir=args.data_dir,
+                           height=args.height, width=args.width, num_train=0,
+                           num_val=args.sequences, num_frames=args.frames)
+    for scene, idx in src.sequences():
+        yield scene, [src[i] for i in idx]
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    from deq_flow_jax.evaluate.aggregate import MetricAccumulator
+    from deq_flow_jax.evaluate.estimator import FlowEstimator, SolverSettings
+    from deq_flow_jax.evaluate.sequence import SequenceEstimator
+
+    variables, cfg = load(args)
+    settings = SolverSettings(args.solver, args.max_steps, args.tol, args.stop_mode)
+    est = FlowEstimator(variables, cfg, settings)
+    data = list(sequences(args))
+    # compile every start kind once, outside the timings
+    first = data[0][1]
+    for mode in ("reuse", "warm"):
+        seq = SequenceEstimator(est, mode)
+        for it in first[:2]:
+            seq(it["image1"][None], it["image2"][None])
+
+    results = {}
+    for mode in MODES:
+        acc = MetricAccumulator()
+        steps, conv, secs, per_seq = [], [], [], {}
+        for scene, items in data:
+            seq = SequenceEstimator(est, mode)
+            s_steps = []
+            for it in items:
+                t0 = time.perf_counter()
+                e = seq(it["image1"][None], it["image2"][None])
+                secs.append(time.perf_counter() - t0)
+                acc.add(e.flow[0], it["flow"], it.get("valid"))
+                s_steps.append(int(e.steps[0]))
+                conv.append(bool(e.converged[0]))
+            steps += s_steps
+            per_seq[scene] = s_steps
+        m = acc.result()
+        results[mode] = {"mean_steps": float(np.mean(steps)),
+                         "mean_steps_after_first": float(np.mean(
+                             [s for v in per_seq.values() for s in v[1:]])),
+                         "converged": float(np.mean(conv)), "epe": m["epe_masked"],
+                         "1px": m["1px_masked"], "seconds_per_pair": float(np.mean(secs)),
+                         "steps_per_sequence": per_seq}
+    base = results["none"]["mean_steps_after_first"]
+    for mode in MODES:
+        results[mode]["step_ratio_vs_none"] = results[mode]["mean_steps_after_first"] / base if base else float("nan")
+    out = {"benchmark": "reuse", "model": cfg.name,
+           "checkpoint": os.path.abspath(args.checkpoint) if args.checkpoint else f"random {args.init}",
+           "settings": dataclasses.asdict(settings),
+           "data": {"height": args.height, "width": args.width, "sequences": len(data),
+                    "pairs": sum(len(i) for _, i in data)},
+           "results": results}
+    print(json.dumps(out, default=float))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=1, default=float)
+    print()
+    print(f"{'mode':<6} {'steps':>6} {'steps(2+)':>9} {'ratio':>6} {'conv':>5} {'EPE':>7} {'1px%':>6} {'s/pair':>7}")
+    for mode in MODES:
+        r = results[mode]
+        print(f"{mode:<6} {r['mean_steps']:6.2f} {r['mean_steps_after_first']:9.2f} "
+              f"{r['step_ratio_vs_none']:6.2f} {r['converged']:5.2f} {r['epe']:7.3f} "
+              f"{r['1px']:6.1f} {r['seconds_per_pair']:7.3f}")
+    return out
+
+
+if __name__ == "__main__":
+    main()
