@@ -1,6 +1,7 @@
 """A tiny ablation end to end: three settings trained, logged, probed, tabulated and plotted.
 
-One module-scoped run (tiny model, 32x48 crops, a few steps per setting) feeds every test.
+One module-scoped run (tiny model, 32x48 crops, 4 steps per setting, the settings in parallel
+child processes) feeds every test.
 """
 import json
 import math
@@ -9,11 +10,13 @@ import os
 import matplotlib.image as mpimg
 import pytest
 
+pytestmark = pytest.mark.slow  # ~100 s of CPU (3 train-step compiles); see README
+
 from experiments.ablation import runner
 from experiments.ablation.settings import SETTINGS
 from experiments.configs import ablation as ablation_config
 
-STEPS = 6
+STEPS = 4
 JAC_WEIGHT = 50.0
 
 
@@ -30,8 +33,8 @@ def tiny_config(data_dir):
     c.num_val_images = 0
     c.deq.f_max_steps = c.deq.b_max_steps = 6
     c.log_every = 2
-    c.eval_every = 3
-    c.checkpoint_every = 3
+    c.eval_every = 4
+    c.checkpoint_every = 4
     c.sradius_every = 1          # one compiled step variant per setting
     c.sradius_iters = 4
     c.ablation.jac_weight = JAC_WEIGHT
@@ -46,7 +49,8 @@ def tiny_config(data_dir):
 def ablation_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("ablation")
     workdir = str(root / "run")
-    summary = runner.run_ablation(tiny_config(root / "data"), workdir)
+    # parallel child processes: XLA compiles on one core each, so this halves the wall time
+    summary = runner.run_ablation(tiny_config(root / "data"), workdir, parallel=True)
     return workdir, summary
 
 
