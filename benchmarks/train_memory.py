@@ -133,10 +133,10 @@ def _spawn(phase, mode, steps, args, cache_dir) -> dict:
     return out
 
 
-def measure(mode, steps, args, cache_dir) -> dict:
-    """Compile phase then run phase of one (mode, steps), merged into one record."""
+def measure(mode, steps, args, cache_dir, run: bool = True) -> dict:
+    """Compile phase then (if `run`) run phase of one (mode, steps), merged into one record."""
     res = _spawn("compile", mode, steps, args, cache_dir)
-    if "error" in res:
+    if "error" in res or not run:
         return res
     run = _spawn("run", mode, steps, args, cache_dir)
     if "error" in run:
@@ -151,14 +151,15 @@ def _ratios(results: list) -> dict:
     for key, r in by.items():
         if ref is not None and r is not ref and not key.startswith("bptt"):
             ratios[f"temp: bptt@12 / {key}"] = ref["temp_mb"] / max(r["temp_mb"], 1e-9)
-            ratios[f"peak RSS: bptt@12 / {key}"] = ref["peak_rss_mb"] / max(r["peak_rss_mb"], 1e-9)
+            if "peak_rss_mb" in ref and "peak_rss_mb" in r:
+                ratios[f"peak RSS: bptt@12 / {key}"] = ref["peak_rss_mb"] / max(r["peak_rss_mb"], 1e-9)
     for mode in ("onestep", "correction6", "ift", "bptt"):
         a, b = by.get(f"{mode}@12"), by.get(f"{mode}@48")
         if a and b:
             ratios[f"temp: {mode}@48 / {mode}@12"] = b["temp_mb"] / max(a["temp_mb"], 1e-9)
     for key, off in OFFICIAL.items():
         r = by.get(key)
-        if r:
+        if r and "step_s" in r:
             ratios[f"step time: {key} / official"] = r["step_s"] / off["step_s"]
             ratios[f"peak RSS: {key} / official"] = r["peak_rss_mb"] / off["peak_rss_mb"]
     return ratios
@@ -174,7 +175,8 @@ def _table(results: list, ratios: dict) -> str:
             continue
         rows.append(f"{r['mode']:<12} {r['steps']:>5} {r['temp_mb']:>9.1f} "
                     f"{r['memory_analysis']['argument_size_in_bytes'] / 2**20:>8.1f} "
-                    f"{r['peak_rss_mb']:>11.0f} {r['step_s']:>7.2f} {r['compile_s']:>9.1f} "
+                    f"{r.get('peak_rss_mb', float('nan')):>11.0f} {r.get('step_s', float('nan')):>7.2f} "
+                    f"{r['compile_s']:>9.1f} "
                     f"{r['compile_peak_rss_mb']:>14.0f}")
     rows.append("")
     rows += [f"{k:<44} {v:.2f}" for k, v in ratios.items() if v is not None]
@@ -192,6 +194,9 @@ def main(argv=None) -> int:
     p.add_argument("--solver", default="anderson", help="forward solver of the DEQ modes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="also write the JSON here")
+    p.add_argument("--run", default="all",
+                   help="which MODE@STEPS also get the run phase (step time, peak RSS): 'all', "
+                        "'none' or a comma-separated list, e.g. correction6@24,bptt@12")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     size = tuple(int(s) for s in args.size.split(","))
@@ -212,12 +217,13 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="deq_flow_bench_cache_") as cache_dir:
         for mode in modes:
             for n in steps:
-                r = measure(mode, n, args, cache_dir)
+                run = args.run == "all" or f"{mode}@{n}" in args.run.split(",")
+                r = measure(mode, n, args, cache_dir, run=run)
                 results.append(r)
                 print(f"# {mode}@{n}: " + ("ERROR " + r["error"][-500:] if "error" in r else
-                      f"temp {r['temp_mb']:.0f} MB, peak RSS {r['peak_rss_mb']:.0f} MB, "
-                      f"{r['step_s']:.2f} s/step, compile {r['compile_s']:.1f} s "
-                      f"(cache load {r['cache_load_s']:.1f} s)"), file=sys.stderr, flush=True)
+                      f"temp {r['temp_mb']:.0f} MB, compile {r['compile_s']:.1f} s" +
+                      (f", peak RSS {r['peak_rss_mb']:.0f} MB, {r['step_s']:.2f} s/step" if run else "")),
+                      file=sys.stderr, flush=True)
     ratios = _ratios(results)
     report = {"benchmark": "train_memory", "results": results, "ratios": ratios, "official": OFFICIAL,
               "cpu_count": os.cpu_count()}
