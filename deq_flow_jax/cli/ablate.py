@@ -2,7 +2,7 @@
 
     deq-flow ablate --config experiments/configs/ablation.py --workdir runs/ablation \\
         [--config.num_steps=200] [--config.ablation.jac_weight=5.0] \\
-        [--parallel] [--settings ift,correction] [--noprobe]
+        [--parallel] [--settings ift,correction] [--noprobe] [--collect_only]
 
 Trains the three settings of `experiments/configs/ablation.py` with identical seeds, data
 and budgets (see `experiments/ablation/`), then writes `summary.md`, `summary.json`,
@@ -28,6 +28,8 @@ def _flags() -> flags.FlagValues:
     flags.DEFINE_bool("parallel", False, "train the settings in parallel child processes", flag_values=fv)
     flags.DEFINE_string("settings", None, "comma-separated subset of ift,ift_jac,correction", flag_values=fv)
     flags.DEFINE_bool("probe", True, "measure final ||J||_F^2 and spectral radius per setting", flag_values=fv)
+    flags.DEFINE_bool("collect_only", False, "no training: rebuild tables, figure and summary from the logs",
+                      flag_values=fv)
     return fv
 
 
@@ -50,7 +52,8 @@ def main(argv: list[str]) -> int:
 
     workdir = os.path.abspath(fv.workdir)
     try:
-        run_ablation(fv.config, workdir, parallel=fv.parallel, only=fv.settings, probe=fv.probe)
+        run_ablation(fv.config, workdir, parallel=fv.parallel, only=fv.settings, probe=fv.probe,
+                     train=not fv.collect_only)
     except ValueError as e:
         print(f"deq-flow ablate: {e}", file=sys.stderr)
         return 2

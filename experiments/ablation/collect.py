@@ -118,23 +118,26 @@ def verdict(summary: Mapping[str, Mapping[str, float]]) -> list[tuple[str, bool 
         v = summary.get(name, {}).get(key, float("nan"))
         return v if isinstance(v, (int, float)) and math.isfinite(v) else None
 
+    def g(v):
+        return "-" if v is None else f"{v:.3g}"
+
     out = []
     g_ift, g_jac, g_cor = (get(n, "f_rel_growth") for n in ("ift", "ift_jac", "correction"))
     e_ift, e_jac, e_cor = (get(n, "val_epe") for n in ("ift", "ift_jac", "correction"))
     out.append(("IFT: the forward residual rises during training (end/start > 1)",
-                None if g_ift is None else g_ift > 1.0, f"growth {g_ift}"))
+                None if g_ift is None else g_ift > 1.0, f"IFT f_rel end/start {g(g_ift)}"))
     out.append(("Jacobian regularisation keeps the residual lower than IFT at the end",
                 None if None in (get("ift", "f_rel_end"), get("ift_jac", "f_rel_end"))
                 else get("ift_jac", "f_rel_end") < get("ift", "f_rel_end"),
-                f"f_rel end {get('ift_jac', 'f_rel_end')} vs {get('ift', 'f_rel_end')}"))
+                f"f_rel end {g(get('ift_jac', 'f_rel_end'))} vs IFT {g(get('ift', 'f_rel_end'))}"))
     out.append(("Jacobian regularisation costs EPE (val EPE above the correction run)",
-                None if None in (e_jac, e_cor) else e_jac > e_cor, f"val EPE {e_jac} vs {e_cor}"))
+                None if None in (e_jac, e_cor) else e_jac > e_cor, f"val EPE {g(e_jac)} vs correction {g(e_cor)}"))
     out.append(("Fixed-point correction keeps the residual lower than IFT at the end",
                 None if None in (get("ift", "f_rel_end"), get("correction", "f_rel_end"))
                 else get("correction", "f_rel_end") < get("ift", "f_rel_end"),
-                f"f_rel end {get('correction', 'f_rel_end')} vs {get('ift', 'f_rel_end')}"))
+                f"f_rel end {g(get('correction', 'f_rel_end'))} vs IFT {g(get('ift', 'f_rel_end'))}"))
     out.append(("Fixed-point correction matches or beats IFT on val EPE",
-                None if None in (e_cor, e_ift) else e_cor <= e_ift, f"val EPE {e_cor} vs {e_ift}"))
+                None if None in (e_cor, e_ift) else e_cor <= e_ift, f"val EPE {g(e_cor)} vs IFT {g(e_ift)}"))
     return out
 
 
