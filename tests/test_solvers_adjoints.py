@@ -100,12 +100,14 @@ def test_closed_over_arrays_get_gradients():
         return jnp.sum(fixed_point(affine, jnp.zeros_like(b), (A, b), solver=Broyden(), max_steps=40, tol=1e-6,
                                    adjoint=IFT(solver=Broyden(), tol=1e-6)).value)
 
-    def via_closure(b):
-        fn = lambda z, _: affine(z, (A, b))  # noqa: E731
+    def via_closure(b, n):
+        # closes over a float tracer (b, differentiated) and an integer tracer of the outer jit (n)
+        fn = lambda z, _: affine(z, (A, b * n.astype(b.dtype)))  # noqa: E731
         return jnp.sum(fixed_point(fn, jnp.zeros_like(b), None, solver=Broyden(), max_steps=40, tol=1e-6,
                                    adjoint=IFT(solver=Broyden(), tol=1e-6)).value)
 
-    np.testing.assert_allclose(jax.jit(jax.grad(via_closure))(b), jax.jit(jax.grad(via_args))(b), rtol=1e-5)
+    np.testing.assert_allclose(jax.jit(jax.grad(via_closure))(b, jnp.int32(1)), jax.jit(jax.grad(via_args))(b),
+                               rtol=1e-5)
 
 
 def test_backward_probe_reports_backward_solve():
