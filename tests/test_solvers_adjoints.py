@@ -44,7 +44,7 @@ def test_ift_check_grads_float64():
                               tol=1e-13, adjoint=IFT(solver=Anderson(ridge=1e-12), max_steps=100, tol=1e-13))
             return sol.value
 
-        check_grads(g, (W, c), order=1, modes=("rev",), atol=1e-6, rtol=1e-6)
+        check_grads(jax.jit(g), (W, c), order=1, modes=("rev",), atol=1e-6, rtol=1e-6)
 
 
 def test_phantom_equals_unrolled_steps():
@@ -59,7 +59,9 @@ def test_phantom_equals_unrolled_steps():
     z0 = {"h": jnp.zeros((3, 6))}
     for k, tau in ((1, 1.0), (3, 0.6)):
         def loss_phantom(W, c):
-            sol = fixed_point(f, z0, (W, c), solver=Anderson(), max_steps=30, tol=1e-4, adjoint=Phantom(k, tau))
+            # capture=(30,) with NoGrad: the final best iterate z* (best after the last possible step)
+            sol = fixed_point(f, z0, (W, c), solver=Anderson(), max_steps=30, tol=1e-4, adjoint=Phantom(k, tau),
+                              capture=(30,), capture_adjoint=NoGrad())
             return jnp.sum(sol.value["h"] ** 2), sol
 
         def loss_unrolled(W, c, zstar):
@@ -68,9 +70,9 @@ def test_phantom_equals_unrolled_steps():
                 z = (1 - tau) * z + tau * f({"h": z}, (W, c))["h"]
             return jnp.sum(z ** 2)
 
-        (val, sol), grads = jax.value_and_grad(loss_phantom, argnums=(0, 1), has_aux=True)(W, c)
-        z_nograd = fixed_point(f, z0, (W, c), solver=Anderson(), max_steps=30, tol=1e-4, adjoint=NoGrad()).value["h"]
-        want_val, want = jax.value_and_grad(loss_unrolled, argnums=(0, 1))(W, c, z_nograd)
+        (val, sol), grads = jax.jit(jax.value_and_grad(loss_phantom, argnums=(0, 1), has_aux=True))(W, c)
+        z_nograd = sol.captured[0]["h"]
+        want_val, want = jax.jit(jax.value_and_grad(loss_unrolled, argnums=(0, 1)))(W, c, z_nograd)
         np.testing.assert_allclose(val, want_val, rtol=1e-6)
         for a, b in zip(grads, want):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
@@ -84,10 +86,10 @@ def test_nograd_and_per_term_capture_adjoints():
                           tol=1e-5, adjoint=adj, capture=(2, 4), capture_adjoint=cadj)
         return jnp.sum(sol.value) + 10 * jnp.sum(sol.captured[0]) + 100 * jnp.sum(sol.captured[1])
 
-    g = jax.grad(loss)(b, NoGrad(), (Phantom(1), NoGrad()))
+    g = jax.jit(jax.grad(loss), static_argnums=(1, 2))(b, NoGrad(), (Phantom(1), NoGrad()))
     # only captured[0] with one phantom step z <- A z + b contributes: d/db = 10 per element
     np.testing.assert_allclose(g, 10.0 * np.ones(b.shape), rtol=1e-6)
-    g = jax.grad(loss)(b, NoGrad(), NoGrad())
+    g = jax.jit(jax.grad(loss), static_argnums=(1, 2))(b, NoGrad(), NoGrad())
     np.testing.assert_array_equal(g, np.zeros(b.shape))
 
 
@@ -98,12 +100,14 @@ def test_closed_over_arrays_get_gradients():
         return jnp.sum(fixed_point(affine, jnp.zeros_like(b), (A, b), solver=Broyden(), max_steps=40, tol=1e-6,
                                    adjoint=IFT(solver=Broyden(), tol=1e-6)).value)
 
-    def via_closure(b):
-        fn = lambda z, _: affine(z, (A, b))  # noqa: E731
+    def via_closure(b, n):
+        # closes over a float tracer (b, differentiated) and an integer tracer of the outer jit (n)
+        fn = lambda z, _: affine(z, (A, b * n.astype(b.dtype)))  # noqa: E731
         return jnp.sum(fixed_point(fn, jnp.zeros_like(b), None, solver=Broyden(), max_steps=40, tol=1e-6,
                                    adjoint=IFT(solver=Broyden(), tol=1e-6)).value)
 
-    np.testing.assert_allclose(jax.grad(via_closure)(b), jax.grad(via_args)(b), rtol=1e-5)
+    np.testing.assert_allclose(jax.jit(jax.grad(via_closure))(b, jnp.int32(1)), jax.jit(jax.grad(via_args))(b),
+                               rtol=1e-5)
 
 
 def test_backward_probe_reports_backward_solve():
@@ -115,16 +119,16 @@ def test_backward_probe_reports_backward_solve():
                           adjoint=adj, bwd_probe=probe)
         return jnp.sum(sol.value ** 2), sol.value
 
-    (_, z), (gb, gp) = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(b, backward_probe())
+    (_, z), (gb, gp) = jax.jit(jax.value_and_grad(loss, argnums=(0, 1), has_aux=True))(b, backward_probe())
     # an independent backward solve u = g + A^T u with the same settings
     g = 2 * z
     At = jnp.transpose(A, (0, 2, 1))
-    _, _, st = solve(lambda u, gg: jnp.einsum("bij,bj->bi", At, u) + gg, jnp.zeros_like(g), g,
-                     solver=Anderson(), max_steps=30, tol=1e-4)
+    _, _, st = jax.jit(lambda g: solve(lambda u, gg: jnp.einsum("bij,bj->bi", At, u) + gg, jnp.zeros_like(g), g,
+                                       solver=Anderson(), max_steps=30, tol=1e-4))(g)
     want = [np.mean(st.nstep), np.mean(st.abs_lowest), np.mean(st.rel_lowest)]
     np.testing.assert_allclose(gp, want, rtol=1e-4)
     assert gp[0] > 2
     # without IFT the probe's gradient is zero
     def loss2(b, probe):
         return jnp.sum(fixed_point(affine, jnp.zeros_like(b), (A, b), adjoint=Phantom(1), bwd_probe=probe).value)
-    np.testing.assert_array_equal(jax.grad(loss2, argnums=1)(b, backward_probe()), np.zeros(3))
+    np.testing.assert_array_equal(jax.jit(jax.grad(loss2, argnums=1))(b, backward_probe()), np.zeros(3))

@@ -71,11 +71,12 @@ def test_broyden_nonlinear_tanh():
     def f(z, a):
         return jnp.tanh(jnp.einsum("bij,bj->bi", a[0], z) + a[1])
 
-    sol = fixed_point(f, jnp.zeros((2, d)), args, solver=Broyden(), max_steps=60, tol=1e-5, adjoint=NoGrad())
-    assert np.all(np.asarray(sol.stats.converged))
-    res = np.linalg.norm(np.asarray(f(sol.value, args) - sol.value), axis=1)
-    assert np.all(res < 1e-5), res
-    assert np.all(np.asarray(sol.stats.nstep) < 30)
+    for solver in (Broyden(), Broyden(memory=4)):     # unbounded memory; a wrapping ring buffer
+        sol = fixed_point(f, jnp.zeros((2, d)), args, solver=solver, max_steps=60, tol=1e-5, adjoint=NoGrad())
+        assert np.all(np.asarray(sol.stats.converged)), solver
+        res = np.linalg.norm(np.asarray(f(sol.value, args) - sol.value), axis=1)
+        assert np.all(res < 1e-5), (solver, res)
+        assert np.all(np.asarray(sol.stats.nstep) < 30), solver
 
 
 def test_rel_stop_mode_and_trace_layout():

@@ -20,8 +20,8 @@ def test_hutchinson_matches_exact_frobenius():
     unflat = lambda x: {"h": x[:10].reshape(2, 5), "u": x[10:].reshape(2, 2)}  # noqa: E731
     J = jax.jacfwd(lambda x: flat(_tanh_layer(unflat(x), (W, c))))(flat(z))
     exact = float(jnp.sum(J ** 2)) / 14.0      # normalised by the number of elements of z
-    est = jax.jit(jacobian_frobenius_sq, static_argnums=(0, 4))(_tanh_layer, z, (W, c), jax.random.PRNGKey(1), 3000)
-    np.testing.assert_allclose(est, exact, rtol=0.06)
+    est = jax.jit(jacobian_frobenius_sq, static_argnums=(0, 4))(_tanh_layer, z, (W, c), jax.random.PRNGKey(1), 2000)
+    np.testing.assert_allclose(est, exact, rtol=0.08)
 
 
 def test_hutchinson_is_differentiable_wrt_args():

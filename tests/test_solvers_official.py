@@ -29,10 +29,8 @@ def _problem(rate):
 
 @pytest.mark.parametrize("name,stop_mode,tol,max_steps", [
     ("anderson", "abs", 1e-9, 40),
-    ("anderson", "rel", 1e-6, 30),
-    ("anderson", "abs", 1e-30, 12),     # never converges: runs to max_steps
-    ("naive", "abs", 1e-6, 40),
-    ("naive", "rel", 1e-30, 15),
+    ("anderson", "rel", 1e-30, 14),     # never converges: runs to max_steps
+    ("naive", "rel", 1e-6, 40),
     ("broyden", "abs", 1e-9, 40),
     ("broyden", "rel", 1e-30, 14),
 ])
@@ -79,13 +77,15 @@ def test_capture_rules():
     fn = lambda z, a: jnp.tanh(z @ a[0].T + a[1])  # noqa: E731
     args = (jnp.asarray(W, jnp.float32), jnp.asarray(c, jnp.float32))
     z0 = jnp.asarray(z0, jnp.float32)[None]
-    sol = fixed_point(fn, z0, args, solver=Anderson(), max_steps=40, tol=1e-4, adjoint=NoGrad(),
-                      capture=(1, 2, 4, 4, 40), capture_adjoint=NoGrad())
+    sol = jax.jit(lambda z0, args: fixed_point(fn, z0, args, solver=Anderson(), max_steps=40, tol=1e-4,
+                                               adjoint=NoGrad(), capture=(1, 2, 4, 4, 40),
+                                               capture_adjoint=NoGrad()))(z0, args)
     np.testing.assert_array_equal(sol.captured[0], z0)
     np.testing.assert_array_equal(sol.captured[1], z0)
     np.testing.assert_array_equal(sol.captured[2], sol.captured[3])
     assert int(sol.stats.nstep[0]) < 40
     np.testing.assert_array_equal(sol.captured[4], sol.value)
-    sol4 = fixed_point(fn, z0, args, solver=Anderson(), max_steps=4, tol=0.0, adjoint=NoGrad())
+    sol4 = jax.jit(lambda z0, args: fixed_point(fn, z0, args, solver=Anderson(), max_steps=4, tol=0.0,
+                                                adjoint=NoGrad()))(z0, args)
     assert int(sol4.stats.nstep[0]) in (3, 4)
     np.testing.assert_allclose(sol.captured[2], sol4.value, rtol=1e-6)

@@ -35,8 +35,8 @@ def test_nan_fn_returns_finite_best_not_converged(solver):
 def test_singular_system_and_zero_update(solver):
     """f(z) = z + 1 has no fixed point: Anderson's Gram matrix is rank one (singular without a
     ridge) and Broyden's secant denominator is zero; neither may produce NaN."""
-    sol = fixed_point(lambda z, a: z + 1.0, jnp.zeros((2, 4)), None, solver=solver, max_steps=12, tol=1e-3,
-                      adjoint=NoGrad())
+    sol = jax.jit(lambda z: fixed_point(lambda z, a: z + 1.0, z, None, solver=solver, max_steps=12, tol=1e-3,
+                                        adjoint=NoGrad()))(jnp.zeros((2, 4)))
     assert np.all(np.isfinite(np.asarray(sol.value)))
     assert not np.any(np.asarray(sol.stats.converged))
     np.testing.assert_allclose(sol.stats.abs_lowest, 2.0, rtol=1e-6)   # ||1|| over 4 entries
@@ -57,8 +57,8 @@ def test_jit_vmap_and_no_retrace():
     out2 = run(A * 0.9, b + 1.0)          # same shapes: no new trace (assert_max_traces raises)
     assert not np.allclose(out.value, out2.value)
     np.testing.assert_allclose(out.value, zs, atol=1e-4)
-    vm = jax.vmap(lambda A, b: fixed_point(affine, jnp.zeros_like(b), (A, b), solver=Anderson(ridge=1e-8),
-                                           max_steps=40, tol=1e-5, adjoint=Phantom(1)))(A2, b2)
+    vm = jax.jit(jax.vmap(lambda A, b: fixed_point(affine, jnp.zeros_like(b), (A, b), solver=Anderson(ridge=1e-8),
+                                           max_steps=40, tol=1e-5, adjoint=Phantom(1))))(A2, b2)
     np.testing.assert_allclose(vm.value[0], out.value, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(vm.value[1], out.value[::-1], rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(vm.stats.nstep[1], out.stats.nstep[::-1])
@@ -66,9 +66,9 @@ def test_jit_vmap_and_no_retrace():
 
 def test_batch_of_one_equals_sample_of_batch():
     A, b, _ = affine_problem((0.5, 0.9), d=6)
-    full = fixed_point(affine, jnp.zeros_like(b), (A, b), solver=Broyden(), max_steps=40, tol=1e-5, adjoint=NoGrad())
-    one = fixed_point(affine, jnp.zeros_like(b[1:]), (A[1:], b[1:]), solver=Broyden(), max_steps=40, tol=1e-5,
-                      adjoint=NoGrad())
+    run = jax.jit(lambda A, b: fixed_point(affine, jnp.zeros_like(b), (A, b), solver=Broyden(), max_steps=40,
+                                           tol=1e-5, adjoint=NoGrad()))
+    full, one = run(A, b), run(A[1:], b[1:])
     np.testing.assert_allclose(full.value[1:], one.value, rtol=1e-6)
     np.testing.assert_array_equal(full.stats.nstep[1:], one.stats.nstep)
     np.testing.assert_allclose(full.stats.abs_trace[:, 1:], one.stats.abs_trace, rtol=1e-6)

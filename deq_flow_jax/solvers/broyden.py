@@ -69,7 +69,7 @@ class Broyden(SolverBase):
 
     def init(self, z0, fn, max_steps: int = 40):
         b, d = z0.shape
-        mem = int(self.memory or max_steps)
+        mem = min(int(self.memory or max_steps), max_steps)
         gx = fn(z0) - z0
         zeros = jnp.zeros((b, mem, d), z0.dtype)
         return BroydenState(x=z0, gx=gx, step=gx, U=zeros, VT=zeros)
@@ -79,19 +79,29 @@ class Broyden(SolverBase):
 
     def update(self, state, k, x, fx):
         mem = state.U.shape[1]
+        slot = k % mem
         gx = fx - x
         dx = x - state.x
         dg = gx - state.gx
+        # (-I + U V^T) is linear and state.step = -(-I + U V^T) gx_old, so one matvec at gx_new
+        # gives both (-I + U V^T) dg and, after the rank-one update, the next step.
+        mv = _matvec(state.U, state.VT, gx)
+        mv_dg = mv + state.step
         vT = _rmatvec(state.U, state.VT, dx)
         denom = bdot(vT, dg)
-        u = (dx - _matvec(state.U, state.VT, dg)) / denom[:, None]
+        u = (dx - mv_dg) / denom[:, None]
         ok = (denom != 0) & jnp.all(jnp.isfinite(u), axis=1) & jnp.all(jnp.isfinite(vT), axis=1)
         u = jnp.where(ok[:, None], u, 0.0)
         vT = jnp.where(ok[:, None], vT, 0.0)
-        slot = k % mem
+        step = -(mv + u * bdot(vT, gx)[:, None])
+        if self.memory is not None:
+            # a finite memory may wrap around: the overwritten column leaves the estimate.
+            # (Only then: reading a slot of U before updating it makes XLA copy the buffer.)
+            u_old = jax.lax.dynamic_index_in_dim(state.U, slot, axis=1, keepdims=False)
+            v_old = jax.lax.dynamic_index_in_dim(state.VT, slot, axis=1, keepdims=False)
+            step = step + u_old * bdot(v_old, gx)[:, None]
         U = jax.lax.dynamic_update_index_in_dim(state.U, u, slot, axis=1)
         VT = jax.lax.dynamic_update_index_in_dim(state.VT, vT, slot, axis=1)
-        step = -_matvec(U, VT, gx)
         return BroydenState(x=x, gx=gx, step=step, U=U, VT=VT), x
 
     def stalled(self, stop_trace, k, res, tol):

@@ -1,6 +1,7 @@
 """The public entry point: ``fixed_point(fn, z0, args, ...) -> Solution``."""
 from __future__ import annotations
 
+import numbers
 from typing import Any, Callable, Sequence
 
 import jax
@@ -8,6 +9,7 @@ import jax.numpy as jnp
 
 from deq_flow_jax.adjoints.phantom import Phantom
 from deq_flow_jax.solvers.anderson import Anderson
+from deq_flow_jax.solvers.closure import closure_convert_all
 from deq_flow_jax.solvers.flatten import batch_size_of
 from deq_flow_jax.solvers.loop import solve
 from deq_flow_jax.solvers.solution import Solution
@@ -17,9 +19,9 @@ def _check(fn, z0, args, solver, max_steps, tol, stop_mode, adjoint, capture, ca
     batch_size_of(z0, "z0")
     if stop_mode not in ("abs", "rel"):
         raise ValueError(f"fixed_point: stop_mode must be 'abs' or 'rel', got {stop_mode!r}")
-    if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
+    if not isinstance(max_steps, numbers.Integral) or isinstance(max_steps, bool) or max_steps < 1:
         raise ValueError(f"fixed_point: max_steps must be a Python int >= 1, got {max_steps!r}")
-    if not float(tol) >= 0:
+    if isinstance(tol, numbers.Real) and not tol >= 0:   # a traced tol is allowed too
         raise ValueError(f"fixed_point: tol must be >= 0, got {tol!r}")
     for name in ("init", "propose", "update"):
         if not hasattr(solver, name):
@@ -29,12 +31,14 @@ def _check(fn, z0, args, solver, max_steps, tol, stop_mode, adjoint, capture, ca
         if not hasattr(a, "apply"):
             raise TypeError(f"fixed_point: adjoint {a!r} has no apply(); use IFT(), Phantom() or NoGrad()")
     for c in capture:
-        if not isinstance(c, int) or isinstance(c, bool) or not 1 <= c <= max_steps:
+        if not isinstance(c, numbers.Integral) or isinstance(c, bool) or not 1 <= c <= max_steps:
             raise ValueError(f"fixed_point: capture indices must be ints in [1, max_steps={max_steps}], got {c!r}")
     if isinstance(capture_adjoint, (tuple, list)) and len(capture_adjoint) != len(capture):
         raise ValueError(f"fixed_point: capture_adjoint has {len(capture_adjoint)} entries for "
                          f"{len(capture)} capture indices")
-    out = jax.eval_shape(fn, z0, args)
+
+
+def _check_output(out, z0):
     want = jax.tree_util.tree_structure(z0)
     if jax.tree_util.tree_structure(out) != want:
         raise ValueError(f"fixed_point: fn(z, args) must return a pytree like z0 ({want}), got "
@@ -51,8 +55,8 @@ def fixed_point(fn: Callable[[Any, Any], Any], z0: Any, args: Any = None, *,
     """Finds z* = fn(z*, args) per sample with one ``lax.while_loop``.
 
     Args:
-      fn: pure ``fn(z, args) -> z``; may close over arrays (they are hoisted with
-        ``jax.closure_convert`` and receive gradients like ``args``).
+      fn: pure ``fn(z, args) -> z``; may close over arrays (they are hoisted into explicit
+        arguments, see :mod:`.closure`, and receive gradients like ``args``).
       z0: pytree of floating (B, ...) arrays sharing the batch size B; the initial state.
       args: pytree of parameters/inputs; gradients flow to it through the adjoint.
       solver: ``Anderson(...)``, ``Broyden(...)`` or ``FixedPointIteration(...)``.
@@ -71,11 +75,11 @@ def fixed_point(fn: Callable[[Any, Any], Any], z0: Any, args: Any = None, *,
     """
     capture = tuple(capture)
     _check(fn, z0, args, solver, max_steps, tol, stop_mode, adjoint, capture, capture_adjoint)
-    fn_c, consts = jax.closure_convert(lambda z, a: fn(z, a), z0, args)
-    full = (args, tuple(consts))
-
-    def f(z, fa):
-        return fn_c(z, fa[0], *fa[1])
+    f, consts, out_shape = closure_convert_all(fn, z0, args)   # the only trace of the user's fn
+    _check_output(out_shape, z0)
+    full = (args, consts)
+    max_steps = int(max_steps)
+    capture = tuple(int(c) for c in capture)
 
     stop = jax.lax.stop_gradient
     z_star, captured, stats = solve(f, stop(z0), stop(full), solver=solver, max_steps=max_steps,

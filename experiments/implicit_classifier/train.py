@@ -44,8 +44,12 @@ def make_adjoint(name: str, solver_name: str, phantom_steps: int = 1):
 
 def train(*, solver: str = "anderson", adjoint: str = "ift", steps: int = 300, lr: float = 1e-2,
           hidden: int = 32, n_per_class: int = 100, seed: int = 0, jac_weight: float = 0.0,
-          max_steps: int = 30, log_every: int = 50, out=sys.stdout) -> Dict[str, Any]:
-    """Trains and returns the final metrics (see module docstring for the logs)."""
+          max_steps: int = 30, log_every: int = 50, out=None) -> Dict[str, Any]:
+    """Trains and returns the final metrics (see module docstring for the logs).
+
+    ``out``: text stream of the JSON log lines (default: sys.stdout at call time).
+    """
+    out = sys.stdout if out is None else out
     xtr, ytr = spirals(n_per_class, seed=seed)
     xte, yte = spirals(n_per_class, seed=seed + 1000)
     xtr, ytr, xte, yte = map(jnp.asarray, (xtr, ytr, xte, yte))
