@@ -25,12 +25,23 @@ import numpy as np
 
 
 def _time(fn, repeats):
-    best = float("inf")
+    """Minimum over repeats of (wall seconds, process CPU seconds of all threads)."""
+    best, best_cpu = float("inf"), float("inf")
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
         best = min(best, time.perf_counter() - t)
-    return best
+        best_cpu = min(best_cpu, time.process_time() - c)
+    return best, best_cpu
+
+
+def _summarise(res, times, steps):
+    """per-iteration = slope between the two step counts, fixed = intercept (wall and CPU)."""
+    lo, hi = min(steps), max(steps)
+    for i, tag in ((0, ""), (1, "cpu_")):
+        res[f"{tag}forward_s_{lo}"], res[f"{tag}forward_s_{hi}"] = times[lo][i], times[hi][i]
+        res[f"{tag}per_iter_s"] = (times[hi][i] - times[lo][i]) / (hi - lo)
+        res[f"{tag}fixed_s"] = times[lo][i] - lo * res[f"{tag}per_iter_s"]
 
 
 def bench_ours(variant, size, steps, solver, repeats):
@@ -52,17 +63,15 @@ def bench_ours(variant, size, steps, solver, repeats):
         run()
         res[f"compile_s_{n}"] = time.perf_counter() - t
         times[n] = _time(run, repeats)
-        res[f"forward_s_{n}"] = times[n]
-    lo, hi = min(steps), max(steps)
-    res["per_iter_s"] = (times[hi] - times[lo]) / (hi - lo)
-    res["fixed_s"] = times[lo] - lo * res["per_iter_s"]
+    _summarise(res, times, steps)
     # f alone
     enc_fn = jax.jit(lambda v, a, b: D.f_args(v, cfg, D.encode(v, cfg, a, b)[0]))
     args = jax.block_until_ready(enc_fn(v, im1, im2))
     f = jax.jit(D.DEQFunc(cfg))
     z = (jnp.zeros(args.inp.shape[:3] + (cfg.hidden_dim,)), args.coords0)
     jax.block_until_ready(f(z, args))
-    res["f_alone_s"] = _time(lambda: jax.block_until_ready(f(z, args)), repeats + 2)
+    res["f_alone_s"], res["cpu_f_alone_s"] = _time(lambda: jax.block_until_ready(f(z, args)),
+                                                   3 * repeats)
     return res
 
 
@@ -92,10 +101,7 @@ def bench_official(path, variant, size, steps, solver, repeats):
         with torch.no_grad():
             model(im1, im2)
             times[n] = _time(lambda: model(im1, im2), repeats)
-        res[f"forward_s_{n}"] = times[n]
-    lo, hi = min(steps), max(steps)
-    res["per_iter_s"] = (times[hi] - times[lo]) / (hi - lo)
-    res["fixed_s"] = times[lo] - lo * res["per_iter_s"]
+    _summarise(res, times, steps)
     return res
 
 
@@ -116,9 +122,12 @@ def main(argv=None):
         if a.official:
             off = bench_official(a.official, var, tuple(a.size), a.steps, a.solver, a.repeats)
             for k in ("per_iter_s", "fixed_s", f"forward_s_{a.steps[0]}", f"forward_s_{a.steps[1]}"):
-                ours[f"ratio_{k}"] = ours[k] / off[k] if off[k] > 0 else float("nan")
+                for tag in ("", "cpu_"):
+                    o, f = ours[tag + k], off[tag + k]
+                    ours[f"ratio_{tag}{k}"] = o / f if f > 0 else float("nan")
             rows.append(off)
     print(json.dumps({"device": str(jax.devices()[0]), "size": a.size, "results": rows}))
+    print("wall seconds (min over repeats); CPU seconds of all threads in brackets")
     hdr = (f"{'variant':8} {'impl':9} {'per-iter s':>10} {'fixed s':>8} "
            f"{'fwd' + str(a.steps[0]) + ' s':>8} {'fwd' + str(a.steps[1]) + ' s':>8} "
            f"{'f alone s':>9} {'compile s':>9} {'ratio/iter':>10}")
@@ -130,6 +139,10 @@ def main(argv=None):
               f"{r.get('f_alone_s', float('nan')):9.4f} "
               f"{r.get(f'compile_s_{a.steps[0]}', float('nan')):9.1f} "
               f"{r.get('ratio_per_iter_s', float('nan')):10.2f}")
+        print(f"{'':8} {'(cpu)':9} {r['cpu_per_iter_s']:10.4f} {r['cpu_fixed_s']:8.3f} "
+              f"{r[f'cpu_forward_s_{a.steps[0]}']:8.3f} {r[f'cpu_forward_s_{a.steps[1]}']:8.3f} "
+              f"{r.get('cpu_f_alone_s', float('nan')):9.4f} {'':9} "
+              f"{r.get('ratio_cpu_per_iter_s', float('nan')):10.2f}")
     return 0
 
 

@@ -20,7 +20,7 @@ from deq_flow_jax.model.config import ModelConfig
 from deq_flow_jax.model.corr import Pyramid, build_pyramid, lookup
 from deq_flow_jax.model.encoder import Encoder
 from deq_flow_jax.model.gma import Attention
-from deq_flow_jax.model.update import UpdateBlock
+from deq_flow_jax.model.update import UpdateBlock, context_projections
 from deq_flow_jax.model.upsample import MaskHead, convex_upsample
 from deq_flow_jax.model.weight_norm import apply_weight_norm, fold_weight_norm
 
@@ -33,6 +33,7 @@ class FArgs(NamedTuple):
     pyramid: Pyramid              # correlation pyramid (see corr.build_pyramid)
     coords0: jax.Array            # (B, h, w, 2) pixel grid (x, y)
     attn: Optional[jax.Array]     # (B, h*w, h*w) GMA attention or None
+    inp_proj: Any = None          # {gru name: {conv: (B, h, w, hdim)}} context share of the GRU
 
 
 def coords_grid(b: int, h: int, w: int) -> jax.Array:
@@ -192,7 +193,8 @@ class DEQFunc:
             coords = jax.lax.stop_gradient(coords)
         corr = lookup(args.pyramid, coords, self.cfg.corr_radius)
         new_net, delta = UpdateBlock(self.cfg).apply(
-            {"params": args.params}, net, args.inp, corr, coords - args.coords0, args.attn)
+            {"params": args.params}, net, args.inp, corr, coords - args.coords0, args.attn,
+            args.inp_proj)
         return new_net, coords + delta
 
 
@@ -201,7 +203,10 @@ def f_args(variables, cfg: ModelConfig, enc: Encoded) -> FArgs:
     ub = variables["params"]["update_block"]
     ub = fold_weight_norm(ub) if cfg.wnorm else ub
     b, h, w, _ = enc.inp.shape
-    return FArgs(ub, enc.inp, enc.pyramid, coords_grid(b, h, w), enc.attn)
+    names = ["gru"] + [f"gru{i + 1}" for i in range(1, cfg.gru_layers)]
+    proj = {n: context_projections(ub[n], enc.inp, cfg.hidden_dim, cfg.dilated_gru)
+            for n in names}
+    return FArgs(ub, enc.inp, enc.pyramid, coords_grid(b, h, w), enc.attn, proj)
 
 
 def decode(variables, cfg: ModelConfig, z, coords0) -> Tuple[jax.Array, jax.Array]:
