@@ -11,7 +11,6 @@ import dataclasses
 import glob
 import os
 
-import numpy as np
 import tensorflow_datasets as tfds
 
 from deq_flow_jax.data.records import flow_features, make_record
@@ -113,5 +112,3 @@ def prepare_builder(builder_cls, manual_dir, data_dir, config=None) -> tfds.core
 def count_pairs(splits: dict[str, list[PairFiles]]) -> dict[str, int]:
     return {k: len(v) for k, v in splits.items()}
 
-
-_ = np  # numpy is part of the records' contract

@@ -36,7 +36,8 @@ def test_dense_augmentation_keeps_flow_consistent(scene, seed, flips):
     img1, img2, flow, val = out
     assert img1.shape == (64, 96, 3) and flow.shape == (64, 96, 2) and val.shape == (64, 96)
     err, base = _warp_check(img1, img2, flow, val)
-    assert err < 0.25 * base, (err, base)
+    # Resampling costs a couple of grey levels; zero flow costs far more.
+    assert err < 3.0 and err < 0.5 * base, (err, base)
     # Negating a component (what a forgotten sign flip would give) breaks the check.
     wrong = flow * np.float32([-1, 1])
     assert _warp_check(img1, img2, wrong, val)[0] > 2 * err
@@ -51,7 +52,8 @@ def test_sparse_augmentation_keeps_flow_consistent(scene):
                                     valid.astype(np.float32), cfg)
     assert val.sum() > 0 and np.all(flow[val == 0] == 0)
     err, base = _warp_check(img1, img2, flow, val, sparse=True)
-    assert err < 0.35 * base, (err, base)
+    assert err < 3.0 and err < 0.5 * base, (err, base)
+    assert _warp_check(img1, img2, flow * np.float32([-1, 1]), val, sparse=True)[0] > 2 * err
 
 
 def test_resize_sparse_flow_scatters_valid_points():

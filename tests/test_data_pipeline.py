@@ -123,3 +123,39 @@ def test_split_for_devices():
     np.testing.assert_array_equal(out["flow"][1, 0], batch["flow"][2])
     with pytest.raises(ValueError, match="not divisible by 3 devices"):
         split_for_devices(batch, 3)
+
+
+def test_mixture_source_index_mapping():
+    from deq_flow_jax.data.mixtures import Component
+    from deq_flow_jax.data.pipeline import MixtureSource
+
+    class Fake:
+        def __init__(self, name, n):
+            self.name, self.n = name, n
+
+        def __len__(self):
+            return self.n
+
+        def __getitem__(self, i):
+            return (self.name, i)
+
+    comps = [Component("a", 2, None), Component("b", 1, None)]
+    mix = MixtureSource(comps, [Fake("a", 3), Fake("b", 2)])
+    assert len(mix) == 8
+    assert [mix[i] for i in range(8)] == [
+        (0, ("a", 0)), (0, ("a", 1)), (0, ("a", 2)), (0, ("a", 0)), (0, ("a", 1)), (0, ("a", 2)),
+        (1, ("b", 0)), (1, ("b", 1))]
+
+
+def test_aug_overrides():
+    from deq_flow_jax.data import AugConfig
+    from deq_flow_jax.data.mixtures import apply_aug_override
+    comps = stage_components("sintel", (64, 96))
+    off = apply_aug_override(comps, {"eraser_prob": 0.0})
+    assert all(c.aug.eraser_prob == 0.0 for c in off)
+    assert off[2].aug.sparse and off[2].aug.min_scale == -0.3  # other fields kept
+    assert all(c.aug is None for c in apply_aug_override(comps, False))
+    same = apply_aug_override(comps, AugConfig(crop_size=(8, 8), min_scale=0.0, max_scale=0.0))
+    assert all(c.aug.crop_size == (64, 96) and c.aug.max_scale == 0.0 for c in same)
+    with pytest.raises(ValueError, match="unknown augmentation parameters"):
+        apply_aug_override(comps, {"eraser": 0})

@@ -94,6 +94,7 @@ def test_video_source_is_in_sequence_order(tmp_path):
     assert [(m["scene"], m["frame"]) for m in metas] == [
         (f"validation_{s:05d}", t) for s in range(2) for t in range(3)]
     assert src.sequences() == [("validation_00000", [0, 1, 2]), ("validation_00001", [3, 4, 5])]
+    assert [src.meta(i) for i in range(len(src))] == metas
     # Consecutive records share a frame: image2 of pair t is image1 of pair t+1.
     np.testing.assert_array_equal(src[0]["image2"], src[1]["image1"])
     with pytest.raises(IndexError, match="out of range"):
@@ -111,3 +112,13 @@ def test_default_build_is_well_under_a_minute(tmp_path):
     seconds = time.perf_counter() - start
     assert builder.info.splits["train"].num_examples == 1000
     assert seconds < 45, seconds
+
+
+def test_concurrent_builds_share_one_dataset(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+    kw = dict(height=32, width=48, num_train=2, num_val=1)
+    with ThreadPoolExecutor(2) as pool:
+        builders = list(pool.map(lambda _: ensure_synthetic(tmp_path, **kw), range(2)))
+    assert all(b.info.splits["train"].num_examples == 2 for b in builders)
+    src = make_eval_source("synthetic", "train", data_dir=tmp_path, **kw)
+    assert src[1]["image1"].shape == (32, 48, 3)

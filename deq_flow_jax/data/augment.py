@@ -14,7 +14,6 @@ valid (H, W) float32.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import cv2
 import numpy as np

@@ -106,6 +106,9 @@ class FlowSource:
         self.name, self.split, self.sparse = name, split, sparse
         self._builder_dir = os.fspath(builder.data_dir)
         self._source = builder.as_data_source(split=split)
+        # Same records, tensors left encoded: cheap access to the metadata.
+        skip = {k: tfds.decode.SkipDecoding() for k in ("image1", "image2", "flow", "valid", "occlusion")}
+        self._meta_source = builder.as_data_source(split=split, decoders=skip)
 
     def __len__(self) -> int:
         return len(self._source)
@@ -124,18 +127,26 @@ class FlowSource:
             out["valid"] = np.asarray(rec["valid"], np.float32)
         if rec["has_occlusion"]:
             out["occlusion"] = np.asarray(rec["occlusion"], np.float32)
-        out["meta"] = {"scene": _text(rec["scene"]), "frame": int(rec["frame"]), "id": _text(rec["id"]),
-                       "dataset": self.name, "split": self.split, "index": index % len(self)}
+        out["meta"] = self._meta(rec, index % len(self))
         return out
+
+    def _meta(self, rec, index: int) -> dict:
+        return {"scene": _text(rec["scene"]), "frame": int(rec["frame"]), "id": _text(rec["id"]),
+                "dataset": self.name, "split": self.split, "index": index}
+
+    def meta(self, index: int) -> dict:
+        """The `meta` dict of record `index`, without decoding images or flow."""
+        index = int(index) % len(self)
+        return self._meta(self._meta_source[index], index)
 
     def sequences(self) -> list[tuple[str, list[int]]]:
         """[(scene, [record indices in frame order]), ...] in storage order.
 
-        Reads every record once (decoding its images), so it takes a while on big splits.
+        Reads every record's metadata once (~1 ms per record, nothing decoded).
         """
         groups: dict[str, list[tuple[int, int]]] = {}
         for i in range(len(self)):
-            meta = self[i]["meta"]
+            meta = self.meta(i)
             groups.setdefault(meta["scene"], []).append((meta["frame"], i))
         return [(scene, [i for _, i in sorted(items)]) for scene, items in groups.items()]
 

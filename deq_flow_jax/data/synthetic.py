@@ -61,11 +61,8 @@ class SceneConfig:
             raise ValueError(f"need 0 <= min_objects <= max_objects, got {self.min_objects}, {self.max_objects}")
 
 
-def _texture(rng: np.random.Generator, h: int, w: int, grid) -> np.ndarray:
-    """A colourful texture with structure at several scales: (h, w, 3) float32 0..255.
-
-    `grid` is the (yy, xx) float32 pixel grid of shape (h, w).
-    """
+def _texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A colourful texture with structure at several scales: (h, w, 3) float32 0..255."""
     base = rng.uniform(50, 205, size=3)
     tex = np.zeros((h, w, 3), np.float32)
     for cell, amp in ((32, 45.0), (10, 30.0), (4, 14.0)):  # multi-octave smooth noise
@@ -87,7 +84,7 @@ def _texture(rng: np.random.Generator, h: int, w: int, grid) -> np.ndarray:
         else:
             period = rng.uniform(4, 12)
             angle = rng.uniform(0, np.pi)
-            yy, xx = grid
+            yy, xx = np.mgrid[:h, :w].astype(np.float32)
             k = np.float32(2 * np.pi / period)
             phase = (np.float32(np.cos(angle)) * k) * xx + (np.float32(np.sin(angle)) * k) * yy
             strokes += np.sin(phase)[..., None] * (0.5 * np.asarray(colour, np.float32))
@@ -161,15 +158,20 @@ def generate_scene(seed, cfg: SceneConfig = SceneConfig()) -> dict:
     rng = np.random.default_rng(seed)
     h, w, n_t = cfg.height, cfg.width, cfg.num_frames
     n_obj = int(rng.integers(cfg.min_objects, cfg.max_objects + 1))
-    grid = tuple(np.mgrid[:h, :w].astype(np.float32))
-    textures = [_texture(rng, h, w, grid)]
-    masks = [np.ones((h, w), np.float32)]
+    # Layer l = (texture, mask, offset): its pixel (i, j) sits at (j + ox, i + oy) in frame 0.
+    # Objects keep only their bounding box, so textures and warps stay small.
+    layers_src = [(_texture(rng, h, w), np.ones((h, w), np.float32), (0, 0))]
     maps = [_trajectory(rng, cfg, (w / 2, h / 2), cfg.max_bg_shift, cfg.max_bg_rot, cfg.max_bg_zoom)]
     for _ in range(n_obj):
         centre = (rng.uniform(0.1, 0.9) * w, rng.uniform(0.1, 0.9) * h)
         radius = rng.uniform(0.12, 0.32) * min(h, w)
-        textures.append(_texture(rng, h, w, grid))
-        masks.append(_shape_mask(rng, h, w, centre, radius))
+        mask = _shape_mask(rng, h, w, centre, radius)
+        ys, xs = np.nonzero(mask)
+        if len(ys) == 0:  # degenerate polygon: keep the rng stream, skip the object
+            _trajectory(rng, cfg, centre, cfg.max_obj_shift, cfg.max_obj_rot, cfg.max_obj_zoom)
+            continue
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        layers_src.append((_texture(rng, y1 - y0, x1 - x0), mask[y0:y1, x0:x1], (x0, y0)))
         maps.append(_trajectory(rng, cfg, centre, cfg.max_obj_shift, cfg.max_obj_rot, cfg.max_obj_zoom))
 
     yy, xx = np.mgrid[:h, :w].astype(np.float64)
@@ -179,18 +181,19 @@ def generate_scene(seed, cfg: SceneConfig = SceneConfig()) -> dict:
     gain, bias = 1.0, 0.0
     for t in range(n_t):
         img = np.zeros((h, w, 3), np.float32)
-        for l, (tex, mask) in enumerate(zip(textures, masks)):
+        for l, (tex, mask, (ox, oy)) in enumerate(layers_src):
             m = maps[l][t]
+            to_frame = m @ np.array([[1.0, 0.0, ox], [0.0, 1.0, oy], [0.0, 0.0, 1.0]])
             border = cv2.BORDER_REFLECT_101 if l == 0 else cv2.BORDER_CONSTANT
-            colour = _warp(tex, m, h, w, cv2.INTER_LINEAR, border)
-            cover = _warp(mask, m, h, w, cv2.INTER_NEAREST, border) > 0.5
+            colour = _warp(tex, to_frame, h, w, cv2.INTER_LINEAR, border)
+            cover = _warp(mask, to_frame, h, w, cv2.INTER_NEAREST, border) > 0.5
             img[cover] = colour[cover]
             layers[t][cover] = l
             if t + 1 < n_t:  # flow of this layer from t to t+1 where it is visible at t
                 step = maps[l][t + 1] @ np.linalg.inv(m)
-                u = step[0, 0] * xx + step[0, 1] * yy + step[0, 2] - xx
-                v = step[1, 0] * xx + step[1, 1] * yy + step[1, 2] - yy
-                flows[t][cover] = np.stack([u, v], -1)[cover]
+                x, y = xx[cover], yy[cover]
+                flows[t][cover] = np.stack([step[0, 0] * x + step[0, 1] * y + step[0, 2] - x,
+                                            step[1, 0] * x + step[1, 1] * y + step[1, 2] - y], -1)
         if t > 0:
             gain *= 1.0 + rng.uniform(-1, 1) * cfg.lighting
             bias += rng.uniform(-1, 1) * 25.0 * cfg.lighting

@@ -6,14 +6,15 @@ Two variants:
     consecutive pair, records stored in (scene, frame) order.
 Every parameter that changes the data is part of the config name, so different
 settings live side by side in one data_dir:
-  `<data_dir>/synthetic_flow/<variant>_<H>x<W>_n<train>-<val>_f<frames>_s<seed>/1.0.0`.
+  `<data_dir>/synthetic_flow/<variant>_<H>x<W>_n<train>-<val>_f<frames>_s<seed>/1.1.0`.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import os
 
-import numpy as np
 import tensorflow_datasets as tfds
 
 from deq_flow_jax.data.records import flow_features, make_record
@@ -55,14 +56,19 @@ class SyntheticConfig(tfds.core.BuilderConfig):
 
     @property
     def scene_config(self) -> SceneConfig:
+        """Videos move half as fast per frame as pairs, so objects stay in view longer."""
+        if self.variant == "video":
+            return SceneConfig(height=self.height, width=self.width, num_frames=self.num_frames,
+                               max_bg_shift=4.0, max_obj_shift=7.0)
         return SceneConfig(height=self.height, width=self.width, num_frames=self.num_frames)
 
 
 class SyntheticFlow(tfds.core.GeneratorBasedBuilder):
     """Procedural flow scenes with exact ground truth (see `deq_flow_jax.data.synthetic`)."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {"1.0.0": "Initial release.",
+                     "1.1.0": "Object textures per bounding box; slower videos; has_* flags."}
     BUILDER_CONFIGS = [SyntheticConfig.make("pairs"), SyntheticConfig.make("video")]
     url_infos = None  # nothing to download (TFDS would look for a checksums file)
 
@@ -110,7 +116,22 @@ def ensure_synthetic(data_dir, *, variant="pairs", height=96, width=128, num_tra
     """
     config = SyntheticConfig.make(variant, height, width, num_train, num_val, num_frames, seed)
     registered = {c.name for c in SyntheticFlow.BUILDER_CONFIGS}
-    builder = SyntheticFlow(config=config.name if config.name in registered else config, data_dir=os.fspath(data_dir), file_format="array_record")
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(verify_ssl=False))
+    lock_dir = os.path.join(os.fspath(data_dir), "synthetic_flow")
+    os.makedirs(lock_dir, exist_ok=True)
+    # Several processes (hosts, test workers) may ask for the same dataset at once:
+    # one builds it, the others wait and then reuse it.
+    with _file_lock(os.path.join(lock_dir, f".{config.name}.lock")):
+        builder = SyntheticFlow(config=config.name if config.name in registered else config,
+                                data_dir=os.fspath(data_dir), file_format="array_record")
+        builder.download_and_prepare()
     return builder
+
+
+@contextlib.contextmanager
+def _file_lock(path: str):
+    with open(path, "a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
