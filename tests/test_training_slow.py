@@ -40,6 +40,8 @@ def test_sigkill_then_resume_is_bitwise_identical(tmp_path):
     env = train_env(1, cache)
     over = {"num_steps": 6, "checkpoint_every": 2, "eval_every": 100, "log_every": 1,
             "data.synthetic.num_val": 2, "data.val_max_examples": 1, "add_noise": True}
+    from deq_flow_jax.data import ensure_synthetic
+    ensure_synthetic(data, height=96, width=128, num_train=64, num_val=2, seed=0)   # prebuilt
     ref = start_train(cli_args(data, tmp_path / "ref", **over), env, tmp_path / "ref.log")
     assert _wait(ref, 900) == 0, open(tmp_path / "ref.log").read()[-3000:]
 
@@ -85,8 +87,16 @@ def test_two_processes_gloo_match_one_process_two_devices(tmp_path):
         procs.append(start_train(args, train_env(1, cache), tmp_path / f"two{pid}.log"))
     for pid, p in enumerate(procs):
         assert _wait(p, 900) == 0, open(tmp_path / f"two{pid}.log").read()[-3000:]
+    import json
+
+    def losses(w):
+        return [l["loss"] for l in map(json.loads, open(tmp_path / w / "train.jsonl"))
+                if l["kind"] == "train"]
+    np.testing.assert_allclose(losses("two"), losses("one"), rtol=1e-5)
+    # Same batch, other all-reduce order (gloo) and shard grouping: Adam's first steps
+    # (update ~ lr * sign(g)) turn 1e-7 gradient differences into ~3e-5 (measured).
     chex.assert_trees_all_close(_latest(tmp_path / "two"), _latest(tmp_path / "one"),
-                                atol=1e-5, rtol=1e-5)
+                                atol=1e-4, rtol=1e-4)
 
 
 def _tiny_batch(h=64, w=96, b=2, seed=0):
@@ -100,7 +110,7 @@ def _tiny_batch(h=64, w=96, b=2, seed=0):
             "valid": np.ones((b, h, w), np.float32)}
 
 
-def _run_mode(devices, deq_kw, loss_kw, steps, lr=1e-3):
+def _run_mode(devices, deq_kw, loss_kw, steps, lr=1e-3, tx=None):
     from deq_flow_jax.model import DEQConfig, ModelConfig, init_model
     from deq_flow_jax.train.objective import make_flow_loss_fn
     from deq_flow_jax.train.optim import adamw_without_lr, onecycle_linear
@@ -110,7 +120,7 @@ def _run_mode(devices, deq_kw, loss_kw, steps, lr=1e-3):
     mcfg = ModelConfig.variant("tiny")
     dcfg = DEQConfig(**{"f_max_steps": 6, "b_max_steps": 6, "f_tol": 0.0, **deq_kw})
     variables = init_model(mcfg, jax.random.PRNGKey(0), (64, 96))
-    tx = adamw_without_lr(1.0, 1e-4)
+    tx = adamw_without_lr(1.0, 1e-4) if tx is None else tx
     mesh = make_mesh(devices)
     state = replicate(create_train_state(variables, tx, 0), mesh)
     step = make_train_step(make_flow_loss_fn(mcfg, dcfg, **loss_kw), tx,
@@ -126,8 +136,16 @@ def _run_mode(devices, deq_kw, loss_kw, steps, lr=1e-3):
 
 
 def test_real_model_two_devices_equal_one_device():
-    _, _, p1 = _run_mode(jax.devices()[:1], {"n_losses": 2}, {}, 2)
-    _, _, p2 = _run_mode(jax.devices()[:2], {"n_losses": 2}, {}, 2)
+    """Plain gradient steps (no Adam: its first updates are ~lr * sign(g), which turns 1e-9
+    gradient noise on near-zero entries into lr-sized differences) isolate the parallel
+    machinery: loss, gradient norm and parameters agree to 1e-5."""
+    import optax
+    sgd = optax.identity()
+    l1, m1, p1 = _run_mode(jax.devices()[:1], {"n_losses": 2}, {}, 2, lr=1e-2, tx=sgd)
+    l2, m2, p2 = _run_mode(jax.devices()[:2], {"n_losses": 2}, {}, 2, lr=1e-2, tx=sgd)
+    np.testing.assert_allclose(l1, l2, rtol=1e-5)
+    np.testing.assert_allclose([m["grad_norm"] for m in m1], [m["grad_norm"] for m in m2],
+                               rtol=1e-5)
     chex.assert_trees_all_close(p1, p2, atol=1e-5, rtol=1e-5)
 
 
@@ -155,19 +173,16 @@ def test_synthetic_run_beats_zero_flow(tmp_path):
     a clear margin on held-out pairs, with the spectral radius logged."""
     import json
     from deq_flow_jax.train import train_and_evaluate
-    from training_helpers import tiny_config
-    cfg = tiny_config(tmp_path / "data", num_steps=LEARN_STEPS, lr=1e-3, log_every=50,
-                      eval_every=LEARN_STEPS, checkpoint_every=LEARN_STEPS, sradius_every=100,
-                      sradius_iters=10)
-    cfg.data.crop_size = (64, 96)
-    cfg.data.synthetic.num_train = 1000
-    cfg.data.synthetic.num_val = 32
-    cfg.data.val_max_examples = 32
+    from experiments.configs.synthetic import get_config
+    cfg = get_config()                      # the shipped config, as `make demo` trains it
+    cfg.data.data_dir = str(tmp_path / "data")
+    cfg.num_steps, cfg.eval_every, cfg.checkpoint_every = LEARN_STEPS, LEARN_STEPS, LEARN_STEPS
+    cfg.log_every, cfg.sradius_every, cfg.sradius_iters = 50, 100, 10
     m = train_and_evaluate(cfg, str(tmp_path / "run"))
     assert m["epe"] < LEARN_BOUND * m["zero_epe"], m
     lines = [json.loads(l) for l in open(tmp_path / "run" / "train.jsonl")]
     assert any(l.get("sradius", 0) > 0 for l in lines if l["kind"] == "train")
 
 
-LEARN_STEPS = 300
-LEARN_BOUND = 0.8
+LEARN_STEPS = 400
+LEARN_BOUND = 0.7          # measured 0.52 (3.40 px vs 6.49 px zero flow)

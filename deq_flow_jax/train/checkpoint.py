@@ -17,6 +17,7 @@ import os
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
@@ -40,8 +41,9 @@ def make_manager(workdir: str, *, read_only: bool = False) -> ocp.CheckpointMana
         preservation_policy=policy, best_fn=_epe, best_mode="min",   # best_fn: metrics get written
         enable_async_checkpointing=False, read_only=read_only,
         create=not read_only)
-    return ocp.CheckpointManager(directory, options=options,
-                                 item_names=("state", "data", "extra"))
+    handlers = {"state": ocp.StandardCheckpointHandler(), "data": ocp.JsonCheckpointHandler(),
+                "extra": ocp.JsonCheckpointHandler()}
+    return ocp.CheckpointManager(directory, options=options, item_handlers=handlers)
 
 
 def encode_iterator_state(state: Any) -> dict:
@@ -122,9 +124,16 @@ def load_model_from_workdir(workdir: str, which: str = "best"):
     step = manager.latest_step() if step is None else step
     if step is None:
         raise FileNotFoundError(f"{ckdir}: no checkpoint found")
+    # Restore onto this process's first device, whatever topology saved it (e.g. 2 hosts).
+    meta = manager.item_metadata(step)["state"]
+    meta = getattr(meta, "tree", meta)
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    target = jax.tree.map(
+        lambda m: jax.ShapeDtypeStruct(tuple(m.shape), m.dtype, sharding=device), meta,
+        is_leaf=lambda m: hasattr(m, "shape") and hasattr(m, "dtype"))
     out = manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(), extra=ocp.args.JsonRestore()))
-    raw = out.state
+        state=ocp.args.StandardRestore(target), extra=ocp.args.JsonRestore()))
+    raw = jax.tree.map(np.asarray, out.state)
     variables = {"params": raw["params"]}
     if raw.get("batch_stats"):
         variables["batch_stats"] = raw["batch_stats"]

@@ -1,0 +1,50 @@
+"""`deq-flow train` argument handling and the shipped configs (no training here)."""
+import pytest
+
+from deq_flow_jax.cli import train as cli
+from deq_flow_jax.train.config import check_config
+from training_helpers import REPO
+
+
+@pytest.mark.parametrize("stage", ["synthetic", "chairs", "things", "sintel", "kitti"])
+def test_shipped_configs_are_valid(stage):
+    import importlib
+    c = importlib.import_module(f"experiments.configs.{stage}").get_config()
+    check_config(c)
+    assert c.data.stage == stage
+
+
+def test_stage_values_follow_the_paper():
+    from experiments.configs import chairs, kitti, sintel, things
+    c, t, s, k = chairs.get_config("H"), things.get_config(), sintel.get_config(), kitti.get_config()
+    assert (c.batch_size, c.lr, tuple(c.data.crop_size), c.deq.n_losses) == (12, 4e-4, (368, 496), 6)
+    assert c.model.variant == "H" and not c.freeze_bn and t.freeze_bn and t.deq.all_grad
+    assert (t.batch_size, t.lr, tuple(t.data.crop_size), t.deq.phantom_steps) == (6, 1.25e-4, (400, 720), (3,))
+    assert (s.gamma, s.weight_decay, tuple(s.data.crop_size)) == (0.9, 1e-5, (368, 768))
+    assert (k.num_steps, k.lr, tuple(k.data.crop_size)) == (50_000, 1e-4, (288, 960))
+
+
+def test_cli_errors_and_help(capsys):
+    assert cli.main(["--help"]) == 0
+    assert "--workdir" in capsys.readouterr().out
+    cfg = f"{REPO}/experiments/configs/synthetic.py"
+    assert cli.main(["--config", cfg]) == 2
+    assert "--workdir" in capsys.readouterr().err
+    assert cli.main(["--config", cfg, "--workdir", "/tmp/x", "--config.no_such_key=1"]) == 2
+    assert "no_such_key" in capsys.readouterr().err
+
+
+def test_config_errors_name_the_key():
+    from experiments.configs.synthetic import get_config
+    c = get_config()
+    c.data.crop_size = (60, 96)
+    with pytest.raises(ValueError, match="crop_size"):
+        check_config(c)
+    c = get_config()
+    c.mixed_precision = True
+    with pytest.raises(ValueError, match="mixed_precision"):
+        check_config(c)
+    c = get_config()
+    del c["eval_every"]
+    with pytest.raises(ValueError, match="eval_every"):
+        check_config(c)
