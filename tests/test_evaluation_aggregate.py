@@ -73,3 +73,15 @@ def test_errors_on_mismatched_shapes_and_empty():
     with pytest.raises(ValueError, match="valid mask"):
         acc.add(_flow(2, 2), _flow(2, 2), np.ones((3, 3)))
     assert np.isnan(MetricAccumulator().result()["epe"])
+
+
+def test_occlusion_split():
+    acc = MetricAccumulator()
+    gt = _flow(1, 4)
+    pred = gt + np.array([[[1.0, 0], [2.0, 0], [3.0, 0], [4.0, 0]]], np.float32)
+    occ = np.array([[0, 0, 1, 1]], np.float32)
+    valid = np.array([[1, 1, 1, 0]], np.float32)
+    acc.add(pred, gt, valid, occ)
+    r = acc.result()
+    np.testing.assert_allclose([r["epe_noc"], r["epe_occ"], r["epe_masked"]], [1.5, 3.0, 2.0])
+    assert "epe_noc" not in MetricAccumulator().result()

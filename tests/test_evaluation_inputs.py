@@ -157,3 +157,20 @@ def test_batched_pairs_match_one_by_one():
         assert a.flow.shape[0] == 1
     with pytest.raises(ValueError, match="reuse"):
         list(run_sequence(_fake_estimator([]), frames, "reuse", batch_size=2))
+
+
+def test_checkpoint_kind(tmp_path):
+    from deq_flow_jax.evaluate.loading import checkpoint_kind
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model_config.json").write_text("{}")
+    assert checkpoint_kind(model) == "model"
+    work = tmp_path / "work"
+    (work / "checkpoints").mkdir(parents=True)
+    (work / "model_config.json").write_text("{}")          # workdirs carry one too
+    assert checkpoint_kind(work) == "workdir"
+    with pytest.raises(FileNotFoundError, match="neither a model directory"):
+        checkpoint_kind(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no such directory"):
+        checkpoint_kind(tmp_path / "nope")

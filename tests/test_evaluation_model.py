@@ -17,7 +17,6 @@ import pytest
 from deq_flow_jax import cli, io
 from deq_flow_jax.evaluate.estimator import FlowEstimator, SolverSettings
 from deq_flow_jax.evaluate.sequence import SequenceEstimator, run_sequence
-from evaluation_helpers import random_variables
 
 H, W = 24, 32
 SETTINGS = SolverSettings(solver="naive", max_steps=12, tol=1e-3, stop_mode="abs")
@@ -26,11 +25,13 @@ SOLVER_FLAGS = ["--solver", "naive", "--max-steps", "12", "--tol", "1e-3", "--st
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    from deq_flow_jax.model import ModelConfig
+    import jax
+
+    from deq_flow_jax.model import ModelConfig, init_model
     from deq_flow_jax.model_io import save_model
 
     cfg = ModelConfig.variant("tiny")
-    variables = random_variables(cfg)    # init_model's structure, numpy values (fast)
+    variables = init_model(cfg, jax.random.PRNGKey(0), image_size=(16, 16))
     ckpt = str(tmp_path_factory.mktemp("ckpt") / "tiny")
     save_model(ckpt, variables, cfg)
     return variables, cfg, ckpt
@@ -234,8 +235,12 @@ def test_export_round_trip_without_model_code(model, estimator, tmp_path, capsys
     _, _, ckpt = model
     out = tmp_path / "tiny.jaxexp"
     assert cli.main(["export", "--checkpoint", ckpt, "--out", str(out), "--height", str(H),
-                     "--width", str(W), *SOLVER_FLAGS]) == 0, capsys.readouterr().err
-    assert "exported tiny" in capsys.readouterr().out
+                     "--width", str(W), "--check", *SOLVER_FLAGS]) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert "exported tiny" in printed and "check: max" in printed
+    assert cli.main(["export", "--checkpoint", ckpt, "--out", str(out), "--height", str(H),
+                     "--width", str(W)]) == 2                   # exists: refused
+    assert "exists" in capsys.readouterr().err
     assert json.loads((tmp_path / "tiny.jaxexp.json").read_text())["settings"]["max_steps"] == 12
     frames = smooth_frames(2)
     np.save(tmp_path / "im.npy", np.stack(frames).astype(np.float32))
@@ -267,3 +272,19 @@ def test_infer_video_file(model, tmp_path, capsys):
     assert not (out / "color").exists()
     stats = json.loads((out / "stats.json").read_text())
     assert stats["kind"] == "video" and stats["video"] == "flow.mp4" and stats["n_pairs"] == 3
+
+
+def test_truncated_frame_fails_late_and_leaves_nothing(model, tmp_path, capsys):
+    _, _, ckpt = model
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, f in enumerate(smooth_frames(3)):
+        io.write_image(str(folder / f"{i}.png"), f)
+    data = (folder / "2.png").read_bytes()
+    (folder / "2.png").write_bytes(data[: len(data) // 2])     # header intact, pixels cut
+    out = tmp_path / "out"
+    assert cli.main(["infer", str(folder), "--checkpoint", ckpt, "--out", str(out),
+                     "--no-progress", *SOLVER_FLAGS]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("deq-flow infer: error:") and "2.png" in err[-1]
+    assert sorted(os.listdir(tmp_path)) == ["frames"]             # no output, no staging folder

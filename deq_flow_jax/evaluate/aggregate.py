@@ -11,6 +11,8 @@ Per-image end-point errors are pooled differently by the official protocols
   valid pixels as `*_masked`.
 * KITTI: EPE averaged over valid pixels within each image, then over images;
   F1-all = % of all valid pixels (pooled) with EPE > 3 px and EPE > 5 % of |gt|.
+* Where an occlusion map is given (the synthetic data has one), `*_noc` pools the
+  valid pixels that stay visible in the second frame, `*_occ` the occluded ones.
 
 `MetricAccumulator` keeps running sums for all of these at once, so any
 protocol can report any of them. All inputs are numpy (H, W, 2) flows in pixels.
@@ -70,6 +72,8 @@ class MetricAccumulator:
     * `epe_masked`, `1px_masked`, ...: over valid pixels with |gt| < max_flow;
     * `epe_masked_official`, ...: the official Things "w/ mask" numbers
       (masked pixels count as zero error in an all-pixel mean);
+    * `epe_noc`, `epe_occ`, ... (only when occlusion maps were given): masked
+      pixels visible / hidden in the second frame;
     * `epe_per_image`: mean over images of the valid-pixel EPE (KITTI EPE);
     * `f1`: % of valid pixels that are outliers (KITTI F1-all);
     * `n_images`, `n_pixels`, `n_valid`.
@@ -83,9 +87,18 @@ class MetricAccumulator:
         self.outliers = 0
         self.per_image_epe: list[float] = []
         self.n_images = 0
+        self.noc = _Pool()
+        self.occ = _Pool()
+        self.has_occlusion = False
 
-    def add(self, pred, gt, valid=None) -> dict:
-        """Adds one image. pred, gt: (H, W, 2); valid: optional (H, W), >= 0.5 is valid."""
+    def add(self, pred, gt, valid=None, occlusion=None) -> dict:
+        """Adds one image.
+
+        Args:
+            pred, gt: (H, W, 2) flows.
+            valid: optional (H, W), >= 0.5 is valid.
+            occlusion: optional (H, W), >= 0.5 where the pixel is hidden in frame 2.
+        """
         epe = end_point_error(pred, gt)
         gt = np.asarray(gt, np.float64)
         mag = np.sqrt(np.sum(gt ** 2, axis=-1))
@@ -97,6 +110,13 @@ class MetricAccumulator:
         self.n_images += 1
         ev = epe[mask]
         self.masked.add(ev)
+        if occlusion is not None:
+            occ = np.asarray(occlusion) >= 0.5
+            if occ.shape != epe.shape:
+                raise ValueError(f"occlusion map {occ.shape} does not match flow {epe.shape}")
+            self.has_occlusion = True
+            self.noc.add(epe[mask & ~occ])
+            self.occ.add(epe[mask & occ])
         out = (ev > 3.0) & (ev > 0.05 * mag[mask])
         self.outliers += int(np.count_nonzero(out))
         img_epe = float(ev.mean()) if ev.size else float("nan")
@@ -118,6 +138,9 @@ class MetricAccumulator:
             res["epe_masked_official"] = self.masked.epe_sum / n_all
             for t, k in zip(THRESHOLDS, self.masked.below):
                 res[f"{int(t)}px_masked_official"] = 100.0 * (k + n_all - n_val) / n_all
+        if self.has_occlusion:
+            res.update(self.noc.summary("_noc"))
+            res.update(self.occ.summary("_occ"))
         res["epe_per_image"] = float(np.mean(self.per_image_epe)) if self.per_image_epe else float("nan")
         res["f1"] = 100.0 * self.outliers / n_val if n_val else float("nan")
         res["n_images"] = self.n_images

@@ -17,10 +17,10 @@ def checkpoint_kind(path: str) -> str:
     path = os.path.expanduser(os.fspath(path))
     if not os.path.isdir(path):
         raise FileNotFoundError(f"--checkpoint {path}: no such directory")
+    if os.path.isdir(os.path.join(path, "checkpoints")):   # a workdir has model_config.json too
+        return "workdir"
     if os.path.isfile(os.path.join(path, model_io.CONFIG_NAME)):
         return "model"
-    if os.path.isdir(os.path.join(path, "checkpoints")):
-        return "workdir"
     raise FileNotFoundError(
         f"--checkpoint {path}: neither a model directory (no {model_io.CONFIG_NAME}; written by "
         "`deq-flow init` / `deq-flow convert`) nor a training workdir (no checkpoints/; written "

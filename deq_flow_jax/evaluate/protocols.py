@@ -10,7 +10,7 @@ padding mode and the metrics it reports (official `evaluate.py`):
 | things    | test clean, final          | sintel  | all pixels, and with mask (valid, <400)   |
 | sintel    | training clean, final      | sintel  | EPE over all pixels, 1/3/5 px             |
 | kitti     | training (200 pairs)       | kitti   | EPE per image averaged, F1-all            |
-| synthetic | validation                 | sintel  | EPE over valid pixels, 1/3/5 px, F1       |
+| synthetic | validation                 | sintel  | valid-pixel EPE, 1/3/5 px, F1, noc / occ  |
 
 `evaluate_source` runs one pass and returns the aggregated metrics (see
 `MetricAccumulator`), solver statistics, and optionally per-frame records.
@@ -62,7 +62,7 @@ PROTOCOLS = {
     "kitti": Protocol("kitti", (Pass("kitti", "kitti", "training"),), "kitti",
                       ("epe_per_image", "f1")),
     "synthetic": Protocol("synthetic", (Pass("synthetic", "synthetic", "validation"),), "sintel",
-                          _MASKED + ("f1",)),
+                          _MASKED + ("f1", "epe_noc", "epe_occ")),
 }
 
 
@@ -116,7 +116,7 @@ def evaluate_source(estimator, source, *, reuse: str = "none", limit: Optional[i
             seq.reset()
         prev_key = key
         est = seq(np.asarray(item["image1"])[None], np.asarray(item["image2"])[None])
-        frame_metrics = acc.add(est.flow[0], item["flow"], item.get("valid"))
+        frame_metrics = acc.add(est.flow[0], item["flow"], item.get("valid"), item.get("occlusion"))
         rec = {"index": i, "scene": meta.get("scene"), "frame": meta.get("frame"),
                **frame_metrics, "steps": int(est.steps[0]), "nstep": int(est.nstep[0]),
                "abs_residual": float(est.abs_residual[0]),

@@ -1,6 +1,7 @@
 """Writing videos of (H, W, 3) uint8 RGB frames: MP4 (OpenCV) or GIF (Pillow).
 
-The file appears only when `close()` succeeds: frames go to a temporary file
+MP4 frames of odd height or width are padded by one replicated row / column
+(the codec needs even sizes). The file appears only when `close()` succeeds: frames go to a temporary file
 next to the destination, renamed at the end; `abort()` (or an exception inside
 a `with` block) removes it.
 """
@@ -55,8 +56,12 @@ class VideoWriter:
         else:
             import cv2
 
+            # MP4 codecs want even sizes: pad odd frames by one replicated row / column
+            ph, pw = self._size[0] % 2, self._size[1] % 2
+            if ph or pw:
+                frame = np.pad(frame, ((0, ph), (0, pw), (0, 0)), mode="edge")
             if self._cv is None:
-                h, w = self._size
+                h, w = frame.shape[:2]
                 self._cv = cv2.VideoWriter(self._tmp, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
                 if not self._cv.isOpened():
                     raise OSError(f"{self.path}: OpenCV cannot write MP4 (mp4v) video here")
