@@ -1,0 +1,243 @@
+"""Training memory and step time of DEQ-Flow's gradient modes against BPTT (issue 5).
+
+One training step (forward, loss, gradient, AdamW update) of DEQ-Flow at batch 1,
+368x496, variant B, in each mode:
+
+* `onestep`      phantom one-step gradient, final state supervised (n_losses=1);
+* `correction6`  6 fixed-point correction terms, one phantom step each (chairs stage);
+* `ift`          implicit differentiation (Broyden backward solve, same step budget);
+* `bptt`         RAFT-style backpropagation through time: fθ unrolled with `lax.scan`,
+                 every iterate decoded and supervised (gamma 0.8), gradients through all
+                 steps (`benchmarks/bptt.py`).
+
+for solver / unroll steps 12, 24 and 48. Each (mode, steps) runs in two fresh child
+processes sharing a persistent compilation cache:
+
+* compile phase: compile time, `jax.jit(step).lower(...).compile().memory_analysis()`
+  (temp, argument, output and generated-code bytes; `temp_size_in_bytes` is what grows
+  with the unroll) and the compiling process's peak RSS (`compile_peak_rss_mb`);
+* run phase: loads the executable from the cache (no XLA compilation, whose own memory
+  would otherwise dominate the high-water mark), runs one warm-up and `--iters` timed
+  steps; `peak_rss_mb` is that process's peak RSS (ru_maxrss), comparable to a PyTorch
+  process's; `step_s` the median step time.
+
+The parent prints one JSON object (also written to `--out`) and a table, with ratios
+against BPTT at 12 steps and against the official PyTorch code's measurements on this CPU.
+
+    PYTHONPATH=$PWD python benchmarks/train_memory.py [--modes onestep,correction6,ift,bptt]
+        [--steps 12,24,48] [--variant B] [--size 368,496] [--batch 1] [--iters 2]
+        [--out runs/bench/train_memory.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_ROOT = os.path.dirname(_HERE)
+
+# The official PyTorch code on this 2-core CPU (B, batch 1, 368x496): chairs-stage step
+# (24 solver steps without gradient + 6 correction terms, 1 phantom step each) and its
+# RAFT 12-iteration BPTT step. Source: issue 5.
+OFFICIAL = {"correction6@24": {"step_s": 6.7, "peak_rss_mb": 1790.0},
+            "bptt@12": {"step_s": 6.6, "peak_rss_mb": 2340.0}}
+
+
+# ----------------------------------------------------------------------------- child
+def _read_status_kb(field: str) -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return float(line.split()[1])
+    return float("nan")
+
+
+def run_child(phase: str, mode: str, steps: int, variant: str, size, batch: int, iters: int,
+              solver: str, seed: int) -> dict:
+    """One phase of one (mode, steps) measurement, in a fresh process.
+
+    phase `compile`: lowers and compiles the step (filling the persistent compilation cache
+    named by `JAX_COMPILATION_CACHE_DIR`); reports compile time, `memory_analysis()` and the
+    compiling process's peak RSS. phase `run`: loads the compiled step from that cache, runs
+    one warm-up and `iters` timed steps; its peak RSS is the training step's, without
+    compilation.
+    """
+    import jax
+    import numpy as np
+
+    sys.path.insert(0, _HERE)
+    from train_memory_step import make_step
+
+    step, params, opt_state, data = make_step(mode, steps, variant=variant, size=size, batch=batch,
+                                              solver=solver, seed=seed)
+    jitted = jax.jit(step, donate_argnums=(0, 1))
+    t0 = time.perf_counter()
+    compiled = jitted.lower(params, opt_state, data).compile()
+    compile_s = time.perf_counter() - t0
+    out = {"mode": mode, "steps": steps, "variant": variant, "size": list(size), "batch": batch,
+           "solver": solver if mode != "bptt" else None}
+    if phase == "compile":
+        ma = compiled.memory_analysis()
+        mem = {k: int(getattr(ma, k, 0) or 0) for k in (
+            "temp_size_in_bytes", "argument_size_in_bytes", "output_size_in_bytes",
+            "alias_size_in_bytes", "generated_code_size_in_bytes")}
+        n_params = sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(params))
+        return out | {"compile_s": compile_s, "temp_mb": mem["temp_size_in_bytes"] / 2**20,
+                      "memory_analysis": mem, "params": n_params, "compile_peak_rss_mb": _max_rss_mb()}
+    rss_before = _read_status_kb("VmRSS") / 1024
+    t0 = time.perf_counter()
+    params, opt_state, loss = compiled(params, opt_state, data)
+    loss = float(jax.block_until_ready(loss))
+    first_s = time.perf_counter() - t0
+    times = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        params, opt_state, loss = compiled(params, opt_state, data)
+        loss = float(jax.block_until_ready(loss))
+        times.append(time.perf_counter() - t0)
+    return out | {"cache_load_s": compile_s, "first_step_s": first_s, "step_s": float(np.median(times)),
+                  "step_times_s": times, "loss": loss, "rss_before_steps_mb": rss_before,
+                  "peak_rss_mb": _max_rss_mb()}
+
+
+def _max_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# ----------------------------------------------------------------------------- parent
+def _spawn(phase, mode, steps, args, cache_dir) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", f"{phase}:{mode}", "--steps", str(steps),
+           "--variant", args.variant, "--size", args.size, "--batch", str(args.batch),
+           "--iters", str(args.iters), "--solver", args.solver, "--seed", str(args.seed)]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH", "")) if p)
+    env["JAX_COMPILATION_CACHE_DIR"] = cache_dir
+    env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    env["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=_ROOT)
+    wall = time.perf_counter() - t0
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout)[-2000:]
+        return {"mode": mode, "steps": steps, "error": f"{phase} phase, exit {proc.returncode}: {tail}"}
+    out = json.loads(lines[-1])
+    out[f"{phase}_wall_s"] = wall
+    return out
+
+
+def measure(mode, steps, args, cache_dir, run: bool = True) -> dict:
+    """Compile phase then (if `run`) run phase of one (mode, steps), merged into one record."""
+    res = _spawn("compile", mode, steps, args, cache_dir)
+    if "error" in res or not run:
+        return res
+    run = _spawn("run", mode, steps, args, cache_dir)
+    if "error" in run:
+        return run
+    return res | run
+
+
+def _ratios(results: list) -> dict:
+    by = {f"{r['mode']}@{r['steps']}": r for r in results if "error" not in r}
+    ratios = {}
+    ref = by.get("bptt@12")
+    for key, r in by.items():
+        if ref is not None and r is not ref and not key.startswith("bptt"):
+            ratios[f"temp: bptt@12 / {key}"] = ref["temp_mb"] / max(r["temp_mb"], 1e-9)
+            if "peak_rss_mb" in ref and "peak_rss_mb" in r:
+                ratios[f"peak RSS: bptt@12 / {key}"] = ref["peak_rss_mb"] / max(r["peak_rss_mb"], 1e-9)
+    for mode in ("onestep", "correction6", "ift", "bptt"):
+        a, b = by.get(f"{mode}@12"), by.get(f"{mode}@48")
+        if a and b:
+            ratios[f"temp: {mode}@48 / {mode}@12"] = b["temp_mb"] / max(a["temp_mb"], 1e-9)
+    for key, off in OFFICIAL.items():
+        r = by.get(key)
+        if r and "step_s" in r:
+            ratios[f"step time: {key} / official"] = r["step_s"] / off["step_s"]
+            ratios[f"peak RSS: {key} / official"] = r["peak_rss_mb"] / off["peak_rss_mb"]
+    return ratios
+
+
+def _table(results: list, ratios: dict) -> str:
+    head = (f"{'mode':<12} {'steps':>5} {'temp MB':>9} {'args MB':>8} {'peak RSS MB':>11} "
+            f"{'step s':>7} {'compile s':>9} {'compile RSS MB':>14}")
+    rows = [head, "-" * len(head)]
+    for r in results:
+        if "error" in r:
+            rows.append(f"{r['mode']:<12} {r['steps']:>5}  ERROR {r['error'][-300:]}")
+            continue
+        rows.append(f"{r['mode']:<12} {r['steps']:>5} {r['temp_mb']:>9.1f} "
+                    f"{r['memory_analysis']['argument_size_in_bytes'] / 2**20:>8.1f} "
+                    f"{r.get('peak_rss_mb', float('nan')):>11.0f} {r.get('step_s', float('nan')):>7.2f} "
+                    f"{r['compile_s']:>9.1f} "
+                    f"{r['compile_peak_rss_mb']:>14.0f}")
+    rows.append("")
+    rows += [f"{k:<44} {v:.2f}" for k, v in ratios.items() if v is not None]
+    return "\n".join(rows)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--modes", default="onestep,correction6,ift,bptt")
+    p.add_argument("--steps", default="12,24,48", help="solver / unroll steps, comma-separated")
+    p.add_argument("--variant", default="B")
+    p.add_argument("--size", default="368,496", help="H,W (multiples of 8)")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--iters", type=int, default=2, help="timed steps after one warm-up step")
+    p.add_argument("--solver", default="anderson", help="forward solver of the DEQ modes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="also write the JSON here")
+    p.add_argument("--run", default="all",
+                   help="which MODE@STEPS also get the run phase (step time, peak RSS): 'all', "
+                        "'none' or a comma-separated list, e.g. correction6@24,bptt@12")
+    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    size = tuple(int(s) for s in args.size.split(","))
+    if len(size) != 2 or size[0] % 8 or size[1] % 8:
+        p.error(f"--size must be H,W with multiples of 8, got {args.size!r}")
+    if args.child:
+        phase, mode = args.child.split(":")
+        res = run_child(phase, mode, int(args.steps), args.variant, size, args.batch, args.iters,
+                        args.solver, args.seed)
+        print(json.dumps(res), flush=True)
+        return 0
+    modes = [m for m in args.modes.split(",") if m]
+    bad = [m for m in modes if m not in ("onestep", "correction6", "ift", "bptt")]
+    if bad:
+        p.error(f"unknown mode(s) {bad}")
+    steps = [int(s) for s in args.steps.split(",") if s]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="deq_flow_bench_cache_") as cache_dir:
+        for mode in modes:
+            for n in steps:
+                run = args.run == "all" or f"{mode}@{n}" in args.run.split(",")
+                r = measure(mode, n, args, cache_dir, run=run)
+                results.append(r)
+                print(f"# {mode}@{n}: " + ("ERROR " + r["error"][-500:] if "error" in r else
+                      f"temp {r['temp_mb']:.0f} MB, compile {r['compile_s']:.1f} s" +
+                      (f", peak RSS {r['peak_rss_mb']:.0f} MB, {r['step_s']:.2f} s/step" if run else "")),
+                      file=sys.stderr, flush=True)
+    ratios = _ratios(results)
+    report = {"benchmark": "train_memory", "results": results, "ratios": ratios, "official": OFFICIAL,
+              "cpu_count": os.cpu_count()}
+    text = json.dumps(report, indent=2)
+    print(text)
+    print(_table(results, ratios))
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        tmp = args.out + ".tmp"
+        with open(tmp, "w") as fh:
+            fh.write(text + "\n")
+        os.replace(tmp, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

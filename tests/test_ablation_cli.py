@@ -1,0 +1,42 @@
+"""`deq-flow ablate` / `deq-flow demo` argument handling (no training)."""
+import os
+
+from deq_flow_jax import cli
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ABLATION = os.path.join(ROOT, "experiments", "configs", "ablation.py")
+
+
+def test_ablate_needs_config_and_workdir(capsys):
+    assert cli.main(["ablate", "--workdir", "x"]) == 2
+    assert "--config and --workdir are required" in capsys.readouterr().err
+
+
+def test_ablate_rejects_unknown_setting_before_training(tmp_path, capsys):
+    rc = cli.main(["ablate", "--config", ABLATION, "--workdir", str(tmp_path / "w"), "--settings", "ift,bptt"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "bptt" in err and "each must be one of ift, ift_jac, correction" in err
+    assert not os.path.exists(tmp_path / "w" / "ift")
+
+
+def test_ablate_rejects_unknown_config_variant(tmp_path, capsys):
+    rc = cli.main(["ablate", "--config", ABLATION + ":sintel", "--workdir", str(tmp_path)])
+    assert rc == 2
+    assert "unknown variant 'sintel'" in capsys.readouterr().err
+
+
+def test_ablation_config_has_the_paper_budget():
+    from experiments.configs import ablation
+
+    c = ablation.get_config()
+    assert (c.deq.f_solver, c.deq.f_max_steps) == ("anderson", 16)
+    assert tuple(c.ablation.settings) == ("ift", "ift_jac", "correction")
+    assert c.sradius_every > 0 and c.ablation.jac_weight > 0
+
+
+def test_help_texts(capsys):
+    assert cli.main(["ablate", "--help"]) == 0
+    assert "deq-flow ablate --config" in capsys.readouterr().out
+    assert cli.main(["demo", "--help"]) == 0
+    assert "deq-flow demo --workdir" in capsys.readouterr().out
