@@ -18,6 +18,7 @@ import json
 import os
 import sys
 
+from deq_flow_jax.cli.prepare import DEFAULT_DATA_DIR
 from deq_flow_jax.evaluate import cli_args
 from deq_flow_jax.evaluate.protocols import PROTOCOLS
 
@@ -27,7 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     cli_args.add_model_args(p)
     p.add_argument("--dataset", required=True, choices=sorted(PROTOCOLS))
-    p.add_argument("--data-dir", default="data", help="TFDS data directory (default: data)")
+    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, type=os.path.expanduser,
+                   help="TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets, "
+                        "where `deq-flow prepare` and the training configs put datasets)")
     p.add_argument("--out", default=None, metavar="FILE",
                    help="results JSON (default eval_<dataset>.json; must not exist)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
