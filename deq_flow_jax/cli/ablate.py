@@ -18,6 +18,8 @@ import sys
 from absl import flags
 from ml_collections import config_flags
 
+from deq_flow_jax.cli.config_args import parse_flags
+
 
 def _flags() -> flags.FlagValues:
     fv = flags.FlagValues()
@@ -34,20 +36,13 @@ def _flags() -> flags.FlagValues:
 
 
 def main(argv: list[str]) -> int:
-    if any(a in ("-h", "--help", "--helpfull") for a in argv):
-        print(__doc__)
-        return 0
     fv = _flags()
-    try:
-        fv(["deq-flow ablate", *argv])
-    except flags.Error as e:
-        print(f"deq-flow ablate: {e}", file=sys.stderr)
-        return 2
+    stop = parse_flags("deq-flow ablate", fv, argv, __doc__)
+    if stop is not None:
+        return stop
     if fv.config is None or not fv.workdir:
         print("deq-flow ablate: --config and --workdir are required", file=sys.stderr)
         return 2
-    fv.mark_as_parsed()
-    flags.FLAGS.mark_as_parsed()  # grain worker processes read absl flags
     from experiments.ablation.runner import run_ablation
 
     workdir = os.path.abspath(fv.workdir)

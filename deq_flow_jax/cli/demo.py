@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 
 from absl import flags
 from ml_collections import config_flags
+
+from deq_flow_jax.cli.config_args import parse_flags
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_CONFIG = os.path.join(_ROOT, "experiments", "configs", "demo.py")
@@ -65,17 +66,10 @@ def _evaluate(workdir: str, config, num_viz: int) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    if any(a in ("-h", "--help", "--helpfull") for a in argv):
-        print(__doc__)
-        return 0
     fv = _flags()
-    try:
-        fv(["deq-flow demo", *argv])
-    except flags.Error as e:
-        print(f"deq-flow demo: {e}", file=sys.stderr)
-        return 2
-    fv.mark_as_parsed()
-    flags.FLAGS.mark_as_parsed()  # grain worker processes read absl flags
+    stop = parse_flags("deq-flow demo", fv, argv, __doc__)
+    if stop is not None:
+        return stop
     config, workdir = fv.config, os.path.abspath(fv.workdir)
     os.makedirs(workdir, exist_ok=True)
     t_start = time.time()

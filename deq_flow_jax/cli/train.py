@@ -16,6 +16,8 @@ import sys
 from absl import flags
 from ml_collections import config_flags
 
+from deq_flow_jax.cli.config_args import parse_flags
+
 
 def _flags() -> flags.FlagValues:
     fv = flags.FlagValues()
@@ -35,16 +37,9 @@ def _flags() -> flags.FlagValues:
 
 def main(argv: list[str]) -> int:
     fv = _flags()
-    if any(a in ("-h", "--help", "--helpfull") for a in argv):
-        print(__doc__)
-        print(fv.main_module_help() if hasattr(fv, "main_module_help") else "")
-        return 0
-    try:
-        fv(["deq-flow train"] + list(argv))
-    except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
-        # bad flag, unknown --config.key, or a value of the wrong type
-        print(f"deq-flow train: {e}\n\n{fv.main_module_help()}", file=sys.stderr)
-        return 2
+    stop = parse_flags("deq-flow train", fv, argv, __doc__)
+    if stop is not None:
+        return stop
     if fv.config is None or fv.workdir is None:
         print("deq-flow train: --config and --workdir are required (see --help)", file=sys.stderr)
         return 2
