@@ -40,3 +40,11 @@ def test_help_texts(capsys):
     assert "deq-flow ablate --config" in capsys.readouterr().out
     assert cli.main(["demo", "--help"]) == 0
     assert "deq-flow demo --workdir" in capsys.readouterr().out
+
+
+def test_demo_and_ablate_reject_an_unknown_config_key(capsys):
+    assert cli.main(["demo", "--workdir", "x", "--config.no_such_key=1"]) == 2
+    assert "no_such_key" in capsys.readouterr().err
+    assert cli.main(["ablate", "--config", "experiments/configs/ablation.py", "--workdir", "x",
+                     "--config.no_such_key=1"]) == 2
+    assert "no_such_key" in capsys.readouterr().err

@@ -36,8 +36,7 @@ def _flags() -> flags.FlagValues:
 
 
 def main(argv: list[str]) -> int:
-    fv = _flags()
-    stop = parse_flags("deq-flow ablate", fv, argv, __doc__)
+    fv, stop = parse_flags("deq-flow ablate", _flags, argv, __doc__)
     if stop is not None:
         return stop
     if fv.config is None or not fv.workdir:

@@ -2,32 +2,44 @@
 from __future__ import annotations
 
 import sys
+from typing import Callable
 
 from absl import flags
 
 
-def parse_flags(prog: str, fv: flags.FlagValues, argv: list[str], doc: str) -> int | None:
-    """Parses `argv` into `fv` (config files and `--config.a.b=value` overrides).
+_BAD_FLAG = (flags.Error, AttributeError, KeyError, TypeError, ValueError)
+
+
+def parse_flags(prog: str, make_flags: Callable[[], flags.FlagValues], argv: list[str], doc: str
+                ) -> tuple[flags.FlagValues | None, int | None]:
+    """Defines the command's flags and parses `argv` (config files, `--config.a.b=value`).
 
     Args:
       prog: the command's name for messages, e.g. "deq-flow train".
-      fv: the command's own FlagValues.
+      make_flags: returns the command's own FlagValues (a config flag with a default file
+        already reads `--config.*` overrides when it is defined, so errors can arise here).
       argv: the arguments after the sub-command's name.
       doc: the command's help text (printed with the flags for -h/--help).
 
     Returns:
-      None to go on, or the exit code to stop with: 0 after printing help, 2 after printing
-      what was wrong (a bad flag, an unknown `--config.key`, a value of the wrong type).
+      (flag values, None) to go on, or (None or flag values, exit code) to stop with: 0 after
+      printing help, 2 after printing what was wrong (a bad flag, an unknown `--config.key`,
+      a value of the wrong type).
     """
+    try:
+        fv = make_flags()
+    except _BAD_FLAG as e:
+        print(f"{prog}: {e} (see {prog} --help)", file=sys.stderr)
+        return None, 2
     if any(a in ("-h", "--help", "--helpfull") for a in argv):
         print(doc)
         print(fv.main_module_help())
-        return 0
+        return fv, 0
     try:
         fv([prog, *argv])
-    except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
+    except _BAD_FLAG as e:
         print(f"{prog}: {e} (see {prog} --help)", file=sys.stderr)
-        return 2
+        return fv, 2
     fv.mark_as_parsed()
     flags.FLAGS.mark_as_parsed()  # grain worker processes read absl flags
-    return None
+    return fv, None

@@ -66,8 +66,7 @@ def _evaluate(workdir: str, config, num_viz: int) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    fv = _flags()
-    stop = parse_flags("deq-flow demo", fv, argv, __doc__)
+    fv, stop = parse_flags("deq-flow demo", _flags, argv, __doc__)
     if stop is not None:
         return stop
     config, workdir = fv.config, os.path.abspath(fv.workdir)
