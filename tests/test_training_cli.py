@@ -2,7 +2,7 @@
 import pytest
 
 from deq_flow_jax.cli import train as cli
-from deq_flow_jax.train.config import check_config
+from deq_flow_jax.train.config import check_config, model_config
 from training_helpers import REPO
 
 
@@ -41,9 +41,9 @@ def test_config_errors_name_the_key():
     with pytest.raises(ValueError, match="crop_size"):
         check_config(c)
     c = get_config()
-    c.mixed_precision = True
-    with pytest.raises(ValueError, match="mixed_precision"):
-        check_config(c)
+    c.model.compute_dtype = "float16"
+    with pytest.raises(ValueError, match="compute_dtype"):
+        model_config(c)
     c = get_config()
     del c["eval_every"]
     with pytest.raises(ValueError, match="eval_every"):

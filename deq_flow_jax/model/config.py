@@ -20,6 +20,7 @@ _VARIANTS = {
     # D: B's widths; dilated / separable ConvGRU projections, GRU duplicated in f.
     "D": (128, 256, 256, 192, 128, 64, 128),
 }
+COMPUTE_DTYPES = ("float32", "bfloat16")
 _ALIASES = {"base": "B", "large": "L", "huge": "H", "gigantic": "G", "T": "tiny"}
 
 
@@ -41,6 +42,9 @@ class ModelConfig:
       gru_layers: number of (Sep)ConvGRU layers applied in sequence inside f (D: 2).
       corr_levels, corr_radius: correlation pyramid levels and lookup radius.
       old_version: official `--old_version` flow head width (min(256, 2*cat_dim)).
+      compute_dtype: `float32` (default) or `bfloat16`: mixed precision as the official
+        `--mixed_precision` (encoders, update block, GMA and mask head compute in bf16;
+        parameters, correlation volume and lookup, flow/coords and the solver state stay float32).
     """
 
     name: str = "B"
@@ -60,6 +64,17 @@ class ModelConfig:
     corr_levels: int = 4
     corr_radius: int = 4
     old_version: bool = False
+    compute_dtype: str = "float32"
+
+    def __post_init__(self):
+        if self.compute_dtype not in COMPUTE_DTYPES:
+            raise ValueError(f"ModelConfig.compute_dtype must be one of {COMPUTE_DTYPES}, "
+                             f"got {self.compute_dtype!r}")
+
+    @property
+    def mixed_precision(self) -> bool:
+        """True when the network body computes in bfloat16."""
+        return self.compute_dtype == "bfloat16"
 
     @classmethod
     def variant(cls, name: str, gma: bool = False, wnorm: bool = True,
@@ -105,6 +120,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
+        """Inverse of `to_dict`; a missing key takes its default (old files: float32)."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:

@@ -7,6 +7,15 @@ frozen (hashable, value-equal) callable `f(z, args) -> z` with z = (hidden, coor
 
     hidden (B, h, w, hdim), coords (B, h, w, 2) pixel coordinates (x, y) at 1/8 resolution,
     args = FArgs(params (update block, weight norm folded), inp, pyramid, coords0, attn).
+
+Mixed precision (`cfg.compute_dtype == "bfloat16"`, the official `--mixed_precision`): the
+float32 parameters and the inputs of each network part (encoders, GMA attention, update block,
+mask head) are cast to bfloat16 where the part is applied, so its convolutions and norms run in
+bf16 (what Flax's `dtype=` does per layer, with `param_dtype` float32); gradients flow back
+through the casts into the float32 parameters. The feature maps are cast back to float32 before
+the correlation pyramid (volume and lookup are float32), and f returns a float32 state
+(hidden, coords), so the solver, flow, coordinates and losses are float32. With float32 no cast
+is inserted: the float32 computation is unchanged.
 """
 from __future__ import annotations
 
@@ -34,6 +43,19 @@ class FArgs(NamedTuple):
     coords0: jax.Array            # (B, h, w, 2) pixel grid (x, y)
     attn: Optional[jax.Array]     # (B, h*w, h*w) GMA attention or None
     inp_proj: Any = None          # {gru name: {conv: (B, h, w, hdim)}} context share of the GRU
+
+
+def to_compute(cfg: ModelConfig, tree):
+    """Casts the floating leaves of `tree` to the compute dtype (identity for float32)."""
+    if not cfg.mixed_precision:
+        return tree
+    return jax.tree.map(lambda x: x.astype(jnp.bfloat16)
+                        if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating) else x, tree)
+
+
+def to_f32(cfg: ModelConfig, x):
+    """Casts an array back to float32 after a mixed-precision part (identity for float32)."""
+    return x.astype(jnp.float32) if cfg.mixed_precision else x
 
 
 def coords_grid(b: int, h: int, w: int) -> jax.Array:
@@ -163,16 +185,20 @@ def encode(variables, cfg: ModelConfig, image1, image2, bn_train: bool = False):
     mods = modules(cfg)
     i1, i2 = normalize_images(image1), normalize_images(image2)
     b = i1.shape[0]
-    fmaps = mods["fnet"].apply({"params": params["fnet"]}, jnp.concatenate([i1, i2], 0))
+    fmaps = mods["fnet"].apply({"params": to_compute(cfg, params["fnet"])},
+                               to_compute(cfg, jnp.concatenate([i1, i2], 0)))
+    fmaps = to_f32(cfg, fmaps)               # correlation volume and lookup stay float32
     fmap1, fmap2 = fmaps[:b], fmaps[b:]
-    cvars = {"params": params["cnet"], "batch_stats": stats["cnet"]}
+    cvars = {"params": to_compute(cfg, params["cnet"]), "batch_stats": stats["cnet"]}
+    i1 = to_compute(cfg, i1)
     if bn_train:
         ctx, upd = mods["cnet"].apply(cvars, i1, True, mutable=["batch_stats"])
         new_stats = {**stats, "cnet": upd["batch_stats"]}
     else:
         ctx, new_stats = mods["cnet"].apply(cvars, i1, False), stats
     inp = jax.nn.relu(ctx)
-    attn = mods["attn"].apply({"params": params["attn"]}, inp) if cfg.gma else None
+    attn = (mods["attn"].apply({"params": to_compute(cfg, params["attn"])}, inp)
+            if cfg.gma else None)
     pyramid = build_pyramid(fmap1, fmap2, cfg.corr_levels)
     return Encoded(fmap1, fmap2, inp, attn, pyramid), new_stats
 
@@ -191,27 +217,29 @@ class DEQFunc:
         net, coords = z
         if not self.all_grad:            # official c.detach(): no gradient into c inside f
             coords = jax.lax.stop_gradient(coords)
-        corr = lookup(args.pyramid, coords, self.cfg.corr_radius)
-        new_net, delta = UpdateBlock(self.cfg).apply(
-            {"params": args.params}, net, args.inp, corr, coords - args.coords0, args.attn,
-            args.inp_proj)
-        return new_net, coords + delta
+        cfg = self.cfg
+        corr = lookup(args.pyramid, coords, cfg.corr_radius)
+        new_net, delta = UpdateBlock(cfg).apply(
+            {"params": args.params}, to_compute(cfg, net), args.inp, to_compute(cfg, corr),
+            to_compute(cfg, coords - args.coords0), args.attn, args.inp_proj)
+        return to_f32(cfg, new_net), coords + to_f32(cfg, delta)
 
 
 def f_args(variables, cfg: ModelConfig, enc: Encoded) -> FArgs:
     """Builds f's fixed arguments; folds the update block's weight norm once."""
     ub = variables["params"]["update_block"]
-    ub = fold_weight_norm(ub) if cfg.wnorm else ub
+    ub = to_compute(cfg, fold_weight_norm(ub) if cfg.wnorm else ub)   # fold in float32
     b, h, w, _ = enc.inp.shape
     names = ["gru"] + [f"gru{i + 1}" for i in range(1, cfg.gru_layers)]
     proj = {n: context_projections(ub[n], enc.inp, cfg.hidden_dim, cfg.dilated_gru)
             for n in names}
-    return FArgs(ub, enc.inp, enc.pyramid, coords_grid(b, h, w), enc.attn, proj)
+    return FArgs(ub, enc.inp, enc.pyramid, coords_grid(b, h, w), to_compute(cfg, enc.attn), proj)
 
 
 def decode(variables, cfg: ModelConfig, z, coords0) -> Tuple[jax.Array, jax.Array]:
     """z = (hidden, coords) -> (flow_up (B, 8h, 8w, 2), flow_lowres (B, h, w, 2))."""
     net, coords = z
     flow = coords - coords0
-    mask = MaskHead().apply({"params": variables["params"]["mask"]}, net)
+    mask = to_f32(cfg, MaskHead().apply({"params": to_compute(cfg, variables["params"]["mask"])},
+                                        to_compute(cfg, net)))
     return convex_upsample(flow, mask), flow

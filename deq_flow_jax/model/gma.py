@@ -29,7 +29,7 @@ class Attention(nn.Module):
         q, k = jnp.split(qk.reshape(b, h * w, 2 * self.dim_head), 2, axis=-1)
         q = q * (self.dim_head ** -0.5)
         sim = jnp.einsum("bid,bjd->bij", q, k, precision=jax.lax.Precision.HIGHEST)
-        return jax.nn.softmax(sim, axis=-1)
+        return jax.nn.softmax(sim.astype(jnp.float32), axis=-1)   # float32 softmax under bf16
 
 
 class Aggregate(nn.Module):

@@ -53,7 +53,13 @@ def Conv(features: int, kernel: Sequence[int] = (3, 3), stride: int = 1, dilatio
 
 
 def instance_norm(x, eps: float = 1e-5):
-    """Instance norm without affine parameters (torch InstanceNorm2d defaults), NHWC."""
+    """Instance norm without affine parameters (torch InstanceNorm2d defaults), NHWC.
+
+    Statistics of a bfloat16 input are taken in float32 (as torch autocast does); the result
+    has the input's dtype. A float32 input is computed exactly as before.
+    """
+    if x.dtype != jnp.float32:
+        return instance_norm(x.astype(jnp.float32), eps).astype(x.dtype)
     mean = jnp.mean(x, axis=(1, 2), keepdims=True)
     var = jnp.mean(jnp.square(x - mean), axis=(1, 2), keepdims=True)
     return (x - mean) * jnp.reciprocal(jnp.sqrt(var + eps))

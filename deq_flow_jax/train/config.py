@@ -30,16 +30,15 @@ def check_config(config) -> None:
     crop = tuple(config.data.crop_size)
     if len(crop) != 2 or crop[0] % 8 or crop[1] % 8:
         raise ValueError(f"config.data.crop_size must be (H, W), multiples of 8; got {crop}")
-    if config.mixed_precision:
-        raise ValueError("config.mixed_precision=True: bf16 needs a compute dtype in the model "
-                         "(ModelConfig has none yet); train in float32")
 
 
 def model_config(config):
-    """`ModelConfig.variant(**config.model)`."""
+    """`ModelConfig.variant(**config.model)`; `config.mixed_precision` sets compute_dtype bfloat16."""
     from deq_flow_jax.model import ModelConfig
     kw = dict(config.model)
     name = kw.pop("variant")
+    if config.get("mixed_precision", False):
+        kw["compute_dtype"] = "bfloat16"
     return ModelConfig.variant(name, **kw)
 
 
