@@ -124,3 +124,26 @@ def test_training_step_with_mixed_precision(tmp_path):
     assert np.abs(g["fnet"]["conv1"]["kernel"]).max() > 0               # grads reach the encoder
     assert np.abs(g["update_block"]["flow_head"]["conv2"]["weight_v"]).max() > 0
     assert not np.array_equal(new["fnet"]["conv1"]["kernel"], v["params"]["fnet"]["conv1"]["kernel"])
+
+
+def test_bf16_gma_ift_jacobian_gradients_trace_in_float32():
+    """GMA + IFT backward + correction terms + Jacobian / spectral radius terms trace under bf16
+    and give float32 loss and gradients (abstract evaluation only: nothing is compiled)."""
+    from deq_flow_jax.model import DEQConfig, model_forward
+    cfg = ModelConfig.variant("GMA-tiny", compute_dtype="bfloat16")
+    deq = DEQConfig(f_max_steps=3, b_max_steps=3, grad="ift", n_losses=2)
+    v = jax.eval_shape(lambda: D.init_variables(cfg, jax.random.PRNGKey(0)))
+    im = jax.ShapeDtypeStruct((1, 32, 32, 3), jnp.float32)
+
+    def loss(params, a, b, stats):
+        out, new_stats = model_forward({"params": params, "batch_stats": stats}, cfg, deq, a, b,
+                                       jac_probes=1, sradius_iters=2, key=jax.random.PRNGKey(0),
+                                       bn_train=True)
+        total = sum(jnp.mean(f) for f in out.flow_predictions) + out.jac_loss
+        return total + jnp.sum(out.sradius), (out, new_stats)
+
+    (val, (out, stats)), g = jax.eval_shape(jax.value_and_grad(loss, has_aux=True),
+                                            v["params"], im, im, v["batch_stats"])
+    assert val.dtype == jnp.float32 and out.hidden.dtype == jnp.float32
+    assert all(f.dtype == jnp.float32 for f in out.flow_predictions)
+    assert {x.dtype for x in jax.tree.leaves((g, stats))} == {jnp.dtype(jnp.float32)}
