@@ -39,9 +39,6 @@ def main(argv: list[str]) -> int:
     fv, stop = parse_flags("deq-flow ablate", _flags, argv, __doc__)
     if stop is not None:
         return stop
-    if fv.config is None or not fv.workdir:
-        print("deq-flow ablate: --config and --workdir are required", file=sys.stderr)
-        return 2
     from experiments.ablation.runner import run_ablation
 
     workdir = os.path.abspath(fv.workdir)

@@ -10,7 +10,8 @@ from absl import flags
 _BAD_FLAG = (flags.Error, AttributeError, KeyError, TypeError, ValueError)
 
 
-def parse_flags(prog: str, make_flags: Callable[[], flags.FlagValues], argv: list[str], doc: str
+def parse_flags(prog: str, make_flags: Callable[[], flags.FlagValues], argv: list[str], doc: str,
+                required: tuple[str, ...] = ("config", "workdir")
                 ) -> tuple[flags.FlagValues | None, int | None]:
     """Defines the command's flags and parses `argv` (config files, `--config.a.b=value`).
 
@@ -20,6 +21,7 @@ def parse_flags(prog: str, make_flags: Callable[[], flags.FlagValues], argv: lis
         already reads `--config.*` overrides when it is defined, so errors can arise here).
       argv: the arguments after the sub-command's name.
       doc: the command's help text (printed with the flags for -h/--help).
+      required: flags that must be set (after defaults); a missing one is a usage error.
 
     Returns:
       (flag values, None) to go on, or (None or flag values, exit code) to stop with: 0 after
@@ -39,6 +41,11 @@ def parse_flags(prog: str, make_flags: Callable[[], flags.FlagValues], argv: lis
         fv([prog, *argv])
     except _BAD_FLAG as e:
         print(f"{prog}: {e} (see {prog} --help)", file=sys.stderr)
+        return fv, 2
+    missing = [name for name in required if fv[name].value is None or fv[name].value == ""]
+    if missing:
+        names = " and ".join(f"--{name}" for name in required)
+        print(f"{prog}: {names} are required (see {prog} --help)", file=sys.stderr)
         return fv, 2
     fv.mark_as_parsed()
     flags.FLAGS.mark_as_parsed()  # grain worker processes read absl flags

@@ -11,7 +11,6 @@ Rerunning on a workdir with checkpoints resumes ("resumed from step N").
 from __future__ import annotations
 
 import json
-import sys
 
 from absl import flags
 from ml_collections import config_flags
@@ -39,9 +38,6 @@ def main(argv: list[str]) -> int:
     fv, stop = parse_flags("deq-flow train", _flags, argv, __doc__)
     if stop is not None:
         return stop
-    if fv.config is None or fv.workdir is None:
-        print("deq-flow train: --config and --workdir are required (see --help)", file=sys.stderr)
-        return 2
     from deq_flow_jax.train.parallel import initialize_distributed
     initialize_distributed(fv.coordinator_address, fv.num_processes, fv.process_id)
     from deq_flow_jax.train import train_and_evaluate

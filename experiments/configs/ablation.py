@@ -22,31 +22,19 @@ Every key can be overridden, e.g. `--config.num_steps=400 --config.ablation.jac_
 """
 from __future__ import annotations
 
-import importlib.util
-import os
-
 import ml_collections
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
+from experiments.configs import chairs, synthetic
 
-
-def _base_config(name: str) -> ml_collections.ConfigDict:
-    """Loads `get_config()` of the stage config file next to this one (e.g. synthetic.py)."""
-    path = os.path.join(_HERE, f"{name}.py")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"ablation config: base config {path} not found")
-    spec = importlib.util.spec_from_file_location(f"_deq_flow_stage_config_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
+_BASES = {"synthetic": synthetic.get_config, "chairs": chairs.get_config}
 
 
 def get_config(arg: str = "synthetic") -> ml_collections.ConfigDict:
     """Returns the ablation config on top of the `arg` stage config ("synthetic" | "chairs")."""
     arg = (arg or "synthetic").strip()
-    if arg not in ("synthetic", "chairs"):
+    if arg not in _BASES:
         raise ValueError(f"ablation config: unknown variant {arg!r}; expected 'synthetic' or 'chairs'")
-    config = _base_config(arg)
+    config = _BASES[arg]()
     # The paper's limited forward budget: 16 Anderson steps. A tolerance this small is never
     # reached in 16 steps, so every setting spends the same forward budget.
     config.deq.f_solver = "anderson"

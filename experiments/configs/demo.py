@@ -7,27 +7,14 @@ EPE ends well below the zero-flow EPE (numbers in docs/demo.md).
 """
 from __future__ import annotations
 
-import importlib.util
-import os
-
 import ml_collections
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def _synthetic_config() -> ml_collections.ConfigDict:
-    path = os.path.join(_HERE, "synthetic.py")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"demo config: base config {path} not found")
-    spec = importlib.util.spec_from_file_location("_deq_flow_stage_config_synthetic", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
+from experiments.configs.synthetic import get_config as synthetic_config
 
 
 def get_config() -> ml_collections.ConfigDict:
     """The synthetic config with the demo's step budget, learning rate and logging cadence."""
-    config = _synthetic_config()
+    config = synthetic_config()
     config.model.variant = "tiny"
     config.num_steps = 400
     config.lr = 1e-3                 # 4e-4 (the stage default) learns too slowly for minutes
