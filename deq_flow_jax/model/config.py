@@ -21,6 +21,7 @@ _VARIANTS = {
     "D": (128, 256, 256, 192, 128, 64, 128),
 }
 COMPUTE_DTYPES = ("float32", "bfloat16")
+REMAT = ("none", "encoders", "all")
 _ALIASES = {"base": "B", "large": "L", "huge": "H", "gigantic": "G", "T": "tiny"}
 
 
@@ -45,6 +46,12 @@ class ModelConfig:
       compute_dtype: `float32` (default) or `bfloat16`: mixed precision as the official
         `--mixed_precision` (encoders, update block, GMA and mask head compute in bf16;
         parameters, correlation volume and lookup, flow/coords and the solver state stay float32).
+      remat: rematerialisation in training (`jax.checkpoint`): `none`; `encoders`: each
+        residual block of the feature and context encoders keeps only its input for the backward
+        pass and recomputes the rest (their activations at 1/2 and 1/4 resolution dominate the
+        one-step-gradient memory); `all`: also the update operator f in the differentiated
+        (phantom / IFT) steps. Values, gradients and parameter names are unchanged; it costs one
+        more forward pass of the rematerialised parts per training step.
     """
 
     name: str = "B"
@@ -65,11 +72,14 @@ class ModelConfig:
     corr_radius: int = 4
     old_version: bool = False
     compute_dtype: str = "float32"
+    remat: str = "none"
 
     def __post_init__(self):
         if self.compute_dtype not in COMPUTE_DTYPES:
             raise ValueError(f"ModelConfig.compute_dtype must be one of {COMPUTE_DTYPES}, "
                              f"got {self.compute_dtype!r}")
+        if self.remat not in REMAT:
+            raise ValueError(f"ModelConfig.remat must be one of {REMAT}, got {self.remat!r}")
 
     @property
     def mixed_precision(self) -> bool:

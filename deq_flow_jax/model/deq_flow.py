@@ -73,8 +73,8 @@ def normalize_images(image: jax.Array) -> jax.Array:
 def modules(cfg: ModelConfig):
     """The Flax modules of a configuration: dict name -> module."""
     mods = {
-        "fnet": Encoder(cfg.fnet_dim, "instance"),
-        "cnet": Encoder(cfg.context_dim, "batch"),
+        "fnet": Encoder(cfg.fnet_dim, "instance", remat=cfg.remat != "none"),
+        "cnet": Encoder(cfg.context_dim, "batch", remat=cfg.remat != "none"),
         "update_block": UpdateBlock(cfg),
         "mask": MaskHead(),
     }
@@ -214,6 +214,11 @@ class DEQFunc:
     all_grad: bool = False
 
     def __call__(self, z, args: FArgs):
+        if self.cfg.remat == "all":          # keep only (z, args) for the backward pass
+            return jax.checkpoint(self._apply)(z, args)
+        return self._apply(z, args)
+
+    def _apply(self, z, args: FArgs):
         net, coords = z
         if not self.all_grad:            # official c.detach(): no gradient into c inside f
             coords = jax.lax.stop_gradient(coords)

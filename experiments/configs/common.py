@@ -30,7 +30,8 @@ def base_config(variant: str = "B") -> ml_collections.ConfigDict:
     c.mixed_precision = False
     c.init_from = ""                      # workdir of an earlier stage (or a model_io dir)
 
-    c.model = ml_collections.ConfigDict(dict(variant=variant, gma=False, wnorm=True))
+    # remat: "none" | "encoders" | "all" (ModelConfig.remat: recompute in the backward pass)
+    c.model = ml_collections.ConfigDict(dict(variant=variant, gma=False, wnorm=True, remat="none"))
 
     c.deq = ml_collections.ConfigDict(dict(
         f_solver="anderson", f_max_steps=36, f_tol=1e-3, f_stop_mode="abs",
