@@ -60,5 +60,5 @@ class Encoder(nn.Module):
         block = nn.remat(ResidualBlock, static_argnums=(2,)) if self.remat else ResidualBlock
         for i, (dim, stride) in enumerate(((64, 1), (96, 2), (128, 2))):
             x = block(dim, self.norm, stride, name=f"layer{i + 1}_0")(x, bn_train)
-            x = ResidualBlock(dim, self.norm, 1, name=f"layer{i + 1}_1")(x, bn_train)
+            x = block(dim, self.norm, 1, name=f"layer{i + 1}_1")(x, bn_train)
         return Conv(self.out_dim, (1, 1), 1, kaiming=True, name="conv2")(x)
