@@ -46,12 +46,12 @@ class ModelConfig:
       compute_dtype: `float32` (default) or `bfloat16`: mixed precision as the official
         `--mixed_precision` (encoders, update block, GMA and mask head compute in bf16;
         parameters, correlation volume and lookup, flow/coords and the solver state stay float32).
-      remat: rematerialisation in training (`jax.checkpoint`): `none`; `encoders`: each
-        residual block of the feature and context encoders keeps only its input for the backward
-        pass and recomputes the rest (their activations at 1/2 and 1/4 resolution dominate the
-        one-step-gradient memory); `all`: also the update operator f in the differentiated
-        (phantom / IFT) steps. Values, gradients and parameter names are unchanged; it costs one
-        more forward pass of the rematerialised parts per training step.
+      remat: rematerialisation in training (`model/remat.py:late_checkpoint`): `none`;
+        `encoders`: the stem and each residual block of the feature and context encoders keep
+        only their input for the backward pass and recompute the rest (their activations at 1/2
+        and 1/4 resolution dominate the one-step-gradient memory); `all`: also the update
+        operator f in the differentiated (phantom / IFT) steps. Values, gradients and parameter
+        names are unchanged; it costs one more forward pass of the rematerialised parts.
     """
 
     name: str = "B"

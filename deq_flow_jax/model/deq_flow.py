@@ -27,7 +27,8 @@ import jax.numpy as jnp
 
 from deq_flow_jax.model.config import ModelConfig
 from deq_flow_jax.model.corr import Pyramid, build_pyramid, lookup
-from deq_flow_jax.model.encoder import Encoder
+from deq_flow_jax.model.encoder import Encoder, apply_encoder
+from deq_flow_jax.model.remat import late_checkpoint
 from deq_flow_jax.model.gma import Attention
 from deq_flow_jax.model.update import UpdateBlock, context_projections
 from deq_flow_jax.model.upsample import MaskHead, convex_upsample
@@ -73,8 +74,8 @@ def normalize_images(image: jax.Array) -> jax.Array:
 def modules(cfg: ModelConfig):
     """The Flax modules of a configuration: dict name -> module."""
     mods = {
-        "fnet": Encoder(cfg.fnet_dim, "instance", remat=cfg.remat != "none"),
-        "cnet": Encoder(cfg.context_dim, "batch", remat=cfg.remat != "none"),
+        "fnet": Encoder(cfg.fnet_dim, "instance"),
+        "cnet": Encoder(cfg.context_dim, "batch"),
         "update_block": UpdateBlock(cfg),
         "mask": MaskHead(),
     }
@@ -185,17 +186,15 @@ def encode(variables, cfg: ModelConfig, image1, image2, bn_train: bool = False):
     mods = modules(cfg)
     i1, i2 = normalize_images(image1), normalize_images(image2)
     b = i1.shape[0]
-    fmaps = mods["fnet"].apply({"params": to_compute(cfg, params["fnet"])},
-                               to_compute(cfg, jnp.concatenate([i1, i2], 0)))
+    remat = cfg.remat != "none"
+    fmaps, _ = apply_encoder(mods["fnet"], {"params": to_compute(cfg, params["fnet"])},
+                             to_compute(cfg, jnp.concatenate([i1, i2], 0)), remat=remat)
     fmaps = to_f32(cfg, fmaps)               # correlation volume and lookup stay float32
     fmap1, fmap2 = fmaps[:b], fmaps[b:]
     cvars = {"params": to_compute(cfg, params["cnet"]), "batch_stats": stats["cnet"]}
     i1 = to_compute(cfg, i1)
-    if bn_train:
-        ctx, upd = mods["cnet"].apply(cvars, i1, True, mutable=["batch_stats"])
-        new_stats = {**stats, "cnet": upd["batch_stats"]}
-    else:
-        ctx, new_stats = mods["cnet"].apply(cvars, i1, False), stats
+    ctx, upd = apply_encoder(mods["cnet"], cvars, i1, bn_train, remat=remat)
+    new_stats = {**stats, "cnet": upd} if bn_train else stats
     inp = jax.nn.relu(ctx)
     attn = (mods["attn"].apply({"params": to_compute(cfg, params["attn"])}, inp)
             if cfg.gma else None)
@@ -215,7 +214,7 @@ class DEQFunc:
 
     def __call__(self, z, args: FArgs):
         if self.cfg.remat == "all":          # keep only (z, args) for the backward pass
-            return jax.checkpoint(self._apply)(z, args)
+            return late_checkpoint(self._apply, perturb=(0,))(z, args)
         return self._apply(z, args)
 
     def _apply(self, z, args: FArgs):

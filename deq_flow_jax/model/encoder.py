@@ -3,15 +3,19 @@
 conv7x7/2 -> 64, norm, relu; residual stages 64, 96 (/2), 128 (/2); conv1x1 -> out_dim.
 Output resolution is 1/8 of the input. The feature encoder uses instance norm (no
 parameters); the context encoder uses batch norm with running statistics
-(collection `batch_stats`), updated only when `bn_train=True`. With `remat`, each residual
-block is wrapped in `flax.linen.remat` (same parameter names): only block inputs are kept for
-the backward pass.
+(collection `batch_stats`), updated only when `bn_train=True`. `apply_encoder(..., remat=True)`
+runs the same parameters block by block with each residual block under
+`remat.late_checkpoint` (and the stem, conv1-norm1-relu, as one more): only block inputs are
+kept for the backward pass.
 """
 from __future__ import annotations
 
 import flax.linen as nn
 
 from deq_flow_jax.model.layers import Conv, Norm
+from deq_flow_jax.model.remat import late_checkpoint
+
+STAGES = ((64, 1), (96, 2), (128, 2))      # (channels, stride of the first block) per stage
 
 
 class ResidualBlock(nn.Module):
@@ -45,20 +49,71 @@ class Encoder(nn.Module):
     Attributes:
       out_dim: output channels.
       norm: `instance` (feature net) or `batch` (context net).
-      remat: recompute each residual block in the backward pass instead of storing it.
     """
 
     out_dim: int
     norm: str = "instance"
-    remat: bool = False
 
     @nn.compact
     def __call__(self, x, bn_train: bool = False):
         x = Conv(64, (7, 7), 2, kaiming=True, name="conv1")(x)
         x = nn.relu(Norm(self.norm, name="norm1")(x, bn_train))
-        # static_argnums counts self as 0: bn_train (a Python bool) is argument 2.
-        block = nn.remat(ResidualBlock, static_argnums=(2,)) if self.remat else ResidualBlock
-        for i, (dim, stride) in enumerate(((64, 1), (96, 2), (128, 2))):
-            x = block(dim, self.norm, stride, name=f"layer{i + 1}_0")(x, bn_train)
-            x = block(dim, self.norm, 1, name=f"layer{i + 1}_1")(x, bn_train)
+        for i, (dim, stride) in enumerate(STAGES):
+            x = ResidualBlock(dim, self.norm, stride, name=f"layer{i + 1}_0")(x, bn_train)
+            x = ResidualBlock(dim, self.norm, 1, name=f"layer{i + 1}_1")(x, bn_train)
         return Conv(self.out_dim, (1, 1), 1, kaiming=True, name="conv2")(x)
+
+
+def apply_encoder(enc: Encoder, variables: dict, x, bn_train: bool = False, remat: bool = False):
+    """`enc.apply(variables, x, bn_train)`, optionally with late-rematerialised residual blocks.
+
+    Args:
+      enc: the Encoder module (its attributes give the block widths and norm).
+      variables: {"params": ..., ["batch_stats": ...]} of `enc`.
+      x: (B, H, W, 3) normalised images (or the compute dtype's equivalent).
+      bn_train: batch statistics from the batch (and updated running statistics).
+      remat: run each residual block under `late_checkpoint` (same values and gradients).
+
+    Returns:
+      (features (B, H/8, W/8, out_dim), new batch_stats or None when not `bn_train`).
+    """
+    if not remat:
+        if bn_train:
+            y, upd = enc.apply(variables, x, True, mutable=["batch_stats"])
+            return y, upd["batch_stats"]
+        return enc.apply(variables, x, False), None
+    params, stats = variables["params"], variables.get("batch_stats", {})
+    new_stats = dict(stats)
+
+    def part(module, name, y, *extra, checkpoint=False):
+        def run(p, s, y):
+            v = {"params": p} if s is None else {"params": p, "batch_stats": s}
+            if bn_train and s is not None:
+                out, upd = module.apply(v, y, *extra, mutable=["batch_stats"])
+                return out, upd["batch_stats"]
+            return module.apply(v, y, *extra), s
+        if checkpoint:
+            run = late_checkpoint(run, perturb=(2,))
+        out, s_new = run(params.get(name, {}), stats.get(name), y)
+        if s_new is not None:
+            new_stats[name] = s_new
+        return out
+
+    def stem(p, s, y):                     # conv7x7/2 -> norm -> relu, one checkpoint
+        y = Conv(64, (7, 7), 2, kaiming=True).apply({"params": p["conv1"]}, y)
+        v = {"params": p["norm1"]} if s is None else {"params": p["norm1"], "batch_stats": s}
+        if bn_train and s is not None:
+            y, upd = Norm(enc.norm).apply(v, y, True, mutable=["batch_stats"])
+            return nn.relu(y), upd["batch_stats"]
+        return nn.relu(Norm(enc.norm).apply(v, y, bn_train)), s
+
+    y, s_new = late_checkpoint(stem, perturb=(2,))(
+        {"conv1": params["conv1"], "norm1": params.get("norm1", {})}, stats.get("norm1"), x)
+    if s_new is not None:
+        new_stats["norm1"] = s_new
+    for i, (dim, stride) in enumerate(STAGES):
+        for j, st in ((0, stride), (1, 1)):
+            y = part(ResidualBlock(dim, enc.norm, st), f"layer{i + 1}_{j}", y, bn_train,
+                     checkpoint=True)
+    y = part(Conv(enc.out_dim, (1, 1), 1, kaiming=True), "conv2", y)
+    return y, (new_stats if bn_train else None)
