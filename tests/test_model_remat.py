@@ -69,3 +69,27 @@ def test_remat_lowers_the_compiled_memory_of_the_encoders_gradient():
     # 12 residual blocks (6 per encoder) are rematerialised.
     assert remat.as_text().count("convolution") > \
         _encoder_grad(ModelConfig.variant("tiny")).as_text().count("convolution")
+
+
+def test_late_checkpoint_matches_the_plain_function_on_pytrees():
+    from deq_flow_jax.model.remat import late_checkpoint
+
+    def fn(params, x, extra):
+        h = jnp.tanh(x @ params["w1"] + params["b"])
+        return {"out": h @ params["w2"], "aux": jnp.sum(h)}, extra
+
+    rng = np.random.default_rng(0)
+    params = {"w1": jnp.asarray(rng.standard_normal((5, 7)), jnp.float32),
+              "w2": jnp.asarray(rng.standard_normal((7, 3)), jnp.float32),
+              "b": jnp.zeros((7,), jnp.float32)}
+    x = jnp.asarray(rng.standard_normal((4, 5)), jnp.float32)
+
+    def loss(f, p, x):
+        out, _ = f(p, x, None)
+        return jnp.sum(out["out"] ** 2) + out["aux"]
+    for perturb in (None, (1,)):
+        late = late_checkpoint(fn, perturb=perturb)
+        chex.assert_trees_all_close(late(params, x, None), fn(params, x, None))
+        g_late = jax.jit(jax.grad(lambda p, x: loss(late, p, x), argnums=(0, 1)))(params, x)
+        g_ref = jax.grad(lambda p, x: loss(fn, p, x), argnums=(0, 1))(params, x)
+        chex.assert_trees_all_close(g_late, g_ref, rtol=1e-6, atol=1e-6)
