@@ -41,13 +41,13 @@ import time
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _ROOT = os.path.dirname(_HERE)
 
-# The official PyTorch code on this 2-core CPU (B, batch 1, 368x496): chairs-stage step
-# (24 solver steps without gradient + 6 correction terms, 1 phantom step each) and its
-# RAFT 12-iteration BPTT step. Source: issue 5.
 # XLA:CPU schedules for concurrency by default; this flag selects its memory-minimising
 # scheduler instead (measured: 20-25 % less temp memory, a few % slower steps).
 MEMORY_SCHEDULER_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
 
+# The official PyTorch code on this 2-core CPU (B, batch 1, 368x496): chairs-stage step
+# (24 solver steps without gradient + 6 correction terms, 1 phantom step each) and its
+# RAFT 12-iteration BPTT step. Source: issue 5.
 OFFICIAL = {"correction6@24": {"step_s": 6.7, "peak_rss_mb": 1790.0},
             "bptt@12": {"step_s": 6.6, "peak_rss_mb": 2340.0}}
 

@@ -43,6 +43,18 @@ class ResidualBlock(nn.Module):
         return nn.relu(x + y)
 
 
+class _Stem(nn.Module):
+    """conv7x7/2 (`conv1`) -> norm (`norm1`) -> relu: the encoder's first layer, named as in
+    `Encoder` so that `apply_encoder` can run it on the encoder's own variables."""
+
+    norm: str = "instance"
+
+    @nn.compact
+    def __call__(self, x, bn_train: bool = False):
+        x = Conv(64, (7, 7), 2, kaiming=True, name="conv1")(x)
+        return nn.relu(Norm(self.norm, name="norm1")(x, bn_train))
+
+
 class Encoder(nn.Module):
     """RAFT BasicEncoder: (B, H, W, 3) in [-1, 1] -> (B, H/8, W/8, out_dim).
 
@@ -72,7 +84,8 @@ def apply_encoder(enc: Encoder, variables: dict, x, bn_train: bool = False, rema
       variables: {"params": ..., ["batch_stats": ...]} of `enc`.
       x: (B, H, W, 3) normalised images (or the compute dtype's equivalent).
       bn_train: batch statistics from the batch (and updated running statistics).
-      remat: run each residual block under `late_checkpoint` (same values and gradients).
+      remat: run the stem and each residual block under `late_checkpoint` (same values and
+        gradients).
 
     Returns:
       (features (B, H/8, W/8, out_dim), new batch_stats or None when not `bn_train`).
@@ -85,35 +98,25 @@ def apply_encoder(enc: Encoder, variables: dict, x, bn_train: bool = False, rema
     params, stats = variables["params"], variables.get("batch_stats", {})
     new_stats = dict(stats)
 
-    def part(module, name, y, *extra, checkpoint=False):
+    def part(module, p, s, y, *extra):
+        """`module` on its variables (p, s) under `late_checkpoint`; -> (y, new stats or s)."""
         def run(p, s, y):
             v = {"params": p} if s is None else {"params": p, "batch_stats": s}
             if bn_train and s is not None:
                 out, upd = module.apply(v, y, *extra, mutable=["batch_stats"])
                 return out, upd["batch_stats"]
             return module.apply(v, y, *extra), s
-        if checkpoint:
-            run = late_checkpoint(run, perturb=(2,))
-        out, s_new = run(params.get(name, {}), stats.get(name), y)
-        if s_new is not None:
-            new_stats[name] = s_new
-        return out
+        return late_checkpoint(run, perturb=(2,))(p, s, y)
 
-    def stem(p, s, y):                     # conv7x7/2 -> norm -> relu, one checkpoint
-        y = Conv(64, (7, 7), 2, kaiming=True).apply({"params": p["conv1"]}, y)
-        v = {"params": p["norm1"]} if s is None else {"params": p["norm1"], "batch_stats": s}
-        if bn_train and s is not None:
-            y, upd = Norm(enc.norm).apply(v, y, True, mutable=["batch_stats"])
-            return nn.relu(y), upd["batch_stats"]
-        return nn.relu(Norm(enc.norm).apply(v, y, bn_train)), s
-
-    y, s_new = late_checkpoint(stem, perturb=(2,))(
-        {"conv1": params["conv1"], "norm1": params.get("norm1", {})}, stats.get("norm1"), x)
-    if s_new is not None:
-        new_stats["norm1"] = s_new
+    # The stem's variables are the encoder's top-level `conv1` / `norm1` entries.
+    y, s = part(_Stem(enc.norm), {k: params[k] for k in ("conv1", "norm1") if k in params},
+                {"norm1": stats["norm1"]} if "norm1" in stats else None, x, bn_train)
+    new_stats.update(s or {})
     for i, (dim, stride) in enumerate(STAGES):
         for j, st in ((0, stride), (1, 1)):
-            y = part(ResidualBlock(dim, enc.norm, st), f"layer{i + 1}_{j}", y, bn_train,
-                     checkpoint=True)
-    y = part(Conv(enc.out_dim, (1, 1), 1, kaiming=True), "conv2", y)
+            name = f"layer{i + 1}_{j}"
+            y, s = part(ResidualBlock(dim, enc.norm, st), params[name], stats.get(name), y, bn_train)
+            if s is not None:
+                new_stats[name] = s
+    y = Conv(enc.out_dim, (1, 1), 1, kaiming=True).apply({"params": params["conv2"]}, y)
     return y, (new_stats if bn_train else None)

@@ -26,9 +26,8 @@ import jax.numpy as jnp
 
 def _offset(tree, zero):
     def add(x):
-        if isinstance(x, jax.Array) or hasattr(x, "dtype"):
-            if jnp.issubdtype(x.dtype, jnp.inexact):
-                return x + zero.astype(x.dtype)
+        if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.inexact):
+            return x + zero.astype(x.dtype)
         return x
     return jax.tree.map(add, tree)
 
