@@ -19,7 +19,12 @@ _VARIANTS = {
     "G": (384, 256, 640, 480, 320, 160, 320),
     # D: B's widths; dilated / separable ConvGRU projections, GRU duplicated in f.
     "D": (128, 256, 256, 192, 128, 64, 128),
+    # S (this project's addition, not in the paper): RAFT-small's encoders and a narrow update
+    # block, sized so that a 2-core CPU can train it (docs/model.md, the shipped model).
+    "S": (64, 128, 96, 64, 64, 32, 64),
 }
+_VARIANT_FIELDS = {"S": dict(encoder="small")}      # fields other than the widths
+ENCODERS = ("basic", "small")
 COMPUTE_DTYPES = ("float32", "bfloat16")
 REMAT = ("none", "encoders", "all")
 _ALIASES = {"base": "B", "large": "L", "huge": "H", "gigantic": "G", "T": "tiny"}
@@ -37,6 +42,8 @@ class ModelConfig:
       corr_c1, corr_c2, flow_f1, flow_f2: motion encoder widths (convc1, convc2, convf1, convf2).
       cat_dim: motion feature channels (including the 2 flow channels).
       flow_head_dim: hidden width of the flow head (2*cat_dim; `old_version` caps it at 256).
+      encoder: `basic` (RAFT's BasicEncoder, every published variant) or `small` (RAFT-small's
+        bottleneck encoder, variant S) for both the feature and the context encoder.
       gma: DEQ-GMA global motion aggregation.
       wnorm: weight normalisation on the update block (params stored as g and v).
       dilated_gru: D variant: 1x5, 5x1 and 3x3 (dilation 4) GRU projections.
@@ -64,6 +71,7 @@ class ModelConfig:
     flow_f2: int = 64
     cat_dim: int = 128
     flow_head_dim: int = 256
+    encoder: str = "basic"
     gma: bool = False
     wnorm: bool = True
     dilated_gru: bool = False
@@ -78,6 +86,8 @@ class ModelConfig:
         if self.compute_dtype not in COMPUTE_DTYPES:
             raise ValueError(f"ModelConfig.compute_dtype must be one of {COMPUTE_DTYPES}, "
                              f"got {self.compute_dtype!r}")
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"ModelConfig.encoder must be one of {ENCODERS}, got {self.encoder!r}")
         if self.remat not in REMAT:
             raise ValueError(f"ModelConfig.remat must be one of {REMAT}, got {self.remat!r}")
 
@@ -89,7 +99,7 @@ class ModelConfig:
     @classmethod
     def variant(cls, name: str, gma: bool = False, wnorm: bool = True,
                 old_version: bool = False, **overrides: Any) -> "ModelConfig":
-        """Builds a named variant: `tiny`, `B`, `L`, `H`, `G`, `D` (or `GMA-B`, `GMA-L`, ...).
+        """Builds a named variant: `tiny`, `S`, `B`, `L`, `H`, `G`, `D` (or `GMA-B`, ...).
 
         Args:
           name: variant name; a `GMA-` prefix turns on `gma`.
@@ -114,6 +124,7 @@ class ModelConfig:
                       cat_dim=cat, flow_head_dim=head, gma=gma, wnorm=wnorm,
                       dilated_gru=(key == "D"), gru_layers=2 if key == "D" else 1,
                       old_version=old_version)
+        fields.update(_VARIANT_FIELDS.get(key, {}))
         unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"unknown ModelConfig field(s) {sorted(unknown)}")

@@ -74,8 +74,8 @@ def normalize_images(image: jax.Array) -> jax.Array:
 def modules(cfg: ModelConfig):
     """The Flax modules of a configuration: dict name -> module."""
     mods = {
-        "fnet": Encoder(cfg.fnet_dim, "instance"),
-        "cnet": Encoder(cfg.context_dim, "batch"),
+        "fnet": Encoder(cfg.fnet_dim, "instance", cfg.encoder),
+        "cnet": Encoder(cfg.context_dim, "batch", cfg.encoder),
         "update_block": UpdateBlock(cfg),
         "mask": MaskHead(),
     }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ml_collections
 
-VARIANTS = ("tiny", "B", "L", "H", "G")
+VARIANTS = ("tiny", "S", "B", "L", "H", "G")
 
 
 def base_config(variant: str = "B") -> ml_collections.ConfigDict:
