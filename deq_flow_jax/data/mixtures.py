@@ -6,6 +6,7 @@ epoch of the mixture holds sum(weight * len) examples, shuffled together.
 
 Stages (official `fetch_dataloader`; scales are log2 ranges):
   synthetic  synthetic pairs                              dense  -0.2..0.5, flips
+  layered    rendered layered scenes (data/layered.py)    dense  -0.2..0.5, flips (official defaults)
   chairs     FlyingChairs train                           dense  -0.1..1.0, flips
   things     Things clean + final                         dense  -0.4..0.8, flips
   sintel     100 Sintel clean + 100 final + 200 KITTI     dense  -0.2..0.6, flips
@@ -46,6 +47,8 @@ def default_aug(dataset: str, crop_size) -> AugConfig:
         return AugConfig.sparse_default(crop_size, -0.5, 0.2, do_flip=True)
     if dataset.startswith("synthetic"):
         return _dense(crop_size, -0.2, 0.5, eraser_bounds=(10, 30))
+    if dataset in ("layered", "photo_pairs"):
+        return _dense(crop_size, -0.2, 0.5)
     lo, hi = {"chairs": (-0.1, 1.0), "things_clean": (-0.4, 0.8), "things_final": (-0.4, 0.8),
               "sintel_clean": (-0.2, 0.6), "sintel_final": (-0.2, 0.6)}[dataset]
     return _dense(crop_size, lo, hi)
@@ -54,7 +57,7 @@ def default_aug(dataset: str, crop_size) -> AugConfig:
 def stage_components(stage, crop_size) -> list[Component]:
     """The components of a named stage or a custom mixture spec (see the module docstring)."""
     crop_size = tuple(int(c) for c in crop_size)
-    if isinstance(stage, str) and stage in ("synthetic", "synthetic_video"):
+    if isinstance(stage, str) and stage in ("synthetic", "synthetic_video", "layered"):
         return [Component(stage, 1, default_aug(stage, crop_size))]
     if stage == "chairs":
         return [Component("chairs", 1, _dense(crop_size, -0.1, 1.0))]
@@ -82,7 +85,7 @@ def parse_mixture(spec) -> list[tuple[int, str]]:
             m = re.fullmatch(r"(?:(\d+)\*)?([A-Za-z0-9_/]+)", term)
             if not m:
                 raise ValueError(f"bad mixture term {term!r} in {spec!r}; expected 'N*dataset' "
-                                 "or a stage name (synthetic, chairs, things, sintel, kitti)")
+                                 "or a stage name (synthetic, layered, chairs, things, sintel, kitti)")
             items.append((int(m.group(1) or 1), m.group(2)))
     else:
         items = [(int(w), str(n)) for w, n in spec]

@@ -21,7 +21,7 @@ import numpy as np
 
 from deq_flow_jax.data.augment import augment, center_crop
 from deq_flow_jax.data.mixtures import Component, apply_aug_override, stage_components
-from deq_flow_jax.data.sources import FlowSource, make_eval_source
+from deq_flow_jax.data.sources import RENDERED, FlowSource, make_eval_source
 
 BATCH_KEYS = ("image1", "image2", "flow", "valid")
 
@@ -78,13 +78,13 @@ def _batch(examples) -> dict:
 
 
 def make_train_loader(stage, *, data_dir, crop_size, global_batch_size, seed, num_workers=0,
-                      process_index=0, process_count=1, aug=None, synthetic=None,
+                      process_index=0, process_count=1, aug=None, synthetic=None, layered=None,
                       read_threads=2, prefetch=8, worker_buffer_size=2) -> grain.IterDataset:
     """The training pipeline of a stage (see `deq_flow_jax.data.mixtures`).
 
     Args:
-      stage: 'synthetic', 'synthetic_video', 'chairs', 'things', 'sintel', 'sintel_ct',
-        'kitti', or a mixture spec ('100*sintel_clean+things_clean', [(w, name), ...]).
+      stage: 'synthetic', 'synthetic_video', 'layered', 'chairs', 'things', 'sintel',
+        'sintel_ct', 'kitti', or a mixture spec ('100*sintel_clean+things_clean', [(w, name), ...]).
       data_dir: TFDS data directory (the synthetic dataset is built there on first use).
       crop_size: (height, width) of the training crops.
       global_batch_size: batch size summed over all processes; must divide by process_count.
@@ -94,6 +94,8 @@ def make_train_loader(stage, *, data_dir, crop_size, global_batch_size, seed, nu
       aug: None (stage defaults), False (no augmentation, centre crops), a dict of
         `AugConfig` overrides, or an `AugConfig`.
       synthetic: kwargs of `ensure_synthetic` (height, width, num_train, ...) for synthetic data.
+      layered: `seed` and LayeredConfig overrides (height, width, ...) for the rendered 'layered'
+        data (rendered on demand, nothing prepared; its train split is 1,000,000 pairs long).
     Returns:
       A grain IterDataset; `iter()` gives a DatasetIterator with get_state/set_state,
       yielding this process's batches {image1, image2, flow, valid} (see module docstring).
@@ -107,7 +109,10 @@ def make_train_loader(stage, *, data_dir, crop_size, global_batch_size, seed, nu
     components = apply_aug_override(stage_components(stage, crop_size), aug)
     sources = []
     for c in components:
-        kw = dict(synthetic or {}) if c.dataset.startswith("synthetic") else {}
+        if c.dataset.startswith("synthetic"):
+            kw = dict(synthetic or {})
+        else:
+            kw = dict(layered or {}) if c.dataset in RENDERED else {}
         sources.append(make_eval_source(c.dataset, c.split, data_dir=data_dir, **kw))
     mixture = MixtureSource(components, sources)
     ds = grain.MapDataset.source(mixture).shuffle(seed=seed).repeat(None)

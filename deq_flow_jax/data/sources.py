@@ -44,6 +44,7 @@ ALIASES = {"things": "things_clean", "sintel": "sintel_clean", "kitti2015": "kit
 SPLIT_ALIASES = {"training": "train", "val": "validation", "valid": "validation",
                  "testing": "test", "eval": "validation"}
 SYNTHETIC = ("synthetic", "synthetic_video")
+RENDERED = ("layered", "photo_pairs")   # rendered on the fly (deq_flow_jax.data.layered_source)
 
 
 def canonical_name(name: str, dstype: str | None = None) -> str:
@@ -52,8 +53,8 @@ def canonical_name(name: str, dstype: str | None = None) -> str:
     if dstype is not None and name in ("sintel", "things"):
         name = f"{name}_{dstype}"
     name = ALIASES.get(name, name)
-    if name not in DATASETS and name not in SYNTHETIC:
-        known = ", ".join(sorted(list(DATASETS) + list(SYNTHETIC)))
+    if name not in DATASETS and name not in SYNTHETIC and name not in RENDERED:
+        known = ", ".join(sorted(list(DATASETS) + list(SYNTHETIC) + list(RENDERED)))
         raise ValueError(f"unknown dataset {name!r}; known: {known}")
     return name
 
@@ -157,13 +158,19 @@ def make_eval_source(name: str, split: str = "validation", *, data_dir, dstype: 
 
     Args:
       name: 'synthetic', 'synthetic_video', 'chairs', 'things_clean', 'things_final',
-        'sintel_clean', 'sintel_final' (or 'sintel' with `dstype`), 'kitti', 'hd1k'.
+        'sintel_clean', 'sintel_final' (or 'sintel' with `dstype`), 'kitti', 'hd1k', or the
+        rendered 'layered' (train, validation) and 'photo_pairs' (validation), which need
+        no preparation (`data_dir` is not read; a `LayeredSource` is returned).
       split: 'train', 'validation' or 'test' (aliases 'training', 'val', 'testing').
       data_dir: the TFDS data directory.
       dstype: 'clean' or 'final' for Sintel / Things.
       **synthetic_kw: for the synthetic datasets, the arguments of `ensure_synthetic`
-        (height, width, num_train, num_val, num_frames, seed).
+        (height, width, num_train, num_val, num_frames, seed); for the rendered ones,
+        `seed` and LayeredConfig fields (height, width, num_val, ...).
     """
     name = canonical_name(name, dstype)
+    if name in RENDERED:
+        from deq_flow_jax.data.layered_source import make_layered_source
+        return make_layered_source(name, SPLIT_ALIASES.get(split, split), **synthetic_kw)
     builder, sparse = open_builder(name, data_dir, **synthetic_kw)
     return FlowSource(builder, name, canonical_split(split, builder, name), sparse)

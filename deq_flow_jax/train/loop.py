@@ -124,14 +124,16 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
     data_dir = os.path.expanduser(config.data.data_dir)
     synthetic_kw = dict(config.data.get("synthetic", None) or {})
+    layered_kw = dict(config.data.get("layered", None) or {})   # rendered 'layered' data
     loader = make_train_loader(
         config.data.stage, data_dir=data_dir, crop_size=tuple(config.data.crop_size),
         global_batch_size=config.batch_size, seed=config.seed,
         num_workers=config.data.num_workers, process_index=jax.process_index(),
         process_count=jax.process_count(), synthetic=synthetic_kw or None,
-        aug=None if config.data.get("augment", True) else False)
+        layered=layered_kw or None, aug=None if config.data.get("augment", True) else False)
     data_iter = iter(loader)
-    val_kw = synthetic_kw if config.data.val_dataset.startswith("synthetic") else {}
+    val_kw = synthetic_kw if config.data.val_dataset.startswith("synthetic") else \
+        layered_kw if config.data.val_dataset in ("layered", "photo_pairs") else {}
     val_source = make_eval_source(config.data.val_dataset, config.data.val_split,
                                   data_dir=data_dir, **val_kw)
     pad_mode = "kitti" if config.data.val_dataset.startswith("kitti") else "sintel"

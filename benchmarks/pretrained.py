@@ -1,0 +1,238 @@
+"""A trained model against zero flow and OpenCV on held-out photographs and a real stereo pair.
+
+    python benchmarks/pretrained.py --checkpoint runs/layered --out pretrained.json
+    python benchmarks/pretrained.py --checkpoint runs/layered --quick        # 4 + 4 + 1 pairs
+    python benchmarks/pretrained.py --out baselines.json                     # baselines only
+
+Evaluation sets (none of their photographs is used for training, see docs/data_layered.md):
+  layered      the rendered `layered` validation split (held-out photographs, 64 pairs);
+  photo_pairs  held-out photographs under a known global homography (32 pairs);
+  motorcycle   skimage's Middlebury stereo pair, flow = (-disparity, 0), unknown
+               disparities invalid (SPEC 7).
+Methods: the model (`--checkpoint`, a model directory or a training workdir, solver from
+the workdir's config unless given), zero flow, OpenCV DIS (preset MEDIUM) and OpenCV
+Farneback (pyr_scale 0.5, 3 levels, window 15, 3 iterations, poly_n 5, sigma 1.2).
+Metrics (`deq_flow_jax.metrics.flow_metrics`, pooled over all valid pixels of a set):
+EPE in pixels and 1px / 3px / 5px as percent of valid pixels with EPE below 1 / 3 / 5.
+Seconds per pair: mean wall time per layered pair (frame size `--size`), the model's
+first call (compilation) excluded. Writes one JSON (atomically; stdout without --out),
+then a markdown table on stdout.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from deq_flow_jax.evaluate import cli_args  # noqa: E402
+
+METHODS = ("model", "zero", "dis_medium", "farneback")
+SETS = ("layered", "photo_pairs", "motorcycle")
+METRIC_KEYS = ("epe", "1px", "3px", "5px")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="benchmarks/pretrained.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", default=None, metavar="DIR",
+                   help="model directory or training workdir (omit: baselines only)")
+    p.add_argument("--which", choices=("best", "latest"), default="best",
+                   help="checkpoint of a training workdir (default best)")
+    p.add_argument("--out", default=None, metavar="FILE", help="write the JSON here (default: stdout)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument("--quick", action="store_true", help="4 layered + 4 photo pairs + the motorcycle")
+    p.add_argument("--size", type=int, nargs=2, default=(384, 512), metavar=("H", "W"),
+                   help="frame size of the rendered sets (default 384 512)")
+    p.add_argument("--real-scale", type=float, default=1.0,
+                   help="resize factor of the motorcycle pair (default 1: 500x741)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the rendered sets (default 0)")
+    cli_args.add_solver_args(p)
+    args = p.parse_args(argv)
+    if min(args.size) < 32:
+        p.error(f"--size: frames must be at least 32x32, got {args.size[0]}x{args.size[1]}")
+    if not 0 < args.real_scale <= 4:
+        p.error(f"--real-scale: must be in (0, 4], got {args.real_scale}")
+    return args
+
+
+def check_output(args) -> None:
+    """Refuses an --out that is (inside) the checkpoint or an existing file (without --overwrite)."""
+    if args.out is None:
+        return
+    out = os.path.realpath(os.path.expanduser(args.out))
+    if args.checkpoint:
+        ckpt = os.path.realpath(os.path.expanduser(args.checkpoint))
+        if out == ckpt or out.startswith(ckpt + os.sep):
+            raise ValueError(f"--out {args.out}: inside the input --checkpoint {args.checkpoint}; "
+                             "write the results elsewhere")
+    if os.path.isdir(out):
+        raise ValueError(f"--out {args.out}: is a directory, expected a JSON file path")
+    if os.path.exists(out) and not args.overwrite:
+        raise ValueError(f"--out {args.out}: exists (pass --overwrite to replace it)")
+
+
+def evaluation_sets(args) -> dict:
+    """{set name: list of pairs} (dicts with image1, image2, flow, valid)."""
+    from deq_flow_jax.data.augment import resize_dense
+    from deq_flow_jax.data.layered_source import make_layered_source
+    from deq_flow_jax.data.photos import motorcycle_pair
+
+    h, w = args.size
+    n_layered, n_photo = (4, 4) if args.quick else (None, None)
+    sets = {}
+    for name in ("layered", "photo_pairs"):
+        src = make_layered_source(name, "validation", seed=args.seed, height=h, width=w)
+        n = len(src) if (n_layered if name == "layered" else n_photo) is None else \
+            min(len(src), n_layered if name == "layered" else n_photo)
+        sets[name] = [src[i] for i in range(n)]
+    moto = motorcycle_pair()
+    if args.real_scale != 1.0:
+        s = args.real_scale
+        i1, i2, flow, valid = resize_dense(moto["image1"], moto["image2"], moto["flow"], moto["valid"], s, s)
+        moto = dict(moto, image1=i1, image2=i2, flow=flow, valid=valid)
+    sets["motorcycle"] = [moto]
+    return sets
+
+
+def _grey(img):
+    import cv2
+    return cv2.cvtColor(np.asarray(img, np.uint8), cv2.COLOR_RGB2GRAY)
+
+
+def make_methods(args):
+    """{name: callable(image1, image2) -> (flow (H, W, 2) float32, seconds)}, and the model info."""
+    import cv2
+
+    def zero(i1, i2):
+        t = time.perf_counter()
+        f = np.zeros(i1.shape[:2] + (2,), np.float32)
+        return f, time.perf_counter() - t
+
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+
+    def dis_medium(i1, i2):
+        g1, g2 = _grey(i1), _grey(i2)
+        t = time.perf_counter()
+        f = dis.calc(g1, g2, None)
+        return f.astype(np.float32), time.perf_counter() - t
+
+    def farneback(i1, i2):
+        g1, g2 = _grey(i1), _grey(i2)
+        t = time.perf_counter()
+        f = cv2.calcOpticalFlowFarneback(g1, g2, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+        return f.astype(np.float32), time.perf_counter() - t
+
+    methods, info = {}, None
+    if args.checkpoint:
+        from deq_flow_jax.evaluate.estimator import FlowEstimator
+
+        variables, cfg, settings = cli_args.load_model_and_settings(args)
+        estimator = FlowEstimator(variables, cfg, settings)
+
+        def model(i1, i2):
+            est = estimator(i1, i2)
+            return est.flow[0], est.seconds
+
+        methods["model"] = model
+        info = {"checkpoint": os.path.abspath(os.path.expanduser(args.checkpoint)), "which": args.which,
+                "variant": getattr(cfg, "name", None), "solver": settings.solver,
+                "max_steps": settings.max_steps, "tol": settings.tol, "stop_mode": settings.stop_mode}
+        model(*(np.zeros(tuple(args.size) + (3,), np.uint8),) * 2)   # compile at the timing size
+    methods.update(zero=zero, dis_medium=dis_medium, farneback=farneback)
+    return methods, info
+
+
+def evaluate(methods, sets) -> tuple[dict, dict]:
+    """Pooled metrics per set and method; mean seconds per layered pair per method."""
+    from deq_flow_jax.metrics import flow_metrics, valid_mask
+
+    results, seconds = {}, {}
+    for set_name, pairs in sets.items():
+        results[set_name] = {}
+        for m_name, fn in methods.items():
+            sums, n_total, times = dict.fromkeys(METRIC_KEYS, 0.0), 0.0, []
+            for ex in pairs:
+                pred, sec = fn(ex["image1"], ex["image2"])
+                times.append(sec)
+                n = float(np.sum(np.asarray(valid_mask(ex["flow"], ex["valid"]))))
+                if n == 0:
+                    continue
+                met = flow_metrics(pred, ex["flow"], ex["valid"])
+                for k in METRIC_KEYS:   # pooling: weight each pair by its valid pixels
+                    sums[k] += float(met[k]) * n
+                n_total += n
+            row = {k: (sums[k] / n_total if n_total else float("nan")) for k in METRIC_KEYS}
+            for k in ("1px", "3px", "5px"):
+                row[k] *= 100.0   # flow_metrics gives fractions; reported in percent
+            row.update(pairs=len(pairs), valid_pixels=int(n_total))
+            results[set_name][m_name] = row
+            if set_name == "layered":
+                seconds[m_name] = float(np.mean(times))
+    return results, seconds
+
+
+def _strict(obj):
+    """NaN / inf -> None, so the JSON is strict."""
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def table(report: dict) -> str:
+    """The markdown tables of a report."""
+    lines = ["| set | method | EPE (px) | 1px (%) | 3px (%) | 5px (%) | pairs |",
+             "|---|---|---|---|---|---|---|"]
+    fmt = lambda v, d: "n/a" if v is None else f"{v:.{d}f}"  # noqa: E731
+    for set_name, rows in report["results"].items():
+        for m_name, r in rows.items():
+            lines.append(f"| {set_name} | {m_name} | {fmt(r['epe'], 3)} | {fmt(r['1px'], 1)} | "
+                         f"{fmt(r['3px'], 1)} | {fmt(r['5px'], 1)} | {r['pairs']} |")
+    h, w = report["size"]
+    lines += ["", f"| method | seconds per pair at {h}x{w} |", "|---|---|"]
+    lines += [f"| {m} | {fmt(s, 4)} |" for m, s in report["seconds_per_pair"].items()]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        check_output(args)
+        methods, info = make_methods(args)
+        sets = evaluation_sets(args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"benchmarks/pretrained.py: error: {err}", file=sys.stderr)
+        return 2
+    results, seconds = evaluate(methods, sets)
+    report = _strict({
+        "benchmark": "pretrained", "model": info, "quick": bool(args.quick), "seed": args.seed,
+        "size": list(args.size), "real_scale": args.real_scale,
+        "sets": {k: len(v) for k, v in sets.items()},
+        "units": {"epe": "pixels", "1px": "percent of valid pixels with EPE < 1 px",
+                  "3px": "percent, EPE < 3 px", "5px": "percent, EPE < 5 px",
+                  "seconds_per_pair": "mean wall seconds per layered pair, compilation excluded"},
+        "results": results, "seconds_per_pair": seconds,
+        "load_average": list(os.getloadavg()),
+    })
+    text = json.dumps(report, indent=2, allow_nan=False)
+    if args.out:
+        from deq_flow_jax.io.common import atomic_write_bytes
+        atomic_write_bytes(os.path.expanduser(args.out), (text + "\n").encode())
+        print(f"wrote {args.out}")
+    else:
+        print(text)
+    print(table(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

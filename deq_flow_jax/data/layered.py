@@ -1,0 +1,371 @@
+"""A layered scene renderer with exact flow (FlyingChairs / AutoFlow style), on the fly.
+
+`render(seed, index, cfg)` draws one image pair deterministically from (seed, index):
+a textured background plane and 4-15 textured foreground objects (random polygons,
+ellipses, smooth blobs, thin strokes; soft anti-aliased edges, some with holes), each
+with its own motion: a homography M_l of the frame (translation, rotation, scale,
+perspective) about the object's centre. Objects are composited back to front with their
+soft masks; a pixel belongs to the top-most layer whose mask covers it by more than half.
+
+Geometry. Layer l has a source image S_l (a photograph or a procedural texture), a map G_l
+from S_l's pixels to the layer's own plane, a placement A_l of that plane in frame 1 and
+the motion M_l, so frame 1 shows S_l through A_l G_l and frame 2 through M_l A_l G_l
+(`cv2.warpPerspective`, pixel centres at integer coordinates, the convention of
+`synthetic.py`). The forward flow of a frame-1 pixel x of layer l is therefore exactly
+    flow(x) = pi(M_l [x, 1]) - x,     pi([a, b, c]) = (a / c, b / c),
+defined for every pixel (dense: valid = 1 everywhere). A pixel is occluded when its
+frame-2 position leaves the image or is covered there by another layer.
+
+Displacements follow real data: per layer, a translation that is sub-pixel with some
+probability and otherwise log-uniform over 1-2 decades, plus rotation, zoom and
+perspective; most pixels move a few pixels, a long tail moves tens of pixels and more.
+Photometric changes between the frames (gain, contrast, gamma, noise, blur, JPEG) are
+applied after the geometry (`cfg.photometric=False` renders without them).
+
+`render_photo_pair(seed, index, cfg)` gives the held-out "photo pairs": one held-out
+photograph moved by a smooth global homography, with the same photometric changes.
+Arrays: images (H, W, 3) uint8 RGB, flow (H, W, 2) float32 (u, v) pixels.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+import cv2
+import numpy as np
+
+from deq_flow_jax.data import photos
+from deq_flow_jax.data.synthetic import _texture
+
+SALT = {"train": 0, "validation": 1, "photo_pairs": 2}
+_REF_WIDTH = 512.0          # motions are given for this width and scaled with cfg.width
+
+
+@dataclasses.dataclass(frozen=True)
+class LayeredConfig:
+    """Parameters of the renderer. Shifts are pixels at width 512 (scaled with `width`).
+
+    Attributes:
+      height, width: frame size in pixels.
+      min_objects, max_objects: number of foreground objects (inclusive range).
+      photo_prob: probability that a layer's texture is a photograph (else procedural).
+      bg_still_prob, obj_still_prob: probability that a layer moves less than ~1 px.
+      bg_shift, obj_shift: (low, high) of the log-uniform translation of moving layers.
+      bg_rot, obj_rot: largest rotation (degrees; drawn as max * U(-1, 1)^3).
+      bg_zoom, obj_zoom: largest log scale change (same law).
+      perspective_prob, bg_perspective, obj_perspective: probability of a perspective term
+        and its largest relative depth change across the layer.
+      photometric: apply the photometric changes between frames.
+      noise: largest std of the Gaussian pixel noise (grey levels).
+      blur_prob, jpeg_prob: probability of a Gaussian blur (per frame), of JPEG (per pair).
+      num_train: virtual length of the train split (samples are rendered on demand).
+      num_val, num_photo_pairs: sizes of the fixed validation and photo-pair sets.
+    """
+    height: int = 384
+    width: int = 512
+    min_objects: int = 4
+    max_objects: int = 15
+    photo_prob: float = 0.75
+    bg_still_prob: float = 0.3
+    obj_still_prob: float = 0.2
+    bg_shift: tuple[float, float] = (0.5, 30.0)
+    obj_shift: tuple[float, float] = (1.0, 110.0)
+    bg_rot: float = 4.0
+    obj_rot: float = 30.0
+    bg_zoom: float = 0.08
+    obj_zoom: float = 0.3
+    perspective_prob: float = 0.3
+    bg_perspective: float = 0.06
+    obj_perspective: float = 0.15
+    photometric: bool = True
+    noise: float = 4.0
+    blur_prob: float = 0.15
+    jpeg_prob: float = 0.3
+    num_train: int = 1_000_000
+    num_val: int = 64
+    num_photo_pairs: int = 32
+
+    def __post_init__(self):
+        if self.height < 32 or self.width < 32:
+            raise ValueError(f"layered frames must be at least 32x32, got {self.height}x{self.width}")
+        if not 0 <= self.min_objects <= self.max_objects:
+            raise ValueError(f"need 0 <= min_objects <= max_objects, got {self.min_objects}, "
+                             f"{self.max_objects}")
+        for k in ("num_train", "num_val", "num_photo_pairs"):
+            if getattr(self, k) < 1:
+                raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
+
+    def replace(self, **kw) -> "LayeredConfig":
+        return dataclasses.replace(self, **kw)
+
+
+# ---------------------------------------------------------------- geometry helpers
+
+def _translate(tx, ty) -> np.ndarray:
+    return np.array([[1.0, 0.0, tx], [0.0, 1.0, ty], [0.0, 0.0, 1.0]])
+
+
+def _cubic(rng) -> float:
+    """U(-1, 1)^3: mostly small, sometimes close to +-1."""
+    return float(rng.uniform(-1, 1) ** 3)
+
+
+def _motion(rng, centre, radius, still_prob, shift, max_rot, max_zoom, persp_prob, max_persp,
+            scale) -> np.ndarray:
+    """A random frame homography about `centre`: translate * perspective * rotate * zoom."""
+    still = rng.uniform() < still_prob
+    if still:
+        mag, damp = rng.uniform(0.0, 0.8), 0.02
+    else:
+        mag, damp = math.exp(rng.uniform(math.log(shift[0]), math.log(shift[1]))) * scale, 1.0
+    phi = rng.uniform(0, 2 * math.pi)
+    a = math.radians(max_rot * _cubic(rng) * damp)
+    z = math.exp(max_zoom * _cubic(rng) * damp)
+    persp = np.eye(3)
+    if rng.uniform() < persp_prob:
+        k = max_persp * rng.uniform(-1, 1) * damp / max(radius, 1.0)
+        d = rng.uniform(0, 2 * math.pi)
+        persp[2, :2] = (k * math.cos(d), k * math.sin(d))
+    c, s = z * math.cos(a), z * math.sin(a)
+    rot = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    cx, cy = centre
+    m = _translate(cx + mag * math.cos(phi), cy + mag * math.sin(phi)) @ persp @ rot @ _translate(-cx, -cy)
+    return m / m[2, 2]
+
+
+def _shape_mask(rng, radius: float) -> np.ndarray:
+    """A random shape on a square canvas centred on the object: (n, n) uint8 alpha 0..255."""
+    n = int(math.ceil(2 * radius)) + 6
+    c = (n - 1) / 2.0
+    mask = np.zeros((n, n), np.uint8)
+    sh = 4                                     # sub-pixel vertices (cv2 `shift` bits)
+    pts = lambda p: np.round(np.asarray(p) * (1 << sh)).astype(np.int32)  # noqa: E731
+    kind = rng.choice(4, p=[0.3, 0.2, 0.35, 0.15])
+    if kind == 0:                              # star-convex polygon
+        k = int(rng.integers(3, 11))
+        ang = np.sort(rng.uniform(0, 2 * np.pi, size=k))
+        r = radius * rng.uniform(0.45, 1.0, size=k)
+        cv2.fillPoly(mask, [pts(np.stack([c + r * np.cos(ang), c + r * np.sin(ang)], -1))], 255,
+                     cv2.LINE_AA, sh)
+    elif kind == 1:                            # ellipse
+        axes = (radius * rng.uniform(0.5, 1.0), radius * rng.uniform(0.2, 1.0))
+        cv2.ellipse(mask, (int(round(c * 16)), int(round(c * 16))),
+                    (int(axes[0] * 16), int(axes[1] * 16)), float(rng.uniform(0, 180)), 0, 360, 255,
+                    -1, cv2.LINE_AA, sh)
+    elif kind == 2:                            # smooth blob: a Fourier series radius
+        ang = np.linspace(0, 2 * np.pi, 72, endpoint=False)
+        r = np.ones_like(ang)
+        for f in range(2, 6):
+            r += rng.uniform(-1, 1) * 0.35 / f * np.cos(f * ang + rng.uniform(0, 2 * np.pi))
+        r = radius * np.clip(r, 0.2, None) / r.max()
+        cv2.fillPoly(mask, [pts(np.stack([c + r * np.cos(ang), c + r * np.sin(ang)], -1))], 255,
+                     cv2.LINE_AA, sh)
+    else:                                      # thin stroke: a bent polyline, 1.5-6 px wide
+        k = int(rng.integers(2, 5))
+        d = rng.uniform(0, np.pi)
+        t = np.linspace(-radius, radius, k)
+        off = rng.uniform(-0.25, 0.25, size=k) * radius
+        p = np.stack([c + t * np.cos(d) - off * np.sin(d), c + t * np.sin(d) + off * np.cos(d)], -1)
+        cv2.polylines(mask, [pts(p)], False, 255, int(rng.integers(2, 7)), cv2.LINE_AA, sh)
+    if kind != 3 and rng.uniform() < 0.15:     # a hole shows the layers behind
+        cv2.circle(mask, (int(c), int(c)), max(1, int(radius * rng.uniform(0.15, 0.35))), 0, -1,
+                   cv2.LINE_AA)
+    if rng.uniform() < 0.3:                    # softer (defocused) edges
+        mask = cv2.GaussianBlur(mask, (0, 0), rng.uniform(0.5, 1.5))
+    return mask
+
+
+@dataclasses.dataclass
+class _Layer:
+    src: np.ndarray            # (hs, ws, 3) uint8 source image
+    to_plane: np.ndarray       # 3x3 G: source pixels -> layer plane
+    colour: np.ndarray | None  # (3, 4) affine colour change or None
+    mask: np.ndarray | None    # (n, n) uint8 alpha in plane coordinates (None: background)
+    place: np.ndarray          # 3x3 A: plane -> frame 1
+    motion: np.ndarray         # 3x3 M: frame 1 -> frame 2
+
+
+def _source(rng, bank, photo_prob, hw, used: list):
+    """A texture source for a plane of size hw: (image, G, colour matrix)."""
+    h, w = hw
+    if bank and rng.uniform() < photo_prob:
+        photo = photos.choose_photo(rng, bank)
+        used.append(photo.name)
+        g = photos.photo_view(rng, photo.image.shape[:2], hw)
+        return photo.image, g, photos.colour_matrix(rng, photo.grey, strength=rng.uniform(0.2, 1.0))
+    f = max(1.0, max(h, w) / 160.0)            # procedural textures are drawn at <= 160 px
+    th, tw = max(8, int(round(h / f))), max(8, int(round(w / f)))
+    tex = np.clip(np.round(_texture(rng, th, tw)), 0, 255).astype(np.uint8)
+    return tex, np.diag([w / tw, h / th, 1.0]), None
+
+
+def _sample_scene(rng, cfg: LayeredConfig, bank, used: list) -> list[_Layer]:
+    h, w = cfg.height, cfg.width
+    scale = w / _REF_WIDTH
+    half_diag = 0.5 * math.hypot(h, w)
+    src, g, col = _source(rng, bank, cfg.photo_prob, (h, w), used)
+    layers = [_Layer(src, g, col, None, np.eye(3),
+                     _motion(rng, (rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.7) * h), half_diag,
+                             cfg.bg_still_prob, cfg.bg_shift, cfg.bg_rot, cfg.bg_zoom,
+                             cfg.perspective_prob, cfg.bg_perspective, scale))]
+    n_obj = int(rng.integers(cfg.min_objects, cfg.max_objects + 1))
+    for _ in range(n_obj):
+        radius = min(h, w) * math.exp(rng.uniform(math.log(0.04), math.log(0.45)))
+        mask = _shape_mask(rng, radius)
+        n = mask.shape[0]
+        centre = (rng.uniform(-0.05, 1.05) * w, rng.uniform(-0.05, 1.05) * h)
+        src, g, col = _source(rng, bank, cfg.photo_prob, (n, n), used)
+        place = _translate(centre[0] - (n - 1) / 2.0, centre[1] - (n - 1) / 2.0)
+        motion = _motion(rng, centre, radius, cfg.obj_still_prob, cfg.obj_shift, cfg.obj_rot,
+                         cfg.obj_zoom, cfg.perspective_prob, cfg.obj_perspective, scale)
+        layers.append(_Layer(src, g, col, mask, place, motion))
+    return layers
+
+
+# ---------------------------------------------------------------- rendering
+
+def _box(m: np.ndarray, n: int, h: int, w: int):
+    """Integer bounding box (x0, y0, x1, y1) in the frame of an n x n canvas mapped by m."""
+    corners = np.array([[-1, -1, 1], [n, -1, 1], [-1, n, 1], [n, n, 1]], np.float64).T
+    p = m @ corners
+    x, y = p[0] / p[2], p[1] / p[2]
+    x0, y0 = max(0, int(math.floor(x.min()))), max(0, int(math.floor(y.min())))
+    x1, y1 = min(w, int(math.ceil(x.max())) + 1), min(h, int(math.ceil(y.max())) + 1)
+    return x0, y0, x1, y1
+
+
+def _colour(img: np.ndarray, cm) -> np.ndarray:
+    out = img.astype(np.float32)
+    return out if cm is None else cv2.transform(out, cm)
+
+
+def _compose(layers, frame: int, h: int, w: int):
+    """Frame `frame` (0 or 1): (image (h, w, 3) float32, labels (h, w) int32)."""
+    lin = cv2.INTER_LINEAR
+    img = np.empty((h, w, 3), np.float32)
+    labels = np.zeros((h, w), np.int32)
+    for l, layer in enumerate(layers):
+        to_frame = layer.place if frame == 0 else layer.motion @ layer.place
+        if layer.mask is None:
+            tex = cv2.warpPerspective(layer.src, to_frame @ layer.to_plane, (w, h), flags=lin,
+                                      borderMode=cv2.BORDER_REFLECT_101)
+            img[:] = _colour(tex, layer.colour)
+            continue
+        x0, y0, x1, y1 = _box(to_frame, layer.mask.shape[0], h, w)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        sub = _translate(-x0, -y0) @ to_frame
+        size = (x1 - x0, y1 - y0)
+        alpha = cv2.warpPerspective(layer.mask, sub, size, flags=lin,
+                                    borderMode=cv2.BORDER_CONSTANT).astype(np.float32) / 255.0
+        tex = cv2.warpPerspective(layer.src, sub @ layer.to_plane, size, flags=lin,
+                                  borderMode=cv2.BORDER_REFLECT_101)
+        region = img[y0:y1, x0:x1]
+        region += alpha[..., None] * (_colour(tex, layer.colour) - region)
+        labels[y0:y1, x0:x1][alpha > 0.5] = l
+    return img, labels
+
+
+@functools.lru_cache(maxsize=4)
+def _grid(h: int, w: int):
+    """(xx, yy) float64 (h, w) pixel-centre coordinates, read-only."""
+    yy, xx = np.mgrid[:h, :w].astype(np.float64)
+    xx.setflags(write=False)
+    yy.setflags(write=False)
+    return xx, yy
+
+
+def _flow_and_occlusion(layers, labels1, labels2):
+    """Exact flow of every frame-1 pixel through its layer's motion; occlusion masks."""
+    h, w = labels1.shape
+    table = np.stack([layer.motion.reshape(9) for layer in layers]).T.copy()   # (9, layers)
+    c = [np.take(table[k], labels1) for k in range(9)]                          # 9 x (h, w)
+    xx, yy = _grid(h, w)
+    x2, y2 = c[0] * xx + c[1] * yy + c[2], c[3] * xx + c[4] * yy + c[5]
+    if np.any(table[6:8]):
+        den = c[6] * xx + c[7] * yy + c[8]
+        x2 /= den
+        y2 /= den
+    flow = np.stack([x2 - xx, y2 - yy], -1).astype(np.float32)
+    xi, yi = np.round(x2).astype(np.int64), np.round(y2).astype(np.int64)
+    inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+    seen = np.full((h, w), -1, np.int32)
+    seen[inside] = labels2[yi[inside], xi[inside]]
+    out_of_frame = ~inside
+    occlusion = out_of_frame | (seen != labels1)
+    return flow, occlusion.astype(np.float32), out_of_frame.astype(np.float32)
+
+
+def photometric(rng: np.random.Generator, img1: np.ndarray, img2: np.ndarray, cfg: LayeredConfig):
+    """Camera effects on a float32 pair -> uint8 pair: frame 2 gets a gain, contrast and gamma
+    change; each frame Gaussian noise and (sometimes) blur; the pair (sometimes) JPEG."""
+    gamma = None
+    if rng.uniform() < 0.8:   # contrast about the mean, gain and bias (one affine map), gamma
+        mean = float(img2.mean())
+        contrast, gain = 2.0 ** rng.uniform(-0.2, 0.2), 2.0 ** rng.uniform(-0.25, 0.25)
+        img2 = img2 * np.float32(contrast * gain) + np.float32(gain * mean * (1 - contrast)
+                                                              + rng.uniform(-8, 8))
+        gamma = 2.0 ** rng.uniform(-0.2, 0.2)
+    sigma = rng.uniform(0, cfg.noise) if rng.uniform() < 0.5 else 0.0
+    jpeg = rng.uniform() < cfg.jpeg_prob
+    out = []
+    for k, img in enumerate((img1, img2)):
+        if rng.uniform() < cfg.blur_prob:
+            img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.4, 1.5))
+        if sigma > 0:
+            img = img + np.float32(sigma) * rng.standard_normal(img.shape, dtype=np.float32)
+        img = np.clip(np.round(img), 0, 255).astype(np.uint8)
+        if k == 1 and gamma is not None:
+            img = cv2.LUT(img, np.round(255.0 * (np.arange(256) / 255.0) ** gamma).astype(np.uint8))
+        if jpeg:
+            quality = int(rng.integers(30, 96))
+            ok, buf = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+            img = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+        out.append(np.ascontiguousarray(img))
+    return out[0], out[1]
+
+
+def _finish(rng, layers, cfg: LayeredConfig, used) -> dict:
+    h, w = cfg.height, cfg.width
+    img1, labels1 = _compose(layers, 0, h, w)
+    img2, labels2 = _compose(layers, 1, h, w)
+    flow, occlusion, out_of_frame = _flow_and_occlusion(layers, labels1, labels2)
+    if cfg.photometric:
+        img1, img2 = photometric(rng, img1, img2, cfg)
+    else:
+        img1, img2 = (np.clip(np.round(x), 0, 255).astype(np.uint8) for x in (img1, img2))
+    return {"image1": img1, "image2": img2, "flow": flow, "valid": np.ones((h, w), np.float32),
+            "occlusion": occlusion, "out_of_frame": out_of_frame, "layers": labels1,
+            "photos": tuple(sorted(set(used)))}
+
+
+def render(seed: int, index: int, cfg: LayeredConfig = LayeredConfig(), split: str = "train") -> dict:
+    """Renders pair `index` of `split` ('train' or 'validation' photos) from `seed`.
+
+    Returns:
+      {"image1", "image2": (H, W, 3) uint8, "flow": (H, W, 2) float32 frame 1 -> 2,
+       "valid": (H, W) float32 ones (the flow is dense), "occlusion": (H, W) float32, 1 where
+       the frame-1 pixel is hidden in frame 2 or leaves it, "out_of_frame": (H, W) float32,
+       "layers": (H, W) int32 visible layer in frame 1 (0 = background), "photos": names of the
+       photographs used}.
+    """
+    if split not in ("train", "validation"):
+        raise ValueError(f"layered split must be 'train' or 'validation', got {split!r}")
+    rng = np.random.default_rng([int(seed), SALT[split], int(index)])
+    used: list = []
+    layers = _sample_scene(rng, cfg, photos.photo_bank(split), used)
+    return _finish(rng, layers, cfg, used)
+
+
+def render_photo_pair(seed: int, index: int, cfg: LayeredConfig = LayeredConfig()) -> dict:
+    """A held-out photograph under a smooth global homography (one layer), same outputs as
+    `render`. The view keeps the photograph's scale (2^U(0, 0.5)) and orientation (+-10 deg)."""
+    rng = np.random.default_rng([int(seed), SALT["photo_pairs"], int(index)])
+    h, w = cfg.height, cfg.width
+    photo = photos.choose_photo(rng, photos.photo_bank("validation"))
+    g = photos.photo_view(rng, photo.image.shape[:2], (h, w), log2_scale=(0.0, 0.5), rotate_prob=0.0)
+    centre = (rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.7) * h)
+    motion = _motion(rng, centre, 0.5 * math.hypot(h, w), 0.25, (0.5, 40.0), 5.0, 0.1, 0.5, 0.06,
+                     w / _REF_WIDTH)
+    return _finish(rng, [_Layer(photo.image, g, None, None, np.eye(3), motion)], cfg, [photo.name])

@@ -1,0 +1,197 @@
+"""The photo texture bank: natural photographs that ship inside scikit-image (no download).
+
+Every photograph below is a file of the scikit-image 0.26.0 wheel (`skimage/data/`), read
+through `skimage.data` without network access; source and licence of each are recorded in
+`PHOTOS` and in docs/data_layered.md. The split is fixed:
+
+  train       astronaut, chelsea, hubble_deep_field, retina, immunohistochemistry,
+              brick, grass, gravel, coins, clock
+  validation  coffee, rocket, camera   (held out: only the validation renders and the
+              photo pairs use them)
+
+The Middlebury pair `stereo_motorcycle` is in neither split: it is a real-image check
+(`motorcycle_pair`), never a texture. Grey photographs are tinted at sampling time.
+
+A texture is a random view of a photograph: `photo_view` gives the 3x3 map from photo
+pixels to texture-plane pixels (random scale, rotation, flip, offset) and `colour_matrix`
+a random affine colour change (gain, contrast, saturation, hue rotation, tint). Both are
+linear, so the renderer applies them after warping (one resampling per frame).
+Pixel centres sit at integer coordinates (OpenCV's convention). Images are (H, W, 3)
+uint8 RGB.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+import numpy as np
+
+SPLITS = ("train", "validation")
+
+
+@dataclasses.dataclass(frozen=True)
+class Photo:
+    """One bundled photograph: `skimage.data.<name>()`, its split, source and licence."""
+    name: str
+    split: str
+    source: str
+    licence: str
+    weight: float = 1.0    # relative sampling weight within its split
+
+
+PHOTOS = (
+    Photo("astronaut", "train", "NASA Great Images (Eileen Collins)", "public domain"),
+    Photo("chelsea", "train", "Stefan van der Walt (Chelsea the cat)", "CC0"),
+    Photo("hubble_deep_field", "train", "NASA / HubbleSite, Hubble eXtreme Deep Field",
+          "public domain (NASA media guidelines)", 0.5),
+    Photo("retina", "train", "Wikimedia Commons, Mikael Haggstrom (fundus photograph)",
+          "CC0 1.0", 0.5),
+    Photo("immunohistochemistry", "train", "Center for Microscopy And Molecular Imaging (CMMI)",
+          "no known copyright restrictions"),
+    Photo("brick", "train", "CC0Textures Bricks25 (perspective-corrected crop)", "CC0"),
+    Photo("grass", "train", "DeviantArt linolafett, Grass-01 (crop)", "CC0"),
+    Photo("gravel", "train", "CC0Textures Gravel04 (crop)", "CC0"),
+    Photo("coins", "train", "Brooklyn Museum Collection (Greek coins from Pompeii)",
+          "no known copyright restrictions"),
+    Photo("clock", "train", "Stefan van der Walt (motion-blurred wall clock)", "public domain"),
+    Photo("coffee", "validation", "Rachel Michetti, courtesy of Pikolo Espresso Bar", "CC0"),
+    Photo("rocket", "validation", "SpaceX (DSCOVR launch on Falcon 9)", "public domain"),
+    Photo("camera", "validation", "Lav Varshney (camera man)", "CC0"),
+)
+
+# Bundled images we do not use, and why (recorded in docs/data_layered.md).
+EXCLUDED = {
+    "motorcycle_left, motorcycle_right, motorcycle_disp": "the real-image check (Middlebury 2014)",
+    "moon, page": "no licence stated in the scikit-image docstring",
+    "text, horse, logo, colorwheel, checkerboard, chessboard": "drawings / graphics, not photographs",
+    "cell, microaneurysms, lfw_subset": "tiny or single-structure scientific images",
+    "eagle, skin, lily, kidney, brain, ...": "not in the wheel: skimage downloads them with pooch",
+}
+
+
+def photo_names(split: str) -> tuple[str, ...]:
+    """Names of the photographs of a split ('train' or 'validation')."""
+    if split not in SPLITS:
+        raise ValueError(f"photo split must be one of {SPLITS}, got {split!r}")
+    return tuple(p.name for p in PHOTOS if p.split == split)
+
+
+def _as_rgb(img: np.ndarray) -> np.ndarray:
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=-1)
+    return np.ascontiguousarray(img[..., :3].astype(np.uint8))
+
+
+@functools.lru_cache(maxsize=None)
+def load_photo(name: str) -> np.ndarray:
+    """`skimage.data.<name>()` as (H, W, 3) uint8 RGB (grey images repeated), cached per process."""
+    import skimage.data
+
+    if name not in {p.name for p in PHOTOS}:
+        raise ValueError(f"{name!r} is not a bank photograph; known: {[p.name for p in PHOTOS]}")
+    img = _as_rgb(getattr(skimage.data, name)())
+    img.setflags(write=False)
+    return img
+
+
+@dataclasses.dataclass(frozen=True)
+class BankPhoto:
+    """A loaded bank photograph: image (H, W, 3) uint8, whether it is grey, its weight."""
+    name: str
+    image: np.ndarray
+    grey: bool
+    weight: float
+
+
+def photo_bank(split: str) -> tuple[BankPhoto, ...]:
+    """The photographs of a split, loaded through `load_photo` on every call (cached there)."""
+    names = photo_names(split)
+    return tuple(BankPhoto(p.name, load_photo(p.name), _is_grey(p.name), p.weight)
+                 for p in PHOTOS if p.name in names)
+
+
+@functools.lru_cache(maxsize=None)
+def _is_grey(name: str) -> bool:
+    img = load_photo(name)
+    return bool(np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 1], img[..., 2]))
+
+
+def choose_photo(rng: np.random.Generator, bank) -> BankPhoto:
+    """Draws one photograph of `bank` by weight."""
+    w = np.array([b.weight for b in bank], np.float64)
+    return bank[int(rng.choice(len(bank), p=w / w.sum()))]
+
+
+def photo_view(rng: np.random.Generator, photo_hw, out_hw, log2_scale=(-1.0, 0.7),
+               rotate_prob: float = 0.5) -> np.ndarray:
+    """A random 3x3 map photo pixels -> texture-plane pixels showing part of the photo.
+
+    The plane is `out_hw` = (h, w) pixels; the view is scaled by 2^U(log2_scale), rotated
+    (any angle with p=rotate_prob, else within +-10 degrees), h-flipped with p=0.5, and
+    centred on a random photo point that keeps the view inside the photo where it fits
+    (elsewhere the renderer reflects the photo at its border).
+    """
+    ph, pw = photo_hw
+    h, w = out_hw
+    s = 2.0 ** rng.uniform(*log2_scale)
+    a = rng.uniform(-math.pi, math.pi) if rng.uniform() < rotate_prob else math.radians(rng.uniform(-10, 10))
+    flip = -1.0 if rng.uniform() < 0.5 else 1.0
+    c, si = s * math.cos(a), s * math.sin(a)
+    lin = np.array([[c * flip, -si], [si * flip, c]])
+    # Half extent of the view in photo pixels: keep it inside the photo where it fits.
+    half = np.abs(np.linalg.inv(lin)) @ np.array([w / 2.0, h / 2.0])
+    src = np.empty(2)
+    for k, size in enumerate((pw, ph)):
+        lo, hi = half[k], size - 1 - half[k]
+        src[k] = rng.uniform(lo, hi) if hi > lo else rng.uniform(0.4, 0.6) * (size - 1)
+    dst = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
+    m = np.eye(3)
+    m[:2, :2] = lin
+    m[:2, 2] = dst - lin @ src
+    return m
+
+
+def colour_matrix(rng: np.random.Generator, grey: bool, strength: float = 1.0) -> np.ndarray:
+    """A random affine colour change as a (3, 4) float32 matrix for `cv2.transform`.
+
+    out = gain * (S @ R @ (in - mean)) + mean' with a hue rotation R about the grey axis,
+    a saturation change S, contrast and brightness; grey photographs get a random tint.
+    """
+    theta = rng.uniform(-math.pi, math.pi) * strength
+    axis = np.ones(3) / math.sqrt(3.0)
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    rot = np.eye(3) + math.sin(theta) * k + (1 - math.cos(theta)) * (k @ k)
+    grey_proj = np.full((3, 3), 1.0 / 3.0)
+    sat = rng.uniform(1 - 0.6 * strength, 1 + 0.5 * strength)
+    sat_m = grey_proj + sat * (np.eye(3) - grey_proj)
+    lin = sat_m @ rot
+    if grey:   # a tint: scale the channels of the (equal-channel) photo differently
+        tint = rng.uniform(0.55, 1.0, size=3)
+        lin = np.diag(tint / tint.max() * rng.uniform(0.8, 1.2)) @ lin
+    contrast = 2.0 ** rng.uniform(-0.6 * strength, 0.5 * strength)
+    lin = contrast * lin
+    mean_in = 128.0
+    mean_out = 128.0 + rng.uniform(-50, 50) * strength
+    bias = mean_out - lin @ np.full(3, mean_in)
+    return np.concatenate([lin, bias[:, None]], axis=1).astype(np.float32)
+
+
+def motorcycle_pair() -> dict:
+    """skimage's rectified Middlebury stereo pair as a flow pair (left -> right).
+
+    Returns {"image1", "image2": (500, 741, 3) uint8, "flow": (500, 741, 2) float32 with
+    flow = (-disparity, 0), "valid": (500, 741) float32, 0 where the disparity is unknown
+    (non-finite), "meta": {...}}. Only for evaluation (SPEC 7): never a training texture.
+    """
+    import skimage.data
+
+    left, right, disp = skimage.data.stereo_motorcycle()
+    disp = np.asarray(disp, np.float32)
+    finite = np.isfinite(disp)
+    flow = np.zeros(disp.shape + (2,), np.float32)
+    flow[..., 0] = np.where(finite, -disp, 0.0)
+    return {"image1": _as_rgb(left), "image2": _as_rgb(right), "flow": flow,
+            "valid": finite.astype(np.float32),
+            "meta": {"scene": "motorcycle", "frame": 0, "id": "motorcycle", "dataset": "motorcycle",
+                     "split": "validation", "index": 0}}
