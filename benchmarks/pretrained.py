@@ -80,7 +80,8 @@ def check_output(args) -> None:
 
 
 def evaluation_sets(args) -> dict:
-    """{set name: list of pairs} (dicts with image1, image2, flow, valid)."""
+    """{set name: (number of pairs, function index -> pair)}; pairs (dicts with image1, image2,
+    flow, valid) are rendered when asked for, so a set never sits in memory whole."""
     from deq_flow_jax.data.augment import resize_dense
     from deq_flow_jax.data.layered_source import make_layered_source
     from deq_flow_jax.data.photos import motorcycle_pair
@@ -90,7 +91,7 @@ def evaluation_sets(args) -> dict:
     for name in ("layered", "photo_pairs"):
         if name in args.sets:
             src = make_layered_source(name, "validation", seed=args.seed, height=h, width=w)
-            sets[name] = [src[i] for i in range(min(len(src), 4) if args.quick else len(src))]
+            sets[name] = (min(len(src), 4) if args.quick else len(src), src.__getitem__)
     if "motorcycle" in args.sets:
         moto = motorcycle_pair()
         if args.real_scale != 1.0:
@@ -98,7 +99,7 @@ def evaluation_sets(args) -> dict:
             i1, i2, flow, valid = resize_dense(moto["image1"], moto["image2"], moto["flow"],
                                                moto["valid"], s, s)
             moto = dict(moto, image1=i1, image2=i2, flow=flow, valid=valid)
-        sets["motorcycle"] = [moto]
+        sets["motorcycle"] = (1, lambda i: moto)
     return sets
 
 
@@ -161,27 +162,31 @@ def evaluate(methods, sets) -> tuple[dict, dict]:
     to_percent = 100.0 / float(flow_metrics(np.zeros((1, 1, 2)), np.zeros((1, 1, 2)))["1px"])
     results, seconds = {}, {}
     timing_set = next((k for k in ("layered", "photo_pairs") if k in sets), None)
-    for set_name, pairs in sets.items():
-        results[set_name] = {}
-        for m_name, fn in methods.items():
-            sums, n_total, times = dict.fromkeys(METRIC_KEYS, 0.0), 0.0, []
-            for ex in pairs:
+    for set_name, (count, get) in sets.items():
+        sums = {m: dict.fromkeys(METRIC_KEYS, 0.0) for m in methods}
+        times = {m: [] for m in methods}
+        n_total = 0.0
+        for i in range(count):
+            ex = get(i)
+            n = float(np.sum(np.asarray(valid_mask(ex["flow"], ex["valid"]))))
+            n_total += n
+            for m_name, fn in methods.items():
                 pred, sec = fn(ex["image1"], ex["image2"])
-                times.append(sec)
-                n = float(np.sum(np.asarray(valid_mask(ex["flow"], ex["valid"]))))
+                times[m_name].append(sec)
                 if n == 0:
                     continue
                 met = flow_metrics(pred, ex["flow"], ex["valid"])
                 for k in METRIC_KEYS:   # pooling: weight each pair by its valid pixels
-                    sums[k] += float(met[k]) * n
-                n_total += n
-            row = {k: (sums[k] / n_total if n_total else float("nan")) for k in METRIC_KEYS}
+                    sums[m_name][k] += float(met[k]) * n
+        results[set_name] = {}
+        for m_name in methods:
+            row = {k: (sums[m_name][k] / n_total if n_total else float("nan")) for k in METRIC_KEYS}
             for k in ("1px", "3px", "5px"):
                 row[k] *= to_percent
-            row.update(pairs=len(pairs), valid_pixels=int(n_total))
+            row.update(pairs=count, valid_pixels=int(n_total))
             results[set_name][m_name] = row
             if set_name == timing_set:
-                seconds[m_name] = float(np.mean(times))
+                seconds[m_name] = float(np.mean(times[m_name]))
     return results, seconds
 
 
@@ -225,7 +230,7 @@ def main(argv=None) -> int:
     report = _strict({
         "benchmark": "pretrained", "model": info, "quick": bool(args.quick), "seed": args.seed,
         "size": list(args.size), "real_scale": args.real_scale,
-        "sets": {k: len(v) for k, v in sets.items()},
+        "sets": {k: count for k, (count, _) in sets.items()},
         "units": {"epe": "pixels", "1px": "percent of valid pixels with EPE < 1 px",
                   "3px": "percent, EPE < 3 px", "5px": "percent, EPE < 5 px",
                   "seconds_per_pair": "mean wall seconds per layered pair, compilation excluded"},
