@@ -14,8 +14,8 @@ the workdir's config unless given), zero flow, OpenCV DIS (preset MEDIUM) and Op
 Farneback (pyr_scale 0.5, 3 levels, window 15, 3 iterations, poly_n 5, sigma 1.2).
 Metrics (`deq_flow_jax.metrics.flow_metrics`, pooled over all valid pixels of a set):
 EPE in pixels and 1px / 3px / 5px as percent of valid pixels with EPE below 1 / 3 / 5.
-Seconds per pair: mean wall time per layered pair (frame size `--size`), the model's
-first call (compilation) excluded. Writes one JSON (atomically; stdout without --out),
+Seconds per pair: mean wall time per layered pair (photo pair without --sets layered;
+frame size `--size`), the model's first call (compilation) excluded. Writes one JSON (atomically; stdout without --out),
 then a markdown table on stdout.
 """
 from __future__ import annotations
@@ -30,14 +30,14 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from deq_flow_jax.evaluate import cli_args  # noqa: E402
-
 METHODS = ("model", "zero", "dis_medium", "farneback")
 SETS = ("layered", "photo_pairs", "motorcycle")
 METRIC_KEYS = ("epe", "1px", "3px", "5px")
 
 
 def parse_args(argv=None):
+    from deq_flow_jax.evaluate import cli_args
+
     p = argparse.ArgumentParser(prog="benchmarks/pretrained.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", default=None, metavar="DIR",
@@ -52,6 +52,8 @@ def parse_args(argv=None):
     p.add_argument("--real-scale", type=float, default=1.0,
                    help="resize factor of the motorcycle pair (default 1: 500x741)")
     p.add_argument("--seed", type=int, default=0, help="seed of the rendered sets (default 0)")
+    p.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS),
+                   help=f"evaluation sets (default: all of {', '.join(SETS)})")
     cli_args.add_solver_args(p)
     args = p.parse_args(argv)
     if min(args.size) < 32:
@@ -78,25 +80,26 @@ def check_output(args) -> None:
 
 
 def evaluation_sets(args) -> dict:
-    """{set name: list of pairs} (dicts with image1, image2, flow, valid)."""
+    """{set name: (number of pairs, function index -> pair)}; pairs (dicts with image1, image2,
+    flow, valid) are rendered when asked for, so a set never sits in memory whole."""
     from deq_flow_jax.data.augment import resize_dense
     from deq_flow_jax.data.layered_source import make_layered_source
     from deq_flow_jax.data.photos import motorcycle_pair
 
     h, w = args.size
-    n_layered, n_photo = (4, 4) if args.quick else (None, None)
     sets = {}
     for name in ("layered", "photo_pairs"):
-        src = make_layered_source(name, "validation", seed=args.seed, height=h, width=w)
-        n = len(src) if (n_layered if name == "layered" else n_photo) is None else \
-            min(len(src), n_layered if name == "layered" else n_photo)
-        sets[name] = [src[i] for i in range(n)]
-    moto = motorcycle_pair()
-    if args.real_scale != 1.0:
-        s = args.real_scale
-        i1, i2, flow, valid = resize_dense(moto["image1"], moto["image2"], moto["flow"], moto["valid"], s, s)
-        moto = dict(moto, image1=i1, image2=i2, flow=flow, valid=valid)
-    sets["motorcycle"] = [moto]
+        if name in args.sets:
+            src = make_layered_source(name, "validation", seed=args.seed, height=h, width=w)
+            sets[name] = (min(len(src), 4) if args.quick else len(src), src.__getitem__)
+    if "motorcycle" in args.sets:
+        moto = motorcycle_pair()
+        if args.real_scale != 1.0:
+            s = args.real_scale
+            i1, i2, flow, valid = resize_dense(moto["image1"], moto["image2"], moto["flow"],
+                                               moto["valid"], s, s)
+            moto = dict(moto, image1=i1, image2=i2, flow=flow, valid=valid)
+        sets["motorcycle"] = (1, lambda i: moto)
     return sets
 
 
@@ -130,6 +133,7 @@ def make_methods(args):
 
     methods, info = {}, None
     if args.checkpoint:
+        from deq_flow_jax.evaluate import cli_args
         from deq_flow_jax.evaluate.estimator import FlowEstimator
 
         variables, cfg, settings = cli_args.load_model_and_settings(args)
@@ -143,37 +147,46 @@ def make_methods(args):
         info = {"checkpoint": os.path.abspath(os.path.expanduser(args.checkpoint)), "which": args.which,
                 "variant": getattr(cfg, "name", None), "solver": settings.solver,
                 "max_steps": settings.max_steps, "tol": settings.tol, "stop_mode": settings.stop_mode}
-        model(*(np.zeros(tuple(args.size) + (3,), np.uint8),) * 2)   # compile at the timing size
+        if {"layered", "photo_pairs"} & set(args.sets):   # compile at the timing size
+            model(*(np.zeros(tuple(args.size) + (3,), np.uint8),) * 2)
     methods.update(zero=zero, dis_medium=dis_medium, farneback=farneback)
     return methods, info
 
 
 def evaluate(methods, sets) -> tuple[dict, dict]:
-    """Pooled metrics per set and method; mean seconds per layered pair per method."""
+    """Pooled metrics per set and method; mean seconds per pair of the first rendered set
+    (layered, else photo_pairs; frames of --size) per method."""
     from deq_flow_jax.metrics import flow_metrics, valid_mask
 
+    # n-px accuracies in percent, whether flow_metrics returns fractions or percent.
+    to_percent = 100.0 / float(flow_metrics(np.zeros((1, 1, 2)), np.zeros((1, 1, 2)))["1px"])
     results, seconds = {}, {}
-    for set_name, pairs in sets.items():
-        results[set_name] = {}
-        for m_name, fn in methods.items():
-            sums, n_total, times = dict.fromkeys(METRIC_KEYS, 0.0), 0.0, []
-            for ex in pairs:
+    timing_set = next((k for k in ("layered", "photo_pairs") if k in sets), None)
+    for set_name, (count, get) in sets.items():
+        sums = {m: dict.fromkeys(METRIC_KEYS, 0.0) for m in methods}
+        times = {m: [] for m in methods}
+        n_total = 0.0
+        for i in range(count):
+            ex = get(i)
+            n = float(np.sum(np.asarray(valid_mask(ex["flow"], ex["valid"]))))
+            n_total += n
+            for m_name, fn in methods.items():
                 pred, sec = fn(ex["image1"], ex["image2"])
-                times.append(sec)
-                n = float(np.sum(np.asarray(valid_mask(ex["flow"], ex["valid"]))))
+                times[m_name].append(sec)
                 if n == 0:
                     continue
                 met = flow_metrics(pred, ex["flow"], ex["valid"])
                 for k in METRIC_KEYS:   # pooling: weight each pair by its valid pixels
-                    sums[k] += float(met[k]) * n
-                n_total += n
-            row = {k: (sums[k] / n_total if n_total else float("nan")) for k in METRIC_KEYS}
+                    sums[m_name][k] += float(met[k]) * n
+        results[set_name] = {}
+        for m_name in methods:
+            row = {k: (sums[m_name][k] / n_total if n_total else float("nan")) for k in METRIC_KEYS}
             for k in ("1px", "3px", "5px"):
-                row[k] *= 100.0   # flow_metrics gives fractions; reported in percent
-            row.update(pairs=len(pairs), valid_pixels=int(n_total))
+                row[k] *= to_percent
+            row.update(pairs=count, valid_pixels=int(n_total))
             results[set_name][m_name] = row
-            if set_name == "layered":
-                seconds[m_name] = float(np.mean(times))
+            if set_name == timing_set:
+                seconds[m_name] = float(np.mean(times[m_name]))
     return results, seconds
 
 
@@ -197,9 +210,10 @@ def table(report: dict) -> str:
         for m_name, r in rows.items():
             lines.append(f"| {set_name} | {m_name} | {fmt(r['epe'], 3)} | {fmt(r['1px'], 1)} | "
                          f"{fmt(r['3px'], 1)} | {fmt(r['5px'], 1)} | {r['pairs']} |")
-    h, w = report["size"]
-    lines += ["", f"| method | seconds per pair at {h}x{w} |", "|---|---|"]
-    lines += [f"| {m} | {fmt(s, 4)} |" for m, s in report["seconds_per_pair"].items()]
+    if report["seconds_per_pair"]:
+        h, w = report["size"]
+        lines += ["", f"| method | seconds per pair at {h}x{w} |", "|---|---|"]
+        lines += [f"| {m} | {fmt(s, 4)} |" for m, s in report["seconds_per_pair"].items()]
     return "\n".join(lines)
 
 
@@ -216,7 +230,7 @@ def main(argv=None) -> int:
     report = _strict({
         "benchmark": "pretrained", "model": info, "quick": bool(args.quick), "seed": args.seed,
         "size": list(args.size), "real_scale": args.real_scale,
-        "sets": {k: len(v) for k, v in sets.items()},
+        "sets": {k: count for k, (count, _) in sets.items()},
         "units": {"epe": "pixels", "1px": "percent of valid pixels with EPE < 1 px",
                   "3px": "percent, EPE < 3 px", "5px": "percent, EPE < 5 px",
                   "seconds_per_pair": "mean wall seconds per layered pair, compilation excluded"},

@@ -96,7 +96,7 @@ class LayeredConfig:
             if getattr(self, k) < 1:
                 raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
 
-    def replace(self, **kw) -> "LayeredConfig":
+    def replace(self, **kw) -> LayeredConfig:
         return dataclasses.replace(self, **kw)
 
 
@@ -192,8 +192,8 @@ def _source(rng, bank, photo_prob, hw, used: list):
     if bank and rng.uniform() < photo_prob:
         photo = photos.choose_photo(rng, bank)
         used.append(photo.name)
-        g = photos.photo_view(rng, photo.image.shape[:2], hw)
-        return photo.image, g, photos.colour_matrix(rng, photo.grey, strength=rng.uniform(0.2, 1.0))
+        img, g = photo.source(photos.photo_view(rng, photo.image.shape[:2], hw))
+        return img, g, photos.colour_matrix(rng, photo.grey, strength=rng.uniform(0.2, 1.0))
     f = max(1.0, max(h, w) / 160.0)            # procedural textures are drawn at <= 160 px
     th, tw = max(8, int(round(h / f))), max(8, int(round(w / f)))
     tex = np.clip(np.round(_texture(rng, th, tw)), 0, 255).astype(np.uint8)
@@ -300,13 +300,12 @@ def _flow_and_occlusion(layers, labels1, labels2):
 def photometric(rng: np.random.Generator, img1: np.ndarray, img2: np.ndarray, cfg: LayeredConfig):
     """Camera effects on a float32 pair -> uint8 pair: frame 2 gets a gain, contrast and gamma
     change; each frame Gaussian noise and (sometimes) blur; the pair (sometimes) JPEG."""
-    gamma = None
-    if rng.uniform() < 0.8:   # contrast about the mean, gain and bias (one affine map), gamma
-        mean = float(img2.mean())
-        contrast, gain = 2.0 ** rng.uniform(-0.2, 0.2), 2.0 ** rng.uniform(-0.25, 0.25)
-        img2 = img2 * np.float32(contrast * gain) + np.float32(gain * mean * (1 - contrast)
-                                                              + rng.uniform(-8, 8))
-        gamma = 2.0 ** rng.uniform(-0.2, 0.2)
+    # Frame 2: contrast about the mean, gain and bias (one affine map), then gamma.
+    mean = float(img2.mean())
+    contrast, gain = 2.0 ** rng.uniform(-0.2, 0.2), 2.0 ** rng.uniform(-0.25, 0.25)
+    img2 = img2 * np.float32(contrast * gain) + np.float32(gain * mean * (1 - contrast)
+                                                          + rng.uniform(-8, 8))
+    gamma = 2.0 ** rng.uniform(-0.2, 0.2)
     sigma = rng.uniform(0, cfg.noise) if rng.uniform() < 0.5 else 0.0
     jpeg = rng.uniform() < cfg.jpeg_prob
     out = []
@@ -316,11 +315,11 @@ def photometric(rng: np.random.Generator, img1: np.ndarray, img2: np.ndarray, cf
         if sigma > 0:
             img = img + np.float32(sigma) * rng.standard_normal(img.shape, dtype=np.float32)
         img = np.clip(np.round(img), 0, 255).astype(np.uint8)
-        if k == 1 and gamma is not None:
+        if k == 1:
             img = cv2.LUT(img, np.round(255.0 * (np.arange(256) / 255.0) ** gamma).astype(np.uint8))
         if jpeg:
             quality = int(rng.integers(30, 96))
-            ok, buf = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+            _, buf = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
             img = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
         out.append(np.ascontiguousarray(img))
     return out[0], out[1]

@@ -36,7 +36,8 @@ class LayeredSource:
 
     sparse = False
 
-    def __init__(self, name: str, split: str, cfg: LayeredConfig = LayeredConfig(), seed: int = 0):
+    def __init__(self, name: str, split: str, cfg: LayeredConfig | None = None, seed: int = 0):
+        cfg = LayeredConfig() if cfg is None else cfg
         if name not in LAYERED:
             raise ValueError(f"unknown rendered dataset {name!r}; known: {LAYERED}")
         if split not in _SPLITS[name]:

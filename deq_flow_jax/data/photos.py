@@ -83,7 +83,7 @@ def _as_rgb(img: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(img[..., :3].astype(np.uint8))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_photo(name: str) -> np.ndarray:
     """`skimage.data.<name>()` as (H, W, 3) uint8 RGB (grey images repeated), cached per process."""
     import skimage.data
@@ -97,24 +97,46 @@ def load_photo(name: str) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class BankPhoto:
-    """A loaded bank photograph: image (H, W, 3) uint8, whether it is grey, its weight."""
+    """A loaded bank photograph: image (H, W, 3) uint8, the same at half size (area
+    filtered, for minified views), whether it is grey, its sampling weight."""
     name: str
     image: np.ndarray
+    half: np.ndarray
     grey: bool
     weight: float
+
+    def source(self, view: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(image, map) for a view (3x3, photo -> plane): the half-size image when the view
+        shrinks the photo below 0.7x, so warps do not alias."""
+        if math.sqrt(abs(np.linalg.det(view[:2, :2]))) >= 0.7:
+            return self.image, view
+        sy, sx = self.image.shape[0] / self.half.shape[0], self.image.shape[1] / self.half.shape[1]
+        # half-size pixel i covers full-size pixels [s*i, s*(i+1)), centre s*i + (s-1)/2
+        up = np.array([[sx, 0.0, (sx - 1) / 2], [0.0, sy, (sy - 1) / 2], [0.0, 0.0, 1.0]])
+        return self.half, view @ up
 
 
 def photo_bank(split: str) -> tuple[BankPhoto, ...]:
     """The photographs of a split, loaded through `load_photo` on every call (cached there)."""
     names = photo_names(split)
-    return tuple(BankPhoto(p.name, load_photo(p.name), _is_grey(p.name), p.weight)
+    return tuple(BankPhoto(p.name, load_photo(p.name), _half(p.name), _is_grey(p.name), p.weight)
                  for p in PHOTOS if p.name in names)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _is_grey(name: str) -> bool:
     img = load_photo(name)
     return bool(np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 1], img[..., 2]))
+
+
+@functools.cache
+def _half(name: str) -> np.ndarray:
+    import cv2
+
+    img = load_photo(name)
+    half = cv2.resize(img, ((img.shape[1] + 1) // 2, (img.shape[0] + 1) // 2), interpolation=cv2.INTER_AREA)
+    half.setflags(write=False)
+    return half
 
 
 def choose_photo(rng: np.random.Generator, bank) -> BankPhoto:

@@ -1,0 +1,227 @@
+"""The rendered layered dataset: exact flow, determinism, held-out photos, displacement
+statistics, the grain loader's exact resume, and benchmarks/pretrained.py end to end."""
+import importlib.util
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from deq_flow_jax.data import make_eval_source, make_train_loader, photos, warp_backward
+from deq_flow_jax.data.layered import LayeredConfig, render, render_photo_pair
+from deq_flow_jax.data.mixtures import stage_components
+
+EXACT = LayeredConfig(photometric=False)
+SMALL = dict(height=96, width=128)
+
+
+def _warp_errors(ex, flow=None):
+    """Mean |warp(frame 2, flow) - frame 1| (grey levels) on non-occluded pixels 3 px away
+    from any layer boundary, and the same for zero flow."""
+    lab = ex["layers"].astype(np.float32)
+    edge = cv2.Laplacian(lab, cv2.CV_32F) != 0
+    near_edge = cv2.dilate(edge.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    keep = (ex["occlusion"] == 0) & ~near_edge
+    assert keep.mean() > 0.3
+    img1 = ex["image1"].astype(np.float32)
+    err = np.abs(warp_backward(ex["image2"], ex["flow"] if flow is None else flow) - img1).mean(-1)
+    zero = np.abs(ex["image2"].astype(np.float32) - img1).mean(-1)
+    return err[keep], zero[keep]
+
+
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_flow_is_exact(index):
+    ex = render(5, index, EXACT)
+    err, zero = _warp_errors(ex)
+    # Bilinear resampling of the (photo) textures is the only error source: about one grey
+    # level, against tens for zero flow.
+    assert err.mean() < 2.5 and np.median(err) < 1.5, (err.mean(), np.median(err))
+    assert err.mean() < 0.2 * zero.mean(), (err.mean(), zero.mean())
+    # The flow sits at the centre of a sharp minimum of the warping error: a quarter pixel
+    # off in x or y is much worse, equally so on both sides (a bias of a few hundredths of
+    # a pixel, e.g. a pixel-centre convention slip, would break the symmetry).
+    for d in ([0.25, 0], [0, 0.25]):
+        plus, _ = _warp_errors(ex, ex["flow"] + np.float32(d))
+        minus, _ = _warp_errors(ex, ex["flow"] - np.float32(d))
+        assert min(plus.mean(), minus.mean()) > 1.3 * err.mean(), (d, plus.mean(), err.mean())
+        assert abs(plus.mean() - minus.mean()) < 0.05 * err.mean(), (d, plus.mean(), minus.mean())
+    off, _ = _warp_errors(ex, ex["flow"] + np.float32([0.5, 0.0]))
+    assert off.mean() > 1.8 * err.mean(), (off.mean(), err.mean())
+    assert ex["valid"].min() == 1.0 and ex["flow"].dtype == np.float32
+    assert 0.0 < ex["occlusion"].mean() < 0.6
+    assert np.all(ex["occlusion"][ex["out_of_frame"] == 1] == 1)
+    assert len(np.unique(ex["layers"])) >= 3            # background + visible objects
+
+
+def test_photo_pair_flow_is_exact():
+    for index in range(3):
+        ex = render_photo_pair(0, index, EXACT)
+        assert set(ex["photos"]) <= set(photos.photo_names("validation"))
+        assert np.all(ex["layers"] == 0)
+        keep = ex["occlusion"] == 0
+        err = np.abs(warp_backward(ex["image2"], ex["flow"]) - ex["image1"]).mean(-1)[keep]
+        assert err.mean() < 1.5, (index, err.mean())
+
+
+def test_same_seed_and_index_give_identical_samples():
+    a, b = render(3, 17), render(3, 17)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+    c, d = render(3, 18), render(4, 17)
+    for other in (c, d):
+        assert not np.array_equal(a["image1"], other["image1"])
+        assert not np.array_equal(a["flow"], other["flow"])
+    # Photometric changes touch the colours only, never the geometry.
+    plain = render(3, 17, EXACT)
+    np.testing.assert_array_equal(plain["flow"], a["flow"])
+    assert not np.array_equal(plain["image2"], a["image2"])
+    p, q = render_photo_pair(1, 2), render_photo_pair(1, 2)
+    for k in p:
+        np.testing.assert_array_equal(p[k], q[k])
+
+
+def test_held_out_photos_never_reach_training(monkeypatch):
+    held_out = set(photos.photo_names("validation"))
+    train = set(photos.photo_names("train"))
+    assert held_out and train and not held_out & train
+    assert not {n for n in train | held_out if "motorcycle" in n}
+    real_load = photos.load_photo
+
+    def guarded(name):
+        if name in held_out or "motorcycle" in name:
+            raise AssertionError(f"training rendered a held-out photograph: {name}")
+        return real_load(name)
+
+    monkeypatch.setattr(photos, "load_photo", guarded)
+    src = make_eval_source("layered", "train", data_dir="unused", **SMALL)
+    seen = set()
+    for i in range(25):
+        ex = src[i]
+        seen |= set(ex["meta"]["photos"])
+    assert seen and seen <= train
+    monkeypatch.setattr(photos, "load_photo", real_load)
+    val = make_eval_source("layered", "validation", data_dir="unused", **SMALL)
+    val_seen = set().union(*(val[i]["meta"]["photos"] for i in range(10)))
+    assert val_seen and val_seen <= held_out
+
+
+def test_displacements_have_small_and_large_motions():
+    mags = np.concatenate([np.linalg.norm(render(0, i)["flow"], axis=-1).ravel() for i in range(8)])
+    assert (mags < 1.0).mean() > 0.05            # many sub-pixel motions ...
+    assert (mags > 30.0).mean() > 0.01           # ... and a tail of large ones at 384x512
+    assert 1.0 < np.median(mags) < 20.0
+
+
+def test_sources_splits_and_errors():
+    val = make_eval_source("layered", "val", data_dir="unused")
+    assert len(val) == 64 and val.split == "validation" and not val.sparse
+    ex = val[0]
+    assert ex["image1"].shape == (384, 512, 3) and ex["image1"].dtype == np.uint8
+    assert ex["flow"].shape == (384, 512, 2) and ex["valid"].shape == (384, 512)
+    assert ex["meta"]["dataset"] == "layered" and ex["meta"]["index"] == 0
+    assert len(make_eval_source("layered", "train", data_dir="unused")) == 1_000_000
+    pairs = make_eval_source("photo-pairs", "validation", data_dir="unused", num_photo_pairs=5)
+    assert len(pairs) == 5
+    with pytest.raises(ValueError, match="no split 'train'"):
+        make_eval_source("photo_pairs", "train", data_dir="unused")
+    with pytest.raises(ValueError, match=r"unknown layered dataset parameters \['hieght'\]"):
+        make_eval_source("layered", "train", data_dir="unused", hieght=96)
+    with pytest.raises(ValueError, match="at least 32x32"):
+        LayeredConfig(height=16)
+    with pytest.raises(IndexError):
+        val[64]
+    (comp,) = stage_components("layered", (64, 96))
+    assert comp.dataset == "layered" and comp.aug.crop_size == (64, 96) and not comp.aug.sparse
+
+
+def test_train_loader_resumes_exactly(tmp_path):
+    kw = dict(data_dir=tmp_path / "never_written", crop_size=(64, 96), global_batch_size=2, seed=3,
+              layered=SMALL)
+    it = iter(make_train_loader("layered", **kw))
+    first = [next(it) for _ in range(3)]
+    state = it.get_state()
+    expected = [next(it) for _ in range(2)]
+    resumed = iter(make_train_loader("layered", **kw))
+    resumed.set_state(state)
+    for a, b in zip(expected, [next(resumed) for _ in range(2)]):
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k])
+    b0 = first[0]
+    assert b0["image1"].shape == (2, 64, 96, 3) and b0["flow"].shape == (2, 64, 96, 2)
+    assert np.all(np.isfinite(b0["flow"])) and b0["valid"].mean() > 0.9
+    assert not np.array_equal(first[0]["image1"], first[1]["image1"])
+    assert not os.path.exists(tmp_path / "never_written")   # nothing prepared on disk
+
+
+def test_motorcycle_pair_is_left_to_right_flow():
+    ex = photos.motorcycle_pair()
+    assert ex["image1"].shape == (500, 741, 3) and ex["flow"].shape == (500, 741, 2)
+    assert np.all(ex["flow"][..., 1] == 0) and 0.5 < ex["valid"].mean() < 1.0
+    keep = ex["valid"] == 1
+    assert np.all(ex["flow"][..., 0][keep] < 0)
+    err = np.abs(warp_backward(ex["image2"], ex["flow"]) - ex["image1"]).mean(-1)[keep].mean()
+    zero = np.abs(ex["image2"].astype(np.float32) - ex["image1"]).mean(-1)[keep].mean()
+    assert err < 0.5 * zero, (err, zero)
+
+
+def _benchmark():
+    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks", "pretrained.py")
+    spec = importlib.util.spec_from_file_location("pretrained_benchmark", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_pretrained_benchmark_on_a_tiny_model(tmp_path, capsys):
+    import jax
+
+    from deq_flow_jax.model import ModelConfig, init_model
+    from deq_flow_jax.model_io import save_model
+
+    cfg = ModelConfig.variant("tiny")
+    ckpt = str(tmp_path / "tiny")
+    save_model(ckpt, init_model(cfg, jax.random.PRNGKey(0), image_size=(16, 16)), cfg)
+    bench = _benchmark()
+    out = tmp_path / "res.json"
+    argv = ["--checkpoint", ckpt, "--quick", "--size", "48", "64", "--sets", "layered", "photo_pairs",
+            "--solver", "naive", "--max-steps", "2", "--out", str(out)]
+    assert bench.main(argv) == 0
+    report = json.loads(out.read_text())
+    assert report["sets"] == {"layered": 4, "photo_pairs": 4}
+    assert report["model"]["max_steps"] == 2 and report["model"]["solver"] == "naive"
+    for set_name in ("layered", "photo_pairs"):
+        rows = report["results"][set_name]
+        assert set(rows) == {"model", "zero", "dis_medium", "farneback"}
+        for row in rows.values():
+            assert np.isfinite(row["epe"]) and 0 <= row["1px"] <= row["3px"] <= row["5px"] <= 100
+            assert row["valid_pixels"] == 4 * 48 * 64
+    # A random model is no optical-flow estimator: DIS beats it on the photo pairs.
+    assert report["results"]["photo_pairs"]["dis_medium"]["epe"] < \
+        report["results"]["photo_pairs"]["model"]["epe"]
+    assert set(report["seconds_per_pair"]) == {"model", "zero", "dis_medium", "farneback"}
+    assert "| layered | model |" in capsys.readouterr().out
+    # Refusals: an existing output without --overwrite, an output inside the checkpoint.
+    before = out.read_bytes()
+    assert bench.main(argv) == 2 and out.read_bytes() == before
+    assert bench.main(argv[:-2] + ["--out", os.path.join(ckpt, "res.json")]) == 2
+    assert not os.path.exists(os.path.join(ckpt, "res.json"))
+    assert "inside the input --checkpoint" in capsys.readouterr().err
+
+
+def test_pretrained_benchmark_baselines_on_the_motorcycle_pair(tmp_path):
+    bench = _benchmark()
+    out = tmp_path / "base.json"
+    assert bench.main(["--sets", "motorcycle", "--real-scale", "0.25", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["model"] is None and report["sets"] == {"motorcycle": 1}
+    rows = report["results"]["motorcycle"]
+    # Zero flow's EPE is the mean |gt| over valid pixels, computed here independently.
+    moto = photos.motorcycle_pair()
+    from deq_flow_jax.data.augment import resize_dense
+    _, _, flow, valid = resize_dense(moto["image1"], moto["image2"], moto["flow"], moto["valid"],
+                                     0.25, 0.25)
+    expected = np.linalg.norm(flow, axis=-1)[valid >= 0.5].mean()
+    assert rows["zero"]["epe"] == pytest.approx(expected, rel=1e-4)
+    assert rows["zero"]["valid_pixels"] == int((valid >= 0.5).sum())
+    assert rows["dis_medium"]["epe"] < 0.5 * rows["zero"]["epe"]
