@@ -38,10 +38,8 @@ def truncate_jsonl(path: str, max_step: int) -> None:
                     keep.append(line if line.endswith("\n") else line + "\n")
             except (ValueError, KeyError):
                 continue   # a line cut by the kill
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.writelines(keep)
-    os.replace(tmp, path)
+    from deq_flow_jax.io.common import atomic_write_text
+    atomic_write_text(path, "".join(keep))
 
 
 class MetricLogger:
