@@ -24,7 +24,7 @@ def test_prepare_kitti_and_errors(tmp_path, capsys):
     for i in range(2):
         fio.write_image(root / "image_2" / f"{i:06d}_10.png", np.zeros((8, 12, 3), np.uint8))
         fio.write_image(root / "image_2" / f"{i:06d}_11.png", np.zeros((8, 12, 3), np.uint8))
-    assert cli.main(["prepare", "kitti", "--manual-dir", str(tmp_path), "--data-dir", str(tmp_path / "d")]) == 1
+    assert cli.main(["prepare", "kitti", "--manual-dir", str(tmp_path), "--data-dir", str(tmp_path / "d")]) == 2
     assert "expected 2 flow files" in capsys.readouterr().err
     for i in range(2):
         fio.write_kitti_flow(root / "flow_occ" / f"{i:06d}_10.png", np.ones((8, 12, 2)))
