@@ -69,6 +69,25 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str):
         raise CliError(None, f"{_argparse_message(message)} (see {self.prog} --help)")
 
+    def parse_args(self, args=None, namespace=None):
+        """As argparse, but an unknown flag is reported first (before missing ones)."""
+        args = list(sys.argv[1:] if args is None else args)
+        for a in args:
+            if a == "--":
+                break
+            name = a.split("=", 1)[0]
+            if a.startswith("-") and len(a) > 1 and not _is_number(a) and name not in self._option_string_actions:
+                self.error(f"unrecognized arguments: {a}")
+        return super().parse_args(args, namespace)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
 
 # ------------------------------------------------------------------ numeric flag types
 

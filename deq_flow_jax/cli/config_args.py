@@ -38,14 +38,24 @@ def _split_overrides(extra: Sequence[str], prog: str) -> list[str]:
     return out
 
 
-def _config_error(path: str, err: Exception) -> CliError:
+def _config_error(path: str, overrides: Sequence[str], err: Exception) -> CliError:
+    """ml_collections / absl errors -> a CliError naming the override or the config file."""
     text = str(err)
+    if isinstance(err, (AttributeError, KeyError)):     # an override of a key the config lacks
+        key = text.strip("\"'")
+        for arg in overrides:
+            name = arg.split("=", 1)[0].lstrip("-")
+            if name.endswith("." + key):
+                return CliError(f"--{name.removeprefix('no')}", "no such key in the config")
     unknown = re.search(r"Unknown command line flag '(config\.[^']*)'", text)
     if unknown:
         return CliError(f"--{unknown.group(1)}", "no such key in the config")
-    match = re.match(r"flag (--config\.[^=]*)=", text)
-    if match:
-        return CliError(match.group(1), " ".join(text.split(":", 1)[-1].split()))
+    flag = re.search(r"(--config\.[\w.]+)", text)
+    if flag and "Missing value" in text:
+        return CliError(flag.group(1), "needs a value (--config.key=value)")
+    if flag:
+        what = text.split(f"{flag.group(1)}", 1)[1].lstrip("=").split(":", 1)[-1]
+        return CliError(flag.group(1), " ".join(what.split()) or "bad value")
     file_part = path.split(":")[0]
     if not os.path.isfile(file_part):
         return CliError(f"--config {file_part}", "no such config file")
@@ -60,6 +70,8 @@ def load_config(path: str, overrides: Sequence[str], lock: bool = True):
     from absl import flags
     from ml_collections import config_flags
 
+    if not os.path.isfile(path.split(":")[0]):
+        raise CliError(f"--config {path.split(':')[0]}", "no such config file")
     fv = flags.FlagValues()
     argv = ["deq-flow", f"--config={path}", *overrides]
     try:
@@ -68,7 +80,7 @@ def load_config(path: str, overrides: Sequence[str], lock: bool = True):
         fv(argv)
         return fv.config
     except Exception as err:  # noqa: BLE001 - absl/ml_collections raise many types; all mean bad input
-        raise _config_error(path, err) from None
+        raise _config_error(path, overrides, err) from None
 
 
 def parse_config_command(parser: ArgumentParser, argv: Sequence[str], required: Sequence[str] = (),
