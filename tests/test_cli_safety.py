@@ -319,3 +319,97 @@ def test_internal_errors_are_one_line_with_a_hint(tmp_path, frames, capsys, monk
     monkeypatch.setenv("DEQ_FLOW_DEBUG", "1")
     rc, _, err = run(capsys, "infer", frames, "--out", tmp_path / "o")
     assert rc == 1 and "Traceback" in err and "boom" in err
+
+
+# ----------------------------------------------------------------- prepare: bad ground truth
+
+def _chairs(root, flows):
+    """A FlyingChairs copy with one pair per flow array (or raw bytes) in `flows`."""
+    data = root / "data"
+    data.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i, flow in enumerate(flows, start=1):
+        for k in (1, 2):
+            io.write_image(data / f"{i:05d}_img{k}.ppm", rng.integers(0, 255, (8, 12, 3), dtype=np.uint8))
+        if isinstance(flow, bytes):
+            (data / f"{i:05d}_flow.flo").write_bytes(flow)
+        else:
+            io.write_flo(data / f"{i:05d}_flow.flo", flow)
+    (root / "FlyingChairs_train_val.txt").write_text("\n".join("1" for _ in flows) + "\n")
+
+
+@pytest.mark.parametrize("bad,words", [
+    (b"XXXX" + b"\0" * 20, "bad .flo magic"),
+    (np.full((8, 12, 2), np.nan, np.float32), "non-finite"),
+    (np.pad(np.full((1, 1, 2), np.inf, np.float32), ((3, 4), (5, 6), (0, 0))), "non-finite"),
+], ids=["corrupt", "nan", "inf"])
+def test_prepare_rejects_bad_ground_truth_and_leaves_no_folders(tmp_path, capsys, bad, words):
+    manual = tmp_path / "chairs"
+    _chairs(manual, [np.zeros((8, 12, 2), np.float32), bad])
+    before = tree_state(tmp_path)
+    for data_dir in (tmp_path / "new" / "tfds", tmp_path):     # a new folder, an existing one
+        rc, _, err = run(capsys, "prepare", "chairs", "--manual-dir", manual, "--data-dir", data_dir)
+        assert_one_line_error(rc, err, "prepare", "00002_flow.flo", words)
+        assert tree_state(tmp_path) == before
+
+
+def test_prepare_rejects_a_corrupt_kitti_png(tmp_path, capsys):
+    root = tmp_path / "KITTI" / "training"
+    for i in range(2):
+        for k in (10, 11):
+            io.write_image(root / "image_2" / f"{i:06d}_{k}.png", np.zeros((8, 12, 3), np.uint8))
+        io.write_kitti_flow(root / "flow_occ" / f"{i:06d}_10.png", np.ones((8, 12, 2)))
+    (root / "flow_occ" / "000001_10.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 30)
+    before = tree_state(tmp_path)
+    rc, _, err = run(capsys, "prepare", "kitti", "--manual-dir", tmp_path, "--data-dir", tmp_path / "d")
+    assert_one_line_error(rc, err, "prepare", "000001_10.png")
+    assert tree_state(tmp_path) == before
+
+
+# ----------------------------------------------------------------- signals
+
+_DRIVER = """
+import sys, time
+sys.path.insert(0, {tests!r})
+import numpy as np
+from deq_flow_jax import cli
+from deq_flow_jax.cli import model_args
+from deq_flow_jax.evaluate import estimator
+from cli_safety_helpers import FakeEstimator
+
+class Slow(FakeEstimator):
+    def __call__(self, *a, **k):
+        if FakeEstimator.calls >= 1:
+            print("computing", flush=True)
+            time.sleep(60)
+        return super().__call__(*a, **k)
+
+model_args.load_checkpoint_arg = lambda path, which="best": (None, None, {{}})
+estimator.FlowEstimator = Slow
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("sig,code,word", [("SIGTERM", 143, "terminated"), ("SIGINT", 130, "interrupted")])
+def test_signals_during_infer_leave_nothing_behind(tmp_path, frames, sig, code, word):
+    import signal
+    import subprocess
+    import sys
+
+    driver = tmp_path / "driver.py"
+    driver.write_text(_DRIVER.format(tests=os.path.dirname(os.path.abspath(__file__))))
+    work = tmp_path / "work"
+    work.mkdir()
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, str(driver), "infer", str(frames), "--out", str(work / "out"),
+                             "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, cwd=str(tmp_path))
+    try:
+        assert proc.stdout.readline().strip() == "computing"   # first pair written, second running
+        assert any(p.startswith(".tmp-out-") for p in os.listdir(work))
+        proc.send_signal(getattr(signal, sig))
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert_one_line_error(proc.returncode, err, "infer", word, code=code)
+    assert os.listdir(work) == []

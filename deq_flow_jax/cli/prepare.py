@@ -79,9 +79,14 @@ def main(argv: list[str]) -> int:
 
 
 def _run(args) -> int:
+    import sys
+
     from absl import flags
     if not flags.FLAGS.is_parsed():
         flags.FLAGS.mark_as_parsed()
+    if not sys.stderr.isatty():   # progress bars only for a person watching
+        import tensorflow_datasets as tfds
+        tfds.disable_progress_bar()
     data_dir = os.path.expanduser(args.data_dir)
     if os.path.exists(data_dir) and not os.path.isdir(data_dir):
         raise CliError(f"--data-dir {data_dir}", "exists and is not a folder")
