@@ -16,7 +16,7 @@ def test_prepare_synthetic(tmp_path, capsys):
                            num_val=1, seed=4)
     assert src[1]["image1"].shape == (32, 48, 3)
     assert cli.main(["prepare", "synthetic", "--data-dir", str(tmp_path), "--height", "8"]) == 2
-    assert "at least 16x16" in capsys.readouterr().err
+    assert "--height: must be an integer >= 16; got 8" in capsys.readouterr().err
 
 
 def test_prepare_kitti_and_errors(tmp_path, capsys):

@@ -31,8 +31,8 @@ def build_parser() -> ArgumentParser:
     g.add_argument("--variant", choices=("pairs", "video"), default="pairs")
     g.add_argument("--num-train", type=at_least(0), help="scenes in train (default 1000 pairs / 40 videos)")
     g.add_argument("--num-val", type=at_least(0), help="scenes in validation (default 100 pairs / 8 videos)")
-    g.add_argument("--height", type=at_least(1), default=96)
-    g.add_argument("--width", type=at_least(1), default=128)
+    g.add_argument("--height", type=at_least(16), default=96)
+    g.add_argument("--width", type=at_least(16), default=128)
     g.add_argument("--num-frames", type=at_least(2), help="frames per video (default 10)")
     g.add_argument("--seed", type=at_least(0), default=0)
     return p
