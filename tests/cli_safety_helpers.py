@@ -67,8 +67,8 @@ class FakeEstimator:
     calls = 0
     nan_pairs: set = set()
 
-    def __init__(self, variables=None, cfg=None, settings=SolverSettings(), pad_mode="sintel"):
-        self.settings = settings
+    def __init__(self, variables=None, cfg=None, settings=None, pad_mode="sintel"):
+        self.settings = settings or SolverSettings()
 
     def __call__(self, image1, image2, *, flow_init=None, cache=None):
         im1 = np.asarray(image1, np.float32)

@@ -10,10 +10,10 @@ import os
 import jax
 import numpy as np
 import pytest
-
 from cli_safety_helpers import assert_one_line_error, run, tree_state, write_frames
 
 SOLVER = ["--solver", "naive", "--max-steps", "4", "--no-progress"]
+pytestmark = pytest.mark.slow   # about 35 s: init, save, compile; test_cli_safety covers the paths fast
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,6 @@ def models(tmp_path_factory):
     return good, root / "nan"
 
 
-@pytest.mark.slow
 def test_nan_weights_stop_infer_naming_the_pair(tmp_path, capsys, models):
     _, nan_model = models
     frames = write_frames(tmp_path / "frames", 2)

@@ -8,9 +8,14 @@ import stat
 
 import numpy as np
 import pytest
+from cli_safety_helpers import (
+    assert_one_line_error,
+    run,
+    tree_state,
+    use_fake_model,
+    write_frames,
+)
 
-from cli_safety_helpers import (assert_one_line_error, run, tree_state, use_fake_model,
-                                write_frames)
 from deq_flow_jax import io
 from deq_flow_jax.io.outputs import MARKER
 
