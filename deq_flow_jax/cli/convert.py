@@ -23,9 +23,13 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(a):
+    from deq_flow_jax.cli.common import CliError
     from deq_flow_jax.model.config import ModelConfig
-    return ModelConfig.variant(a.variant, gma=a.gma, wnorm=not a.no_wnorm,
-                               old_version=a.old_version)
+    try:
+        return ModelConfig.variant(a.variant, gma=a.gma, wnorm=not a.no_wnorm,
+                                   old_version=a.old_version)
+    except ValueError as e:
+        raise CliError("--variant", str(e)) from None
 
 
 def count_params(params) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 
 from deq_flow_jax.cli import model_args
-from deq_flow_jax.cli.common import ArgumentParser, at_least, positive, run_command
+from deq_flow_jax.cli.common import ArgumentParser, CliError, at_least, positive, run_command
 
 
 def build_parser() -> ArgumentParser:
@@ -52,17 +52,13 @@ def build_parser() -> ArgumentParser:
 
 def _run(args) -> int:
     from deq_flow_jax.evaluate.estimator import FlowEstimator
-    from deq_flow_jax.evaluate.infer import (
-        InferOptions,
-        check_output_path,
-        infer_frames,
-    )
+    from deq_flow_jax.evaluate.infer import InferOptions, infer_frames
     from deq_flow_jax.evaluate.inputs import open_frames
-    from deq_flow_jax.io.outputs import check_no_overlap
+    from deq_flow_jax.io.outputs import check_no_overlap, check_output_dir
 
     if args.batch_size > 1 and args.reuse != "none":
-        raise ValueError("--batch-size: more than 1 pair per call needs --no-reuse "
-                         "(reuse chains the pairs one by one)")
+        raise CliError("--batch-size", "more than 1 pair per call needs --no-reuse "
+                                       "(reuse chains the pairs one by one)")
     options = InferOptions(reuse=args.reuse, batch_size=args.batch_size, write_flo=not args.no_flo,
                            write_npy=args.npy, write_color=not args.no_color, video=args.video,
                            fps=args.fps, max_flow=args.max_flow, compare=args.compare,
@@ -70,7 +66,7 @@ def _run(args) -> int:
     # cheap checks first, no model loaded yet: the output, then every input frame
     check_no_overlap(args.out, "--out", [("INPUT", p) for p in args.inputs]
                      + [("--checkpoint", args.checkpoint)])
-    check_output_path(args.out, args.overwrite)
+    check_output_dir(args.out, args.overwrite, "--out")
     frames = open_frames(args.inputs, args.max_frames)
     if frames.skipped:
         shown = ", ".join(frames.skipped[:8]) + (", ..." if len(frames.skipped) > 8 else "")

@@ -30,7 +30,7 @@ import numpy as np
 from deq_flow_jax.evaluate.inputs import FrameSequence, InputError
 from deq_flow_jax.evaluate.sequence import REUSE_MODES, run_sequence
 from deq_flow_jax.evaluate.video import VIDEO_FORMATS, VideoWriter
-from deq_flow_jax.io.outputs import StagedDir, check_output_dir
+from deq_flow_jax.io.outputs import StagedDir
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,11 +73,6 @@ class InferOptions:
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a finite number > 0 (or None); got {value}")
-
-
-def check_output_path(out_dir: str, overwrite: bool) -> None:
-    """Raises OutputError unless `out_dir` can be written (see `io.outputs.check_output_dir`)."""
-    check_output_dir(out_dir, overwrite)
 
 
 def check_finite_flow(flow: np.ndarray, pair: str) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from deq_flow_jax.io.common import dumps_json
+
 JSONL = "train.jsonl"
 TB_DIR = "tb"
 
@@ -60,7 +62,7 @@ class MetricLogger:
         line = {"step": int(step), "kind": kind}
         line.update({k: _plain(v) for k, v in values.items()})
         if self.enabled:
-            self._jsonl.write(json.dumps(line) + "\n")
+            self._jsonl.write(dumps_json(line) + "\n")   # strict: NaN -> null, noted
             self._jsonl.flush()
             for k, v in line.items():
                 if k not in ("step", "kind") and isinstance(v, (int, float)):
