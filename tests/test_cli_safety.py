@@ -418,3 +418,25 @@ def test_signals_during_infer_leave_nothing_behind(tmp_path, frames, sig, code, 
         proc.kill()
     assert_one_line_error(proc.returncode, err, "infer", word, code=code)
     assert os.listdir(work) == []
+
+
+@pytest.mark.parametrize("kind", ["nan_pfm", "corrupt_pfm", "one_channel_pfm"])
+def test_load_pair_rejects_bad_things_flow(tmp_path, kind):
+    from data_prep.common import PairFiles, load_pair
+    from deq_flow_jax.io import FlowFormatError
+
+    rng = np.random.default_rng(0)
+    for k in (1, 2):
+        io.write_image(tmp_path / f"{k}.png", rng.integers(0, 255, (8, 12, 3), dtype=np.uint8))
+    pfm = tmp_path / "flow.pfm"
+    if kind == "nan_pfm":
+        flow = np.zeros((8, 12, 2), np.float32)
+        flow[3, 4, 1] = np.nan
+        io.write_pfm(pfm, flow)
+    elif kind == "corrupt_pfm":
+        pfm.write_bytes(b"PF\n12 8\n-1.0\n" + b"\0" * 100)
+    else:
+        io.write_pfm(pfm, np.zeros((8, 12), np.float32))
+    pair = PairFiles(str(tmp_path / "1.png"), str(tmp_path / "2.png"), str(pfm), "dense", "s", 0, "0")
+    with pytest.raises(FlowFormatError, match=str(pfm)):
+        load_pair(pair)
