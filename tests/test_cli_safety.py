@@ -440,3 +440,15 @@ def test_load_pair_rejects_bad_things_flow(tmp_path, kind):
     pair = PairFiles(str(tmp_path / "1.png"), str(tmp_path / "2.png"), str(pfm), "dense", "s", 0, "0")
     with pytest.raises(FlowFormatError, match=str(pfm)):
         load_pair(pair)
+
+
+def test_config_file_and_overrides_are_parsed_in_process():
+    from deq_flow_jax.cli.config_args import parse_config_command
+    from deq_flow_jax.cli.train import build_parser
+
+    args = parse_config_command(build_parser(), [
+        "--config", SYNTHETIC, "--workdir", "w", "--config.num_steps=3", "--config.data.crop_size=(48,64)",
+        "--config.deq.f_max_steps", "6", "--process_id", "0"], ("config", "workdir"))
+    c = args.config
+    assert (c.num_steps, tuple(c.data.crop_size), c.deq.f_max_steps) == (3, (48, 64), 6)
+    assert (args.workdir, args.process_id, args.num_processes) == ("w", 0, None)
