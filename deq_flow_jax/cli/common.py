@@ -124,10 +124,10 @@ def _one_line(text: str) -> str:
 
 def _message(err: BaseException) -> str:
     """The user-facing text of an error: OSErrors name their file, not errno."""
-    if isinstance(err, OSError) and not isinstance(err, CliError) and err.filename and err.strerror:
+    if isinstance(err, OSError) and err.filename and err.strerror:
         return f"{err.filename}: {err.strerror}"
     text = str(err)
-    if isinstance(err, (KeyError,)) and text.startswith("'"):
+    if isinstance(err, KeyError):  # str(KeyError("x")) is "'x'"
         text = text.strip("'")
     return text or type(err).__name__
 
