@@ -248,11 +248,8 @@ def main(argv=None) -> int:
     print(text)
     print(_table(results, ratios))
     if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        tmp = args.out + ".tmp"
-        with open(tmp, "w") as fh:
-            fh.write(text + "\n")
-        os.replace(tmp, args.out)
+        from deq_flow_jax.io.common import atomic_write_text
+        atomic_write_text(args.out, text + "\n")
     return 0
 
 

@@ -11,10 +11,11 @@ import dataclasses
 import glob
 import os
 
+import numpy as np
 import tensorflow_datasets as tfds
 
 from deq_flow_jax.data.records import flow_features, make_record
-from deq_flow_jax.io import read_flow, read_image, read_kitti_flow
+from deq_flow_jax.io import FlowFormatError, read_flow, read_image, read_kitti_flow
 
 
 class ManualDirError(FileNotFoundError):
@@ -35,7 +36,12 @@ class PairFiles:
 
 
 def load_pair(p: PairFiles) -> dict:
-    """Reads one pair's files -> a record (see `deq_flow_jax.data.records.make_record`)."""
+    """Reads one pair's files -> a record (see `deq_flow_jax.data.records.make_record`).
+
+    Raises:
+      FlowFormatError naming the file: unreadable images or flow, ground truth holding
+      NaN or inf (it would poison every metric computed on it).
+    """
     img1, img2 = read_image(p.image1), read_image(p.image2)
     flow = valid = occ = None
     if p.flow_kind == "dense":
@@ -44,6 +50,9 @@ def load_pair(p: PairFiles) -> dict:
         flow, valid = read_kitti_flow(p.flow)
     if p.occlusion is not None:
         occ = read_image(p.occlusion)[..., 0] > 127
+    if flow is not None and not np.isfinite(flow).all():
+        bad = int(flow.size - np.count_nonzero(np.isfinite(flow)))
+        raise FlowFormatError(f"{p.flow}: ground-truth flow holds {bad} non-finite values (NaN/inf)")
     if flow is not None and flow.shape[:2] != img1.shape[:2]:
         raise ValueError(f"{p.flow}: flow size {flow.shape[:2]} differs from image size "
                          f"{img1.shape[:2]} of {p.image1}")

@@ -16,7 +16,7 @@ def test_prepare_synthetic(tmp_path, capsys):
                            num_val=1, seed=4)
     assert src[1]["image1"].shape == (32, 48, 3)
     assert cli.main(["prepare", "synthetic", "--data-dir", str(tmp_path), "--height", "8"]) == 2
-    assert "at least 16x16" in capsys.readouterr().err
+    assert "--height: must be an integer >= 16; got 8" in capsys.readouterr().err
 
 
 def test_prepare_kitti_and_errors(tmp_path, capsys):
@@ -24,7 +24,7 @@ def test_prepare_kitti_and_errors(tmp_path, capsys):
     for i in range(2):
         fio.write_image(root / "image_2" / f"{i:06d}_10.png", np.zeros((8, 12, 3), np.uint8))
         fio.write_image(root / "image_2" / f"{i:06d}_11.png", np.zeros((8, 12, 3), np.uint8))
-    assert cli.main(["prepare", "kitti", "--manual-dir", str(tmp_path), "--data-dir", str(tmp_path / "d")]) == 1
+    assert cli.main(["prepare", "kitti", "--manual-dir", str(tmp_path), "--data-dir", str(tmp_path / "d")]) == 2
     assert "expected 2 flow files" in capsys.readouterr().err
     for i in range(2):
         fio.write_kitti_flow(root / "flow_occ" / f"{i:06d}_10.png", np.ones((8, 12, 2)))

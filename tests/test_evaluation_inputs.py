@@ -40,7 +40,8 @@ def _assert_one_clear_error(capsys, rc, out, *words):
     err = capsys.readouterr().err
     assert rc == 2
     lines = [ln for ln in err.strip().splitlines() if ln]
-    assert len(lines) == 1 and lines[0].startswith("deq-flow infer: error:"), err
+    assert len(lines) == 1 and lines[0].startswith("deq-flow infer: "), err
+    assert "Traceback" not in err
     for w in words:
         assert w in lines[0], (w, lines[0])
     assert not os.path.exists(out)
@@ -82,7 +83,14 @@ def test_existing_output_needs_overwrite(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and "output path exists" in err and "--overwrite" in err
     assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
-    # with --overwrite the output check passes and the next problem is the missing model
+    # --overwrite replaces only a folder deq-flow wrote: this one is refused as well
+    rc = cli.main(["infer", str(folder), "--checkpoint", str(tmp_path / "no_model"),
+                   "--out", str(tmp_path / "out"), "--no-progress", "--overwrite"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "not written by deq-flow" in err
+    assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
+    # a folder with deq-flow's marker passes the output check; the next problem is the model
+    (tmp_path / "out" / ".deq-flow-output").write_text("{}")
     rc = cli.main(["infer", str(folder), "--checkpoint", str(tmp_path / "no_model"),
                    "--out", str(tmp_path / "out"), "--no-progress", "--overwrite"])
     err = capsys.readouterr().err

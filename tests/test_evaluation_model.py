@@ -226,7 +226,8 @@ def test_eval_cli_on_synthetic(model, tmp_path, capsys):
     assert r["n_pairs"] == 2 and len(r["frames"]) == 2
     assert np.isfinite(r["metrics"]["epe_masked"]) and 0 <= r["metrics"]["f1"] <= 100
     assert "epe_masked" in capsys.readouterr().out
-    assert len(os.listdir(tmp_path / "panels")) == 2
+    assert sorted(os.listdir(tmp_path / "panels")) == [".deq-flow-output", "synthetic_00000.png",
+                                                       "synthetic_00001.png"]
     assert cli.main(args) == 2                                  # results exist: refused
     assert "exists" in capsys.readouterr().err
 
@@ -274,7 +275,7 @@ def test_infer_video_file(model, tmp_path, capsys):
     assert stats["kind"] == "video" and stats["video"] == "flow.mp4" and stats["n_pairs"] == 3
 
 
-def test_truncated_frame_fails_late_and_leaves_nothing(model, tmp_path, capsys):
+def test_truncated_frame_fails_before_any_pair_and_leaves_nothing(model, tmp_path, capsys):
     _, _, ckpt = model
     folder = tmp_path / "frames"
     folder.mkdir()
@@ -286,5 +287,5 @@ def test_truncated_frame_fails_late_and_leaves_nothing(model, tmp_path, capsys):
     assert cli.main(["infer", str(folder), "--checkpoint", ckpt, "--out", str(out),
                      "--no-progress", *SOLVER_FLAGS]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("deq-flow infer: error:") and "2.png" in err[-1]
+    assert err == [err[-1]] and err[-1].startswith("deq-flow infer: ") and "2.png" in err[-1]
     assert sorted(os.listdir(tmp_path)) == ["frames"]             # no output, no staging folder

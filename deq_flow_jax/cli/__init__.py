@@ -3,6 +3,9 @@
 Each sub-command lives in `deq_flow_jax/cli/<name>.py` and exposes
 `main(argv: list[str]) -> int`, where `argv` are the arguments after the
 sub-command's name. Modules are imported lazily so `deq-flow --help` is fast.
+Every command parses its flags with argparse and reports errors through
+`deq_flow_jax.cli.common.run_command`: one line `deq-flow CMD: <flag or file>: <what is
+wrong>` on stderr and exit code 2 (docs/errors_and_safety.md lists the guarantees).
 """
 from __future__ import annotations
 
@@ -38,8 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"deq-flow: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(f"deq_flow_jax.cli.{name}")
-    return int(module.main(rest) or 0)
+    try:
+        module = importlib.import_module(f"deq_flow_jax.cli.{name}")
+        return int(module.main(rest) or 0)
+    except BaseException as err:  # noqa: BLE001 - the commands report their own errors; this is a net
+        if isinstance(err, SystemExit):
+            raise
+        from deq_flow_jax.cli.common import report
+        return report(name, err)
 
 
 if __name__ == "__main__":

@@ -12,42 +12,39 @@ table. Rerunning the same command resumes every setting from its checkpoints. Us
 """
 from __future__ import annotations
 
+import argparse
 import os
-import sys
 
-from absl import flags
-from ml_collections import config_flags
-
-from deq_flow_jax.cli.config_args import parse_flags
+from deq_flow_jax.cli.common import ArgumentParser, run_command
+from deq_flow_jax.cli.config_args import add_config_arg, parse_config_command
 
 
-def _flags() -> flags.FlagValues:
-    fv = flags.FlagValues()
-    config_flags.DEFINE_config_file(
-        "config", None, "ablation config file, optionally with `:ARG` (synthetic | chairs)",
-        flag_values=fv, lock_config=True)
-    flags.DEFINE_string("workdir", None, "ablation workdir (one sub-folder per setting)", flag_values=fv)
-    flags.DEFINE_bool("parallel", False, "train the settings in parallel child processes", flag_values=fv)
-    flags.DEFINE_string("settings", None, "comma-separated subset of ift,ift_jac,correction", flag_values=fv)
-    flags.DEFINE_bool("probe", True, "measure final ||J||_F^2 and spectral radius per setting", flag_values=fv)
-    flags.DEFINE_bool("collect_only", False, "no training: rebuild tables, figure and summary from the logs",
-                      flag_values=fv)
-    return fv
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser("deq-flow ablate", __doc__)
+    add_config_arg(p, None, "ablation config file, optionally with `:ARG` (synthetic | chairs)")
+    p.add_argument("--workdir", default=None, help="ablation workdir (one sub-folder per setting)")
+    p.add_argument("--parallel", action=argparse.BooleanOptionalAction, default=False,
+                   help="train the settings in parallel child processes")
+    p.add_argument("--settings", default=None, help="comma-separated subset of ift,ift_jac,correction")
+    p.add_argument("--probe", action=argparse.BooleanOptionalAction, default=True,
+                   help="measure final ||J||_F^2 and spectral radius per setting (--no-probe: skip)")
+    p.add_argument("--noprobe", dest="probe", action="store_false", help=argparse.SUPPRESS)
+    p.add_argument("--collect_only", action="store_true",
+                   help="no training: rebuild tables, figure and summary from the logs")
+    return p
 
 
 def main(argv: list[str]) -> int:
-    fv, stop = parse_flags("deq-flow ablate", _flags, argv, __doc__)
-    if stop is not None:
-        return stop
+    parse = lambda a: parse_config_command(build_parser(), a, ("config", "workdir"))  # noqa: E731
+    return run_command("ablate", parse, argv, _run)
+
+
+def _run(fv) -> int:
     from experiments.ablation.runner import run_ablation
 
     workdir = os.path.abspath(fv.workdir)
-    try:
-        run_ablation(fv.config, workdir, parallel=fv.parallel, only=fv.settings, probe=fv.probe,
-                     train=not fv.collect_only)
-    except ValueError as e:
-        print(f"deq-flow ablate: {e}", file=sys.stderr)
-        return 2
+    run_ablation(fv.config, workdir, parallel=fv.parallel, only=fv.settings, probe=fv.probe,
+                 train=not fv.collect_only)
     with open(os.path.join(workdir, "summary.md"), encoding="utf-8") as fh:
         print(fh.read())
     print(f"figure: {os.path.join(workdir, 'fig1.png')}")

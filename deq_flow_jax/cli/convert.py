@@ -8,7 +8,8 @@ another variant fails with an error naming the first mismatching key and both sh
 from __future__ import annotations
 
 import argparse
-import sys
+
+from deq_flow_jax.cli.common import ArgumentParser, run_command
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -22,9 +23,13 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(a):
+    from deq_flow_jax.cli.common import CliError
     from deq_flow_jax.model.config import ModelConfig
-    return ModelConfig.variant(a.variant, gma=a.gma, wnorm=not a.no_wnorm,
-                               old_version=a.old_version)
+    try:
+        return ModelConfig.variant(a.variant, gma=a.gma, wnorm=not a.no_wnorm,
+                                   old_version=a.old_version)
+    except ValueError as e:
+        raise CliError("--variant", str(e)) from None
 
 
 def count_params(params) -> int:
@@ -32,19 +37,29 @@ def count_params(params) -> int:
     return int(sum(x.size for x in jax.tree.leaves(params)))
 
 
-def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="deq-flow convert", description=__doc__.split("\n")[0])
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser("deq-flow convert", __doc__)
     p.add_argument("checkpoint", help="official .pth file (state_dict, DataParallel or not)")
     p.add_argument("out_dir", help="output directory (orbax + model_config.json)")
     add_model_args(p)
-    a = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str]) -> int:
+    return run_command("convert", build_parser(), argv, _run)
+
+
+def _run(a) -> int:
+    cfg = config_from_args(a)
     try:
-        cfg = config_from_args(a)
         from deq_flow_jax.convert import load_official
+    except ImportError as e:  # torch is an optional extra
+        raise ValueError(f"{a.checkpoint}: reading .pth files needs PyTorch "
+                         f"(pip install deq-flow-jax[torch]): {e}") from None
+    try:
         variables = load_official(a.checkpoint, cfg)
-    except (ValueError, FileNotFoundError, ImportError, TypeError) as e:
-        print(f"deq-flow convert: {e}", file=sys.stderr)
-        return 2
+    except TypeError as e:
+        raise ValueError(f"{a.checkpoint}: {e}") from None
     from deq_flow_jax.model_io import save_model
     out = save_model(a.out_dir, variables, cfg)
     print(f"variant {cfg.name}: {count_params(variables['params']):,} parameters")

@@ -12,25 +12,22 @@
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 
-from absl import flags
-from ml_collections import config_flags
-
-from deq_flow_jax.cli.config_args import parse_flags
+from deq_flow_jax.cli.common import ArgumentParser, at_least, run_command
+from deq_flow_jax.cli.config_args import add_config_arg, parse_config_command
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_CONFIG = os.path.join(_ROOT, "experiments", "configs", "demo.py")
 
 
-def _flags() -> flags.FlagValues:
-    fv = flags.FlagValues()
-    config_flags.DEFINE_config_file("config", DEFAULT_CONFIG, "training config file", flag_values=fv)
-    flags.DEFINE_string("workdir", "runs/demo", "demo workdir (training workdir + plots)", flag_values=fv)
-    flags.DEFINE_integer("num_viz", 4, "validation pairs drawn into viz/", flag_values=fv)
-    return fv
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser("deq-flow demo", __doc__)
+    add_config_arg(p, DEFAULT_CONFIG, "training config file")
+    p.add_argument("--workdir", default="runs/demo", help="demo workdir (training workdir + plots)")
+    p.add_argument("--num_viz", type=at_least(0), default=4, help="validation pairs drawn into viz/")
+    return p
 
 
 def _evaluate(workdir: str, config, num_viz: int) -> dict:
@@ -39,10 +36,9 @@ def _evaluate(workdir: str, config, num_viz: int) -> dict:
     Metrics are those of the training loop's validation (`deq_flow_jax.train.validate`):
     EPE pooled over all valid pixels, with `deq.f_max_steps * eval_factor` solver steps.
     """
-    import cv2
     import numpy as np
 
-    from deq_flow_jax import viz
+    from deq_flow_jax import io, viz
     from deq_flow_jax.data import make_eval_source
     from deq_flow_jax.train.checkpoint import load_model_from_workdir
     from deq_flow_jax.train.config import deq_config
@@ -57,18 +53,16 @@ def _evaluate(workdir: str, config, num_viz: int) -> dict:
     os.makedirs(os.path.join(workdir, "viz"), exist_ok=True)
     for i, (image1, pred, gt) in enumerate(panels):
         panel = viz.flow_panel(np.asarray(image1, np.uint8), pred, gt)
-        path = os.path.join(workdir, "viz", f"pair_{i:02d}.png")
-        tmp = os.path.join(workdir, "viz", f".tmp_pair_{i:02d}.png")
-        if not cv2.imwrite(tmp, cv2.cvtColor(panel, cv2.COLOR_RGB2BGR)):
-            raise OSError(f"could not write {tmp}")
-        os.replace(tmp, path)
+        io.write_image(os.path.join(workdir, "viz", f"pair_{i:02d}.png"), panel)
     return {k: float(v) for k, v in metrics.items()} | {"pairs": len(src)}
 
 
 def main(argv: list[str]) -> int:
-    fv, stop = parse_flags("deq-flow demo", _flags, argv, __doc__)
-    if stop is not None:
-        return stop
+    parse = lambda a: parse_config_command(build_parser(), a, (), lock=False)  # noqa: E731
+    return run_command("demo", parse, argv, _run)
+
+
+def _run(fv) -> int:
     config, workdir = fv.config, os.path.abspath(fv.workdir)
     os.makedirs(workdir, exist_ok=True)
     t_start = time.time()
@@ -107,10 +101,8 @@ def main(argv: list[str]) -> int:
     result = {"validation": metrics, "train_and_evaluate": {k: float(v) for k, v in dict(final or {}).items()
                                                              if isinstance(v, (int, float))},
               "timings": timings, "training_curves": curves, "viz": os.path.join(workdir, "viz")}
-    tmp = os.path.join(workdir, "demo_result.json.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(result, fh, indent=2)
-    os.replace(tmp, os.path.join(workdir, "demo_result.json"))
+    from deq_flow_jax.io import atomic_write_json
+    atomic_write_json(os.path.join(workdir, "demo_result.json"), result, indent=2)
     drop = 100.0 * (1.0 - metrics["epe"] / max(metrics["zero_epe"], 1e-9))
     print("")
     print(f"validation EPE {metrics['epe']:.3f} px   (zero-flow EPE {metrics['zero_epe']:.3f} px, "

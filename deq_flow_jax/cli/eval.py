@@ -9,45 +9,56 @@ the first frames (--panels DIR).
 With --submit DIR and --dataset sintel or kitti, writes a test-set submission
 instead (Sintel: clean/ and final/ .flo files along each scene with fixed-point
 reuse; KITTI: flow/*.png).
+
+Outputs never overlap --checkpoint or --data-dir; --overwrite replaces only a results
+file or folder that deq-flow wrote. The results JSON is strict: a metric that cannot be
+computed is null, listed under "non_finite".
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import os
 import sys
 
+from deq_flow_jax.cli import model_args
+from deq_flow_jax.cli.common import (
+    ArgumentParser,
+    CliError,
+    at_least,
+    positive,
+    run_command,
+)
 from deq_flow_jax.cli.prepare import DEFAULT_DATA_DIR
-from deq_flow_jax.evaluate import cli_args
 from deq_flow_jax.evaluate.protocols import PROTOCOLS
 
+RESULTS_TOOL = "deq-flow eval"
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="deq-flow eval", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    cli_args.add_model_args(p)
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser("deq-flow eval", __doc__)
+    model_args.add_model_args(p)
     p.add_argument("--dataset", required=True, choices=sorted(PROTOCOLS))
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, type=os.path.expanduser,
                    help="TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets, "
                         "where `deq-flow prepare` and the training configs put datasets)")
     p.add_argument("--out", default=None, metavar="FILE",
                    help="results JSON (default eval_<dataset>.json; must not exist)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    cli_args.add_solver_args(p)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing outputs that deq-flow wrote (nothing else)")
+    model_args.add_solver_args(p)
     p.add_argument("--reuse", choices=("none", "reuse", "warm"), default="none",
                    help="start from the previous pair's fixed point along each scene "
                         "(default none, as the official protocols)")
-    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N pairs per pass")
+    p.add_argument("--limit", type=at_least(1), default=None, help="evaluate only the first N pairs per pass")
     p.add_argument("--per-frame", action="store_true", help="store per-frame metrics and solver stats")
     p.add_argument("--panels", default=None, metavar="DIR",
                    help="write frame | prediction | ground truth | error panels here")
-    p.add_argument("--num-panels", type=int, default=4, help="panels per pass (default 4)")
-    p.add_argument("--max-flow", type=float, default=400.0, help="|gt| cut-off of masked metrics")
-    p.add_argument("--synthetic-size", type=int, nargs=2, default=None, metavar=("H", "W"),
+    p.add_argument("--num-panels", type=at_least(1), default=4, help="panels per pass (default 4)")
+    p.add_argument("--max-flow", type=positive, default=400.0, help="|gt| cut-off of masked metrics")
+    p.add_argument("--synthetic-size", type=at_least(16), nargs=2, default=None, metavar=("H", "W"),
                    help="synthetic dataset image size (default: the builder's)")
-    p.add_argument("--synthetic-num-val", type=int, default=None, help="synthetic validation pairs")
-    p.add_argument("--synthetic-num-train", type=int, default=None,
+    p.add_argument("--synthetic-num-val", type=at_least(1), default=None, help="synthetic validation pairs")
+    p.add_argument("--synthetic-num-train", type=at_least(0), default=None,
                    help="synthetic training pairs of the dataset to open (names the build)")
     p.add_argument("--submit", default=None, metavar="DIR",
                    help="write a Sintel or KITTI test submission to DIR instead of validating")
@@ -73,7 +84,10 @@ def _source_factory(args):
 def _submit(args, variables, cfg, settings) -> int:
     from deq_flow_jax.data import make_eval_source
     from deq_flow_jax.evaluate.estimator import FlowEstimator
-    from deq_flow_jax.evaluate.submission import write_kitti_submission, write_sintel_submission
+    from deq_flow_jax.evaluate.submission import (
+        write_kitti_submission,
+        write_sintel_submission,
+    )
 
     progress = not args.no_progress
     if args.dataset == "sintel":
@@ -88,33 +102,57 @@ def _submit(args, variables, cfg, settings) -> int:
         est = FlowEstimator(variables, cfg, settings, pad_mode="kitti")
         res = write_kitti_submission(est, source, args.submit, overwrite=args.overwrite,
                                      limit=args.limit, progress=progress)
-    print(json.dumps(res, indent=1))
+    from deq_flow_jax.io import dumps_json
+
+    print(dumps_json(res, indent=1))
     return 0
+
+
+def _is_results_file(path: str) -> bool:
+    from deq_flow_jax.io.outputs import json_field
+
+    return json_field(path, "tool") == RESULTS_TOOL
+
+
+def _check_outputs(args, out: str | None) -> None:
+    """Every output path is usable and overlaps no input, before any work."""
+    from deq_flow_jax.io.outputs import (
+        check_no_overlap,
+        check_output_dir,
+        check_output_file,
+    )
+
+    inputs = [("--checkpoint", args.checkpoint), ("--data-dir", args.data_dir)]
+    if args.submit is not None:
+        check_no_overlap(args.submit, "--submit", inputs)
+        check_output_dir(args.submit, args.overwrite, "--submit")
+        return
+    check_no_overlap(out, "--out", inputs + [("--panels", args.panels)])
+    check_output_file(out, args.overwrite, "--out", is_ours=_is_results_file)
+    if args.panels:
+        check_no_overlap(args.panels, "--panels", inputs)
+        check_output_dir(args.panels, args.overwrite, "--panels")
 
 
 def _run(args) -> int:
     from deq_flow_jax.evaluate.estimator import FlowEstimator
-    from deq_flow_jax.evaluate.infer import check_output_path
     from deq_flow_jax.evaluate.protocols import format_table, run_protocol
 
     if args.submit is not None:
         if args.dataset not in ("sintel", "kitti"):
-            raise ValueError(f"--submit writes Sintel or KITTI submissions; got --dataset {args.dataset}")
-        check_output_path(args.submit, args.overwrite)
-        variables, cfg, settings = cli_args.load_model_and_settings(args)
+            raise CliError("--submit", f"writes Sintel or KITTI submissions; got --dataset {args.dataset}")
+        _check_outputs(args, None)
+        variables, cfg, settings = model_args.load_model_and_settings(args)
         return _submit(args, variables, cfg, settings)
 
     out = args.out or f"eval_{args.dataset}.json"
-    if os.path.exists(out) and not args.overwrite:
-        raise FileExistsError(f"{out}: results file exists; pass --overwrite or another --out")
-    if args.panels:
-        check_output_path(args.panels, args.overwrite)
-    variables, cfg, settings = cli_args.load_model_and_settings(args)
+    _check_outputs(args, out)
+    variables, cfg, settings = model_args.load_model_and_settings(args)
     on_frame, panels_dir = None, None
     if args.panels:
-        from deq_flow_jax.evaluate.infer import StagedDir
+        from deq_flow_jax.io.outputs import StagedDir
 
-        panels_dir = StagedDir(args.panels, args.overwrite)
+        panels_dir = StagedDir(args.panels, args.overwrite, command="eval --panels", flag="--panels")
         on_frame = _panel_writer(panels_dir.path, args.num_panels)
     try:
         result = run_protocol(lambda pad: FlowEstimator(variables, cfg, settings, pad_mode=pad),
@@ -128,12 +166,12 @@ def _run(args) -> int:
         raise
     if panels_dir is not None:
         panels_dir.commit()
-    result.update({"checkpoint": os.path.abspath(args.checkpoint), "model": cfg.to_dict(),
-                   "settings": dataclasses.asdict(settings),
-                   "reuse": args.reuse, "limit": args.limit})
-    from deq_flow_jax.io import atomic_write_bytes
+    result = {"tool": RESULTS_TOOL, **result,
+              "checkpoint": args.checkpoint and os.path.abspath(args.checkpoint), "model": cfg.to_dict(),
+              "settings": dataclasses.asdict(settings), "reuse": args.reuse, "limit": args.limit}
+    from deq_flow_jax.io import atomic_write_json
 
-    atomic_write_bytes(out, json.dumps(result, indent=1, default=float).encode())
+    atomic_write_json(out, result)
     print(f"{args.dataset}: solver {settings.solver}, budget {settings.max_steps}, "
           f"tol {settings.tol} ({settings.stop_mode})")
     print(format_table(result))
@@ -158,4 +196,4 @@ def _panel_writer(directory: str, count: int):
 
 
 def main(argv: list[str]) -> int:
-    return cli_args.run_cli("eval", build_parser(), argv, _run)
+    return run_command("eval", build_parser(), argv, _run)

@@ -8,6 +8,8 @@ inputs and outputs. Reload anywhere JAX runs, without this package:
     flow, flow_lowres, hidden, nstep, abs_res, rel_res = exp.call(image1, image2)
 
 --check reloads the file, runs it on random frames and compares with the model.
+--overwrite replaces FILE only if it is an export that deq-flow wrote (FILE.json says so);
+the output may not overlap --checkpoint.
 """
 from __future__ import annotations
 
@@ -15,47 +17,73 @@ import argparse
 import dataclasses
 import os
 
-from deq_flow_jax.evaluate import cli_args
+from deq_flow_jax.cli import model_args
+from deq_flow_jax.cli.common import ArgumentParser, CliError, at_least, run_command
+
+PLATFORMS = ("cpu", "cuda", "rocm", "tpu")   # what jax.export lowers for
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="deq-flow export", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    cli_args.add_model_args(p)
+def platform_list(text: str) -> list[str]:
+    """argparse type: comma-separated names from PLATFORMS, no repeats."""
+    names = [s.strip().lower() for s in text.split(",") if s.strip()]
+    bad = [n for n in names if n not in PLATFORMS]
+    if not names or bad:
+        raise argparse.ArgumentTypeError(f"unknown platform {bad[0]!r}; choose from {', '.join(PLATFORMS)}"
+                                         if bad else "give at least one platform")
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"a platform is listed twice: {text}")
+    return names
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser("deq-flow export", __doc__)
+    model_args.add_model_args(p)
     p.add_argument("--out", required=True, metavar="FILE", help="serialised output file")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing file")
-    p.add_argument("--height", type=int, required=True, help="input height in pixels")
-    p.add_argument("--width", type=int, required=True, help="input width in pixels")
-    p.add_argument("--batch", type=int, default=1, help="pairs per call (default 1)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing export written by deq-flow (nothing else)")
+    p.add_argument("--height", type=at_least(16), required=True, help="input height in pixels (>= 16)")
+    p.add_argument("--width", type=at_least(16), required=True, help="input width in pixels (>= 16)")
+    p.add_argument("--batch", type=at_least(1), default=1, help="pairs per call (default 1)")
     p.add_argument("--pad-mode", choices=("sintel", "kitti"), default="sintel")
-    p.add_argument("--platforms", default=None,
-                   help="comma-separated lowering platforms, e.g. cpu,cuda (default: this backend)")
+    p.add_argument("--platforms", type=platform_list, default=None,
+                   help=f"comma-separated lowering platforms from {', '.join(PLATFORMS)} "
+                        "(default: this backend)")
     p.add_argument("--check", action="store_true", help="reload and compare with the model")
-    cli_args.add_solver_args(p)
+    model_args.add_solver_args(p)
     return p
+
+
+def _is_export(path: str) -> bool:
+    """True if `path` is an export deq-flow wrote: its FILE.json names our format."""
+    from deq_flow_jax.evaluate.export import FORMAT
+    from deq_flow_jax.io.outputs import json_field
+
+    return json_field(path + ".json", "format") == FORMAT
 
 
 def _run(args) -> int:
     import numpy as np
 
     from deq_flow_jax.evaluate.estimator import FlowEstimator
-    from deq_flow_jax.evaluate.export import export_inference, load_exported, run_exported, save_exported
+    from deq_flow_jax.evaluate.export import (
+        export_inference,
+        load_exported,
+        run_exported,
+        save_exported,
+    )
+    from deq_flow_jax.io.outputs import check_no_overlap, check_output_file
 
-    if os.path.lexists(args.out) and not args.overwrite:
-        raise FileExistsError(f"{args.out}: exists; pass --overwrite to replace it")
-    parent = os.path.dirname(os.path.abspath(args.out))
-    if not os.path.isdir(parent):
-        raise FileNotFoundError(f"{parent}: parent folder of --out does not exist")
-    if min(args.height, args.width) < 16 or args.batch < 1:
-        raise ValueError(f"--height/--width must be >= 16 and --batch >= 1; got "
-                         f"{args.height}x{args.width}, batch {args.batch}")
-    platforms = [s.strip() for s in args.platforms.split(",")] if args.platforms else None
-    variables, cfg, settings = cli_args.load_model_and_settings(args)
+    check_no_overlap(args.out, "--out", [("--checkpoint", args.checkpoint)])
+    check_output_file(args.out, args.overwrite, "--out", is_ours=_is_export)
+    check_output_file(args.out + ".json", args.overwrite, "--out (its .json)", is_ours=lambda p: _is_export(args.out))
+    platforms = args.platforms
+    variables, cfg, settings = model_args.load_model_and_settings(args)
     exported = export_inference(variables, cfg, height=args.height, width=args.width,
                                 batch=args.batch, settings=settings, pad_mode=args.pad_mode,
                                 platforms=platforms)
     meta = {"model": cfg.to_dict(), "settings": dataclasses.asdict(settings),
-            "pad_mode": args.pad_mode, "checkpoint": os.path.abspath(args.checkpoint)}
+            "pad_mode": args.pad_mode,
+            "checkpoint": args.checkpoint and os.path.abspath(args.checkpoint)}
     save_exported(args.out, exported, meta)
     size = os.path.getsize(args.out)
     print(f"exported {cfg.name}: input ({args.batch}, {args.height}, {args.width}, 3), "
@@ -72,9 +100,9 @@ def _run(args) -> int:
         print(f"check: max |flow(exported) - flow(model)| = {diff:.3g} px; "
               f"nstep {got['nstep'].tolist()} vs {ref.nstep.tolist()}")
         if not diff < 1e-3:
-            raise ValueError(f"exported function disagrees with the model by {diff} px")
+            raise CliError("--check", f"the exported function disagrees with the model by {diff} px")
     return 0
 
 
 def main(argv: list[str]) -> int:
-    return cli_args.run_cli("export", build_parser(), argv, _run)
+    return run_command("export", build_parser(), argv, _run)

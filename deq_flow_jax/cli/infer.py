@@ -1,26 +1,31 @@
-"""`deq-flow infer INPUT... --checkpoint DIR --out DIR`: flow on your own frames or video.
+"""`deq-flow infer INPUT... [--checkpoint DIR] --out DIR`: flow on your own frames or video.
 
 INPUT is two (or more) image files, one folder of frames (sorted by name) or one
 video file. Writes flow/<frame>.flo (and .npy with --npy), color/<frame>.png,
 flow.mp4 or flow.gif (frame beside its colour flow) and stats.json, and prints
 the mean solver steps per pair. Consecutive pairs reuse the previous fixed point
 (forward-interpolated flow and GRU state) unless --no-reuse.
+
+Every input is checked (and every frame decoded once) before the model is loaded;
+the output must not overlap an input; --overwrite replaces only a folder that
+deq-flow wrote; a non-finite flow stops the run naming the pair, and nothing is written.
 """
 from __future__ import annotations
 
-import argparse
+import sys
 
-from deq_flow_jax.evaluate import cli_args
+from deq_flow_jax.cli import model_args
+from deq_flow_jax.cli.common import ArgumentParser, CliError, at_least, positive, run_command
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="deq-flow infer", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser("deq-flow infer", __doc__)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="images, a folder of frames, or a video")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (must not exist)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    cli_args.add_model_args(p)
-    cli_args.add_solver_args(p)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output folder written by deq-flow (nothing else)")
+    model_args.add_model_args(p)
+    model_args.add_solver_args(p)
     g = p.add_argument_group("sequence")
     g.add_argument("--reuse", choices=("reuse", "warm", "none"), default="reuse",
                    help="start each pair from the previous fixed point (reuse, default), from its "
@@ -29,8 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="same as --reuse none")
     g.add_argument("--compare", action="store_true",
                    help="also run without reuse (or with, given --no-reuse) and report both step counts")
-    g.add_argument("--batch-size", type=int, default=1, help="pairs per call (needs --no-reuse)")
-    g.add_argument("--max-frames", type=int, default=None, help="use only the first N frames")
+    g.add_argument("--batch-size", type=at_least(1), default=1, help="pairs per call (needs --no-reuse)")
+    g.add_argument("--max-frames", type=at_least(2), default=None, help="use only the first N frames (>= 2)")
     g.add_argument("--pad-mode", choices=("sintel", "kitti"), default="sintel")
     o = p.add_argument_group("outputs")
     o.add_argument("--npy", action="store_true", help="also write flow as .npy")
@@ -38,8 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--no-color", action="store_true", help="do not write colour PNGs")
     o.add_argument("--video", choices=("auto", "mp4", "gif", "none"), default="auto",
                    help="frame + colour flow video (auto: mp4 when there are 2+ pairs)")
-    o.add_argument("--fps", type=float, default=None, help="video frame rate (default: input's, else 10)")
-    o.add_argument("--max-flow", type=float, default=None,
+    o.add_argument("--fps", type=positive, default=None, help="video frame rate (default: input's, else 10)")
+    o.add_argument("--max-flow", type=positive, default=None,
                    help="colour-scale magnitude in px (default: each frame's maximum)")
     o.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -47,16 +52,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run(args) -> int:
     from deq_flow_jax.evaluate.estimator import FlowEstimator
-    from deq_flow_jax.evaluate.infer import InferOptions, check_output_path, infer_frames
+    from deq_flow_jax.evaluate.infer import InferOptions, infer_frames
     from deq_flow_jax.evaluate.inputs import open_frames
+    from deq_flow_jax.io.outputs import check_no_overlap, check_output_dir
 
+    if args.batch_size > 1 and args.reuse != "none":
+        raise CliError("--batch-size", "more than 1 pair per call needs --no-reuse "
+                                       "(reuse chains the pairs one by one)")
     options = InferOptions(reuse=args.reuse, batch_size=args.batch_size, write_flo=not args.no_flo,
                            write_npy=args.npy, write_color=not args.no_color, video=args.video,
                            fps=args.fps, max_flow=args.max_flow, compare=args.compare,
                            overwrite=args.overwrite)
-    check_output_path(args.out, args.overwrite)       # cheap checks first: no model loaded yet
+    # cheap checks first, no model loaded yet: the output, then every input frame
+    check_no_overlap(args.out, "--out", [("INPUT", p) for p in args.inputs]
+                     + [("--checkpoint", args.checkpoint)])
+    check_output_dir(args.out, args.overwrite, "--out")
     frames = open_frames(args.inputs, args.max_frames)
-    variables, cfg, settings = cli_args.load_model_and_settings(args)
+    if frames.skipped:
+        shown = ", ".join(frames.skipped[:8]) + (", ..." if len(frames.skipped) > 8 else "")
+        print(f"deq-flow infer: warning: {args.inputs[0]}: {len(frames.skipped)} file(s) without an "
+              f"image extension skipped: {shown}", file=sys.stderr)
+    variables, cfg, settings = model_args.load_model_and_settings(args)
     estimator = FlowEstimator(variables, cfg, settings, pad_mode=args.pad_mode)
     summary = infer_frames(estimator, frames, args.out, options, progress=not args.no_progress)
     print(f"{summary['n_pairs']} pair(s) of {frames.size[0]}x{frames.size[1]} -> {args.out}")
@@ -72,4 +88,4 @@ def _run(args) -> int:
 
 
 def main(argv: list[str]) -> int:
-    return cli_args.run_cli("infer", build_parser(), argv, _run)
+    return run_command("infer", build_parser(), argv, _run)

@@ -6,24 +6,26 @@ Prints the variant and its parameter count, then the output directory.
 """
 from __future__ import annotations
 
-import argparse
-import sys
-
+from deq_flow_jax.cli.common import ArgumentParser, at_least, run_command
 from deq_flow_jax.cli.convert import add_model_args, config_from_args, count_params
 
 
-def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="deq-flow init", description=__doc__.split("\n")[0])
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser("deq-flow init", __doc__)
     add_model_args(p)
     p.add_argument("--out", required=True, help="output directory (orbax + model_config.json)")
-    p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
-    a = p.parse_args(argv)
-    try:
-        cfg = config_from_args(a)
-    except ValueError as e:
-        print(f"deq-flow init: {e}", file=sys.stderr)
-        return 2
+    p.add_argument("--seed", type=at_least(0), default=0, help="PRNG seed (default 0)")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    return run_command("init", build_parser(), argv, _run)
+
+
+def _run(a) -> int:
+    cfg = config_from_args(a)
     import jax
+
     from deq_flow_jax.model import init_model
     from deq_flow_jax.model_io import save_model
     variables = init_model(cfg, jax.random.PRNGKey(a.seed))

@@ -12,32 +12,28 @@ from __future__ import annotations
 
 import json
 
-from absl import flags
-from ml_collections import config_flags
-
-from deq_flow_jax.cli.config_args import parse_flags
+from deq_flow_jax.cli.common import ArgumentParser, at_least, run_command
+from deq_flow_jax.cli.config_args import add_config_arg, parse_config_command
 
 
-def _flags() -> flags.FlagValues:
-    fv = flags.FlagValues()
-    config_flags.DEFINE_config_file(
-        "config", None, "training config file (experiments/configs/<stage>.py[:variant]); "
-        "override any field with --config.a.b=value", flag_values=fv, lock_config=True)
-    flags.DEFINE_string("workdir", None, "output directory (checkpoints, logs); resumed if it "
-                        "holds checkpoints", flag_values=fv)
-    flags.DEFINE_string("coordinator_address", None, "multi-process: HOST:PORT of process 0",
-                        flag_values=fv)
-    flags.DEFINE_integer("num_processes", None, "multi-process: number of processes",
-                         flag_values=fv)
-    flags.DEFINE_integer("process_id", None, "multi-process: this process's index",
-                         flag_values=fv)
-    return fv
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser("deq-flow train", __doc__)
+    add_config_arg(p, None, "training config file (experiments/configs/<stage>.py[:variant])")
+    p.add_argument("--workdir", default=None,
+                   help="output directory (checkpoints, logs); resumed if it holds checkpoints")
+    p.add_argument("--coordinator_address", default=None, help="multi-process: HOST:PORT of process 0")
+    p.add_argument("--num_processes", type=at_least(1), default=None,
+                   help="multi-process: number of processes")
+    p.add_argument("--process_id", type=at_least(0), default=None, help="multi-process: this process's index")
+    return p
 
 
 def main(argv: list[str]) -> int:
-    fv, stop = parse_flags("deq-flow train", _flags, argv, __doc__)
-    if stop is not None:
-        return stop
+    parse = lambda a: parse_config_command(build_parser(), a, ("config", "workdir"))  # noqa: E731
+    return run_command("train", parse, argv, _run)
+
+
+def _run(fv) -> int:
     from deq_flow_jax.train.parallel import initialize_distributed
     initialize_distributed(fv.coordinator_address, fv.num_processes, fv.process_id)
     from deq_flow_jax.train import train_and_evaluate

@@ -12,7 +12,7 @@ Modules, one idea each:
   submission   Sintel and KITTI test-set writers
   export       jax.export serialisation of inference
   loading      a model from a model directory or a training workdir
-  cli_args     flags shared by `deq-flow eval`, `infer` and `export`
+  (their flags live in deq_flow_jax/cli/model_args.py)
 """
 from deq_flow_jax.evaluate.aggregate import MetricAccumulator
 from deq_flow_jax.evaluate.estimator import Estimate, FlowEstimator, SolverSettings

@@ -14,7 +14,6 @@ to
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import Sequence
 
@@ -65,13 +64,13 @@ def export_inference(variables, cfg, *, height: int, width: int, batch: int = 1,
 
 def save_exported(path: str, exported, meta: dict | None = None) -> str:
     """Writes `exported.serialize()` to `path` (atomically) and `path + '.json'` describing it."""
-    from deq_flow_jax.io import atomic_write_bytes
+    from deq_flow_jax.io import atomic_write_bytes, atomic_write_json
 
     info = {"format": FORMAT, "inputs": [str(a) for a in exported.in_avals],
             "outputs": dict(zip(OUTPUT_NAMES, (str(a) for a in exported.out_avals))),
             "platforms": list(exported.platforms), **(meta or {})}
     atomic_write_bytes(path, bytes(exported.serialize()))
-    atomic_write_bytes(path + ".json", json.dumps(info, indent=1).encode())
+    atomic_write_json(path + ".json", info)
     return path
 
 

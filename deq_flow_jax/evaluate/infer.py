@@ -7,21 +7,22 @@ Output layout of `infer_frames(..., out_dir)`:
     out_dir/color/<name>.png     Middlebury colour coding
     out_dir/flow.mp4 | flow.gif  frame i beside its colour flow (with video)
     out_dir/stats.json           settings, per-pair solver steps / residuals / time, means
+    out_dir/.deq-flow-output     marker: this folder was written by deq-flow
 
 Solver cost per pair is `steps`: f-evaluations until the residual first fell
 below the tolerance (the budget when it never did).
 
 The directory is built under a temporary name beside `out_dir` and renamed at
-the end, so an error leaves no partial output; an existing `out_dir` is an
-error unless `overwrite`.
+the end (`deq_flow_jax.io.outputs.StagedDir`), so an error leaves no partial
+output; an existing `out_dir` is an error unless `overwrite` and it carries the
+marker. A pair whose flow is not finite (NaN / inf) is an error naming the pair:
+no file is written for it and the whole output is discarded.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
+import math
 import os
-import shutil
-import tempfile
 from typing import Optional
 
 import numpy as np
@@ -29,6 +30,7 @@ import numpy as np
 from deq_flow_jax.evaluate.inputs import FrameSequence, InputError
 from deq_flow_jax.evaluate.sequence import REUSE_MODES, run_sequence
 from deq_flow_jax.evaluate.video import VIDEO_FORMATS, VideoWriter
+from deq_flow_jax.io.outputs import StagedDir
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,54 +69,19 @@ class InferOptions:
             raise ValueError(f"batch_size must be >= 1; got {self.batch_size}")
         if self.batch_size > 1 and self.reuse != "none":
             raise ValueError("batch_size > 1 needs reuse 'none' (reuse chains the pairs one by one)")
+        for name in ("fps", "max_flow"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0 (or None); got {value}")
 
 
-def check_output_path(out_dir: str, overwrite: bool) -> None:
-    """Raises InputError if `out_dir` exists (and not overwrite) or its parent is missing."""
-    if os.path.lexists(out_dir) and not overwrite:
-        raise InputError(f"{out_dir}: output path exists; pass --overwrite to replace it")
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise InputError(f"{out_dir}: exists and is not a folder")
-    parent = os.path.dirname(os.path.abspath(out_dir))
-    if not os.path.isdir(parent):
-        raise InputError(f"{parent}: parent folder of the output does not exist")
-
-
-class StagedDir:
-    """A temporary folder beside `target`, moved into place by `commit()`.
-
-    As a context manager: commits on success, deletes the staging folder on error.
-    """
-
-    def __init__(self, target: str, overwrite: bool = False):
-        check_output_path(target, overwrite)
-        self.target, self.overwrite = os.path.abspath(target), overwrite
-        base = os.path.basename(self.target.rstrip(os.sep)) or "out"
-        self.path = tempfile.mkdtemp(prefix=f".tmp-{base}-", dir=os.path.dirname(self.target))
-
-    def commit(self) -> str:
-        if os.path.lexists(self.target):
-            if not self.overwrite:
-                raise InputError(f"{self.target}: output path appeared while writing; not replaced")
-            old = self.target + ".old-" + os.path.basename(self.path)
-            os.replace(self.target, old)
-            os.replace(self.path, self.target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(self.path, self.target)
-        return self.target
-
-    def discard(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
-
-    def __enter__(self) -> "StagedDir":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.discard()
+def check_finite_flow(flow: np.ndarray, pair: str) -> None:
+    """Raises InputError naming `pair` if `flow` holds NaN or inf (never write such a file)."""
+    bad = int(np.size(flow) - np.count_nonzero(np.isfinite(flow)))
+    if bad:
+        raise InputError(f"{pair}: the model returned non-finite flow ({bad} of {np.size(flow)} values "
+                         "NaN/inf); nothing was written: check the checkpoint (corrupt or diverged "
+                         "weights?) and the frames")
 
 
 def _pair_record(name: str, est) -> dict:
@@ -151,8 +118,8 @@ def infer_frames(estimator, frames: FrameSequence, out_dir: str,
     video = options.video
     if video == "auto":
         video = "mp4" if n_pairs >= 2 else "none"
-    fps = options.fps or frames.fps or 10.0
-    with StagedDir(out_dir, options.overwrite) as stage:
+    fps = options.fps if options.fps is not None else (frames.fps or 10.0)
+    with StagedDir(out_dir, options.overwrite, command="infer") as stage:
         for sub, on in (("flow", options.write_flo or options.write_npy), ("color", options.write_color)):
             if on:
                 os.makedirs(os.path.join(stage.path, sub))
@@ -171,6 +138,7 @@ def infer_frames(estimator, frames: FrameSequence, out_dir: str,
             for i, est in bar:
                 name = frames.names[i]
                 flow = est.flow[0]
+                check_finite_flow(flow, frames.pair_label(i))
                 if options.write_flo:
                     io.write_flo(os.path.join(stage.path, "flow", name + ".flo"), flow)
                 if options.write_npy:
@@ -205,8 +173,7 @@ def infer_frames(estimator, frames: FrameSequence, out_dir: str,
             other = "none" if options.reuse != "none" else "reuse"
             steps = [int(e.steps[0]) for _, e in run_sequence(estimator, frames.frames(), other)]
             summary["compare"] = {"reuse": other, "steps": steps, "mean_steps": float(np.mean(steps))}
-        with open(os.path.join(stage.path, "stats.json"), "w") as f:
-            json.dump(summary, f, indent=1)
+        io.atomic_write_json(os.path.join(stage.path, "stats.json"), summary)
     return summary
 
 

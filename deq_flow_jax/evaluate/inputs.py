@@ -3,8 +3,12 @@
 `open_frames(paths)` validates the input up front and returns a `FrameSequence`
 that streams (H, W, 3) uint8 RGB frames. Everything a user can get wrong is
 reported as an `InputError` naming the file and the problem: fewer than two
-frames, frames of different sizes, an unreadable image, a video that cannot be
-decoded.
+frames, frames of different sizes, an unreadable image (every frame is decoded
+once up front, so a corrupt last frame is found before any flow is computed), a
+video that cannot be decoded. Files in a frames folder without an image
+extension are listed in `FrameSequence.skipped` (the CLI prints them).
+Frame names (the output file names) are unique: frames with the same file name
+in different folders are named after their folder too.
 """
 from __future__ import annotations
 
@@ -60,6 +64,7 @@ class FrameSequence:
         size: (H, W) shared by all frames.
         fps: frames per second (video) or None.
         paths: the image files (kind "images") or the single video file.
+        skipped: files of an input folder that were not used (no image extension).
     """
 
     kind: str
@@ -67,9 +72,16 @@ class FrameSequence:
     size: tuple
     fps: float | None
     paths: list
+    skipped: list = dataclasses.field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.names)
+
+    def pair_label(self, i: int) -> str:
+        """Names pair i in messages: "a.png -> b.png" (or "VIDEO frames i -> i+1")."""
+        if self.kind == "images":
+            return f"{self.paths[i]} -> {self.paths[i + 1]}"
+        return f"{self.paths[0]} frames {i} -> {i + 1}"
 
     def frames(self) -> Iterator[np.ndarray]:
         """Yields each frame as (H, W, 3) uint8 RGB; raises InputError on a bad one."""
@@ -127,7 +139,25 @@ def _probe_video(path: str, max_frames: int | None) -> FrameSequence:
     return FrameSequence("video", [f"frame_{i:06d}" for i in range(count)], tuple(size), fps, [path])
 
 
-def _images(paths: Sequence[str], where: str) -> FrameSequence:
+def frame_names(paths: Sequence[str]) -> list[str]:
+    """Unique output names for image files: the stem; the extension too when two stems
+    collide (a.png, a.jpg); the folders too when two files share a name (x/a.png, y/a.png);
+    the position too when one file is given twice."""
+    names = [os.path.splitext(os.path.basename(p))[0] for p in paths]
+    if len(set(names)) == len(names):
+        return names
+    names = [os.path.basename(p).replace(".", "_") for p in paths]
+    if len(set(names)) == len(names):
+        return names
+    absolute = [os.path.abspath(p) for p in paths]
+    root = os.path.commonpath([os.path.dirname(p) for p in absolute])
+    names = [os.path.relpath(p, root).replace(os.sep, "__").replace(".", "_") for p in absolute]
+    if len(set(names)) != len(names):  # the same file twice
+        names = [f"{i:06d}_{n}" for i, n in enumerate(names)]
+    return names
+
+
+def _images(paths: Sequence[str], where: str, decode: bool = True) -> FrameSequence:
     if len(paths) < 2:
         found = ", ".join(os.path.basename(p) for p in paths) or "none"
         raise InputError(f"{where}: need at least 2 frames, found {len(paths)} ({found})")
@@ -139,24 +169,30 @@ def _images(paths: Sequence[str], where: str) -> FrameSequence:
         elif hw != size:
             raise InputError(f"{path}: frame size {hw} (H, W) differs from {size} of {first}; "
                              "all frames must have the same size")
-    names = [os.path.splitext(os.path.basename(p))[0] for p in paths]
-    if len(set(names)) != len(names):  # e.g. a.png and a.jpg: keep the extension to stay unique
-        names = [os.path.basename(p).replace(".", "_") for p in paths]
+    names = frame_names(paths)
+    if decode:  # headers were fine; now every pixel, before any pair is computed
+        for path in paths:
+            read_rgb(path)
     return FrameSequence("images", names, size, None, list(paths))
 
 
-def open_frames(inputs: Sequence[str], max_frames: int | None = None) -> FrameSequence:
+def open_frames(inputs: Sequence[str], max_frames: int | None = None,
+                decode: bool = True) -> FrameSequence:
     """Validates user inputs and returns the frame sequence.
 
     Args:
         inputs: one folder (its images, sorted by name), one video file, or two or
             more image files (in the given order).
-        max_frames: use at most this many frames (None: all).
+        max_frames: use at most this many frames (None: all; else at least 2).
+        decode: decode every image once now (a corrupt frame is an error before any
+            work); False checks only the headers. Videos are always decoded once.
 
     Raises:
         InputError: with the offending path and the reason.
     """
     inputs = [os.fspath(p) for p in inputs]
+    if max_frames is not None and max_frames < 2:
+        raise InputError(f"--max-frames: must be >= 2 (flow needs two frames); got {max_frames}")
     if not inputs:
         raise InputError("no input given: pass two images, a folder of frames or a video file")
     for p in inputs:
@@ -165,14 +201,17 @@ def open_frames(inputs: Sequence[str], max_frames: int | None = None) -> FrameSe
     if len(inputs) == 1:
         (path,) = inputs
         if os.path.isdir(path):
-            files = sorted(f for f in os.listdir(path) if f.lower().endswith(IMAGE_EXTENSIONS)
-                           and os.path.isfile(os.path.join(path, f)))
+            entries = sorted(f for f in os.listdir(path) if os.path.isfile(os.path.join(path, f)))
+            files = [f for f in entries if f.lower().endswith(IMAGE_EXTENSIONS)]
+            skipped = [f for f in entries if not f.lower().endswith(IMAGE_EXTENSIONS)]
             files = [os.path.join(path, f) for f in files][:max_frames]
-            return _images(files, path)
+            seq = _images(files, path, decode)
+            seq.skipped = skipped
+            return seq
         if path.lower().endswith(IMAGE_EXTENSIONS):
             raise InputError(f"{path}: a single image; give two images, a folder or a video")
         return _probe_video(path, max_frames)
     dirs = [p for p in inputs if os.path.isdir(p)]
     if dirs:
         raise InputError(f"{dirs[0]}: is a folder; give either one folder or a list of image files")
-    return _images(inputs[:max_frames], inputs[0])
+    return _images(inputs[:max_frames], inputs[0], decode)

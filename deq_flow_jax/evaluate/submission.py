@@ -9,15 +9,17 @@ Layouts (those of the official DEQ-Flow / RAFT `create_*_submission`):
 
 Sintel runs along each scene with fixed-point reuse (or a warm start) by default;
 the state resets when the scene changes or frames are not consecutive. Output is
-staged in a temporary folder and renamed at the end (no partial submissions).
+staged in a temporary folder and renamed at the end (no partial submissions); a
+non-finite flow is an error naming the pair, never a written file.
 """
 from __future__ import annotations
 
 import os
 from typing import Mapping, Optional
 
-from deq_flow_jax.evaluate.infer import StagedDir
+from deq_flow_jax.evaluate.infer import check_finite_flow
 from deq_flow_jax.evaluate.sequence import SequenceEstimator
+from deq_flow_jax.io.outputs import StagedDir
 
 
 def _items(source, limit):
@@ -50,7 +52,7 @@ def write_sintel_submission(estimator, sources: Mapping[str, object], out_dir: s
     from deq_flow_jax import io
 
     counts, steps = {}, {}
-    with StagedDir(out_dir, overwrite) as stage:
+    with StagedDir(out_dir, overwrite, command="eval --submit", flag="--submit") as stage:
         for dstype, source in sources.items():
             seq = SequenceEstimator(estimator, reuse)
             prev, n, total = None, 0, 0
@@ -63,6 +65,7 @@ def write_sintel_submission(estimator, sources: Mapping[str, object], out_dir: s
                     seq.reset()
                 prev = (scene, frame)
                 est = seq(item["image1"][None], item["image2"][None])
+                check_finite_flow(est.flow[0], f"sintel {dstype} {scene} frame {frame}")
                 folder = os.path.join(stage.path, dstype, scene)
                 os.makedirs(folder, exist_ok=True)
                 io.write_flo(os.path.join(folder, f"frame{frame + 1:04d}.flo"), est.flow[0])
@@ -101,7 +104,7 @@ def write_kitti_submission(estimator, source, out_dir: str, *, overwrite: bool =
     from deq_flow_jax import io
 
     n, total, names = 0, 0, set()
-    with StagedDir(out_dir, overwrite) as stage:
+    with StagedDir(out_dir, overwrite, command="eval --submit", flag="--submit") as stage:
         os.makedirs(os.path.join(stage.path, "flow"))
         for i, item in tqdm(_items(source, limit), desc="kitti", unit="pair",
                             total=len(source) if limit is None else min(limit, len(source)),
@@ -111,6 +114,7 @@ def write_kitti_submission(estimator, source, out_dir: str, *, overwrite: bool =
                 raise ValueError(f"KITTI submission: two pairs map to the same file {name}")
             names.add(name)
             est = estimator(item["image1"][None], item["image2"][None])
+            check_finite_flow(est.flow[0], f"kitti {name}")
             io.write_kitti_flow(os.path.join(stage.path, "flow", name), est.flow[0])
             n += 1
             total += int(est.steps[0])

@@ -2,15 +2,16 @@
 
 MP4 frames of odd height or width are padded by one replicated row / column
 (the codec needs even sizes). The file appears only when `close()` succeeds: frames go to a temporary file
-next to the destination, renamed at the end; `abort()` (or an exception inside
-a `with` block) removes it.
+next to the destination (`deq_flow_jax.io.atomic_path`), renamed at the end;
+`abort()` (or an exception inside a `with` block) removes it.
 """
 from __future__ import annotations
 
 import os
-import tempfile
 
 import numpy as np
+
+from deq_flow_jax.io.common import atomic_path
 
 VIDEO_FORMATS = ("mp4", "gif")
 
@@ -32,9 +33,8 @@ class VideoWriter:
         if not fps > 0:
             raise ValueError(f"fps must be positive; got {fps}")
         self.path, self.fps, self.format = path, float(fps), ext
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, self._tmp = tempfile.mkstemp(prefix=".tmp-", suffix="." + ext, dir=directory)
-        os.close(fd)
+        self._target = atomic_path(path)
+        self._tmp = self._target.__enter__()
         self._size = None
         self._gif_frames: list = []
         self._cv = None
@@ -81,7 +81,8 @@ class VideoWriter:
         else:
             self._cv.release()
             self._cv = None
-        os.replace(self._tmp, self.path)
+        target, self._target = self._target, None
+        target.__exit__(None, None, None)   # renames the finished file into place
         return self.path
 
     def abort(self) -> None:
@@ -90,8 +91,9 @@ class VideoWriter:
             self._cv.release()
             self._cv = None
         self._gif_frames = []
-        if os.path.exists(self._tmp):
-            os.remove(self._tmp)
+        if self._target is not None:
+            target, self._target = self._target, None
+            target.__exit__(InterruptedError, InterruptedError("aborted"), None)  # removes it
 
     def __enter__(self) -> "VideoWriter":
         return self

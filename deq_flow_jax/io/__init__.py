@@ -1,14 +1,28 @@
 """Optical-flow file formats: .flo, .pfm, KITTI 16-bit PNG flow, 8-bit images.
 
 Every reader validates what it reads and raises `FlowFormatError` (a `ValueError`)
-naming the file; every writer writes a temporary file and renames it into place.
+naming the file; every writer writes a temporary file and renames it into place (`atomic_path`, the one
+atomic-write helper of the project; files honour the umask; JSON is strict).
 Layouts: flow (H, W, 2) float32 (u, v) in pixels; images (H, W, 3) uint8 RGB.
 """
-from deq_flow_jax.io.common import FlowFormatError, atomic_write_bytes
-from deq_flow_jax.io.flo import read_flo, write_flo, encode_flo, decode_flo
+from deq_flow_jax.io.common import (
+    FlowFormatError,
+    apply_umask,
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    dumps_json,
+    strict_json,
+)
+from deq_flow_jax.io.flo import decode_flo, encode_flo, read_flo, write_flo
 from deq_flow_jax.io.image import decode_image, encode_png, read_image, write_image
-from deq_flow_jax.io.kitti import (decode_kitti_flow, encode_kitti_flow, read_kitti_flow,
-                                  write_kitti_flow)
+from deq_flow_jax.io.kitti import (
+    decode_kitti_flow,
+    encode_kitti_flow,
+    read_kitti_flow,
+    write_kitti_flow,
+)
 from deq_flow_jax.io.pfm import read_pfm, read_pfm_flow, write_pfm
 
 
@@ -23,7 +37,8 @@ def read_flow(path):
 
 
 __all__ = [
-    "FlowFormatError", "atomic_write_bytes", "read_flo", "write_flo", "encode_flo", "decode_flo",
+    "FlowFormatError", "apply_umask", "atomic_path", "atomic_write_bytes", "atomic_write_text",
+    "atomic_write_json", "dumps_json", "strict_json", "read_flo", "write_flo", "encode_flo", "decode_flo",
     "read_pfm", "read_pfm_flow", "write_pfm", "read_kitti_flow", "write_kitti_flow", "encode_kitti_flow", "decode_kitti_flow",
     "read_image", "write_image", "decode_image", "encode_png", "read_flow",
 ]

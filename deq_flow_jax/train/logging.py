@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from deq_flow_jax.io.common import dumps_json
+
 JSONL = "train.jsonl"
 TB_DIR = "tb"
 
@@ -38,10 +40,8 @@ def truncate_jsonl(path: str, max_step: int) -> None:
                     keep.append(line if line.endswith("\n") else line + "\n")
             except (ValueError, KeyError):
                 continue   # a line cut by the kill
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.writelines(keep)
-    os.replace(tmp, path)
+    from deq_flow_jax.io.common import atomic_write_text
+    atomic_write_text(path, "".join(keep))
 
 
 class MetricLogger:
@@ -62,7 +62,7 @@ class MetricLogger:
         line = {"step": int(step), "kind": kind}
         line.update({k: _plain(v) for k, v in values.items()})
         if self.enabled:
-            self._jsonl.write(json.dumps(line) + "\n")
+            self._jsonl.write(dumps_json(line) + "\n")   # strict: NaN -> null, noted
             self._jsonl.flush()
             for k, v in line.items():
                 if k not in ("step", "kind") and isinstance(v, (int, float)):

@@ -7,7 +7,6 @@ the end (latest + best by validation EPE kept).
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections import defaultdict
@@ -32,10 +31,8 @@ TRAIN_KEYS = ("loss", "epe", "lr", "grad_norm", "f_nstep", "f_abs", "f_rel", "b_
 
 
 def _write_json_atomic(path: str, obj) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    from deq_flow_jax.io.common import atomic_write_json
+    atomic_write_json(path, obj, indent=2, sort_keys=True)
 
 
 def _initial_variables(config, mcfg):

@@ -17,7 +17,6 @@ import io
 import json
 import math
 import os
-import tempfile
 from typing import Mapping, Sequence
 
 from deq_flow_jax.plots import read_jsonl, series
@@ -46,17 +45,8 @@ COLUMNS = (
 
 def atomic_write_text(path: str, text: str) -> str:
     """Writes `text` to `path` through a temporary file in the same folder."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    from deq_flow_jax.io.common import atomic_write_text as write
+    return write(path, text)
 
 
 def _window_mean(values: Sequence[float], first: bool, frac: float = 0.25) -> float:

@@ -1,0 +1,61 @@
+"""Flags shared by `deq-flow eval`, `infer` and `export`: the model and the solver.
+
+Model selection (`--checkpoint`, optional: the shipped pretrained model when omitted;
+`--which`) and solver settings (`--solver`, `--max-steps` or `--f-thres` x
+`--eval-factor`, `--tol`, `--stop-mode`), each number checked when parsed.
+"""
+from __future__ import annotations
+
+import argparse
+
+from deq_flow_jax.cli.common import (
+    PRETRAINED_HELP,
+    CliError,
+    at_least,
+    load_checkpoint_arg,
+    positive,
+)
+from deq_flow_jax.evaluate.estimator import SOLVERS, STOP_MODES, SolverSettings
+
+
+def add_model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", default=None, metavar="DIR", help=PRETRAINED_HELP)
+    parser.add_argument("--which", choices=("best", "latest"), default="best",
+                        help="checkpoint of a training workdir (default: best validation EPE)")
+
+
+def add_solver_args(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("solver (defaults: the training workdir's config, else official)")
+    g.add_argument("--solver", choices=SOLVERS, default=None, help="forward solver (default anderson)")
+    g.add_argument("--max-steps", type=at_least(1), default=None,
+                   help="solver budget; default int(f_thres * eval_factor)")
+    g.add_argument("--f-thres", type=at_least(1), default=None, help="training budget f_thres (default 40)")
+    g.add_argument("--eval-factor", type=positive, default=None, help="budget multiplier (default 1.5)")
+    g.add_argument("--tol", type=positive, default=None, help="residual tolerance (default 1e-3)")
+    g.add_argument("--stop-mode", choices=STOP_MODES, default=None, help="abs or rel (default abs)")
+
+
+def settings_from_args(args, defaults: dict | None = None) -> SolverSettings:
+    """SolverSettings from flags, falling back to `defaults` (training config) then official values."""
+    d = defaults or {}
+    pick = lambda flag, key, official: flag if flag is not None else d.get(key, official)  # noqa: E731
+    if args.max_steps is not None:
+        max_steps = args.max_steps
+    else:
+        f_thres = pick(args.f_thres, "f_max_steps", 40)
+        factor = pick(args.eval_factor, "eval_factor", 1.5)
+        max_steps = int(f_thres * factor)
+        if max_steps < 1:
+            culprit = " x ".join(f for f, v in (("--f-thres", args.f_thres), ("--eval-factor", args.eval_factor))
+                                 if v is not None) or "--checkpoint (its training config)"
+            raise CliError(culprit, f"the solver budget int({f_thres} x {factor}) = {max_steps} is "
+                                    "below 1; raise them or pass --max-steps")
+    return SolverSettings(solver=pick(args.solver, "f_solver", "anderson"), max_steps=int(max_steps),
+                          tol=float(pick(args.tol, "f_tol", 1e-3)),
+                          stop_mode=pick(args.stop_mode, "f_stop_mode", "abs"))
+
+
+def load_model_and_settings(args):
+    """(variables, cfg, SolverSettings) for the parsed --checkpoint and solver flags."""
+    variables, cfg, defaults = load_checkpoint_arg(args.checkpoint, args.which)
+    return variables, cfg, settings_from_args(args, defaults)

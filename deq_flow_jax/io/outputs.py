@@ -1,0 +1,182 @@
+"""Output folders and files that never touch what the command did not create.
+
+Rules (docs/errors_and_safety.md):
+
+* An output folder is built under a hidden temporary name beside its destination
+  (`StagedDir`) and renamed into place at the end: an error, Ctrl-C or SIGTERM leaves
+  nothing behind. The folder carries a marker file, `MARKER`, saying deq-flow wrote it.
+* `overwrite` replaces an existing folder only if it carries that marker, and an
+  existing file only if `is_ours(path)` says this tool wrote it; anything else is refused.
+* An output that overlaps an input (the same path, a folder holding the input, or a
+  path inside an input folder) is refused before any work (`check_no_overlap`).
+* A destination that cannot be written is reported with the user's path, before any work.
+* Everything created honours the umask.
+
+Errors are `OutputError` (a ValueError) whose message starts with the user's path.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from typing import Callable, Iterable
+
+from deq_flow_jax.io.common import apply_umask, atomic_write_text
+
+MARKER = ".deq-flow-output"
+
+
+class OutputError(ValueError):
+    """An output path that cannot be used; the message names it and says why."""
+
+
+def _real(path) -> str:
+    return os.path.realpath(os.path.abspath(os.path.expanduser(os.fspath(path))))
+
+
+def overlap(a, b) -> str | None:
+    """How paths `a` and `b` overlap ("is", "contains", "is inside") or None."""
+    ra, rb = _real(a), _real(b)
+    if ra == rb:
+        return "is"
+    if rb.startswith(ra.rstrip(os.sep) + os.sep):
+        return "contains"
+    if ra.startswith(rb.rstrip(os.sep) + os.sep):
+        return "is inside"
+    return None
+
+
+def check_no_overlap(out, flag: str, inputs: Iterable[tuple[str, object]]) -> None:
+    """Raises OutputError if output `out` (given as `flag`) overlaps any (label, input path)."""
+    for label, path in inputs:
+        if path is None:
+            continue
+        how = overlap(out, path)
+        if how:
+            raise OutputError(f"{out}: {flag} {how} the input {path} ({label}); choose an output "
+                              "outside every input")
+
+
+def has_marker(folder) -> bool:
+    """True if `folder` is a real folder that deq-flow wrote (it holds MARKER)."""
+    folder = os.fspath(folder)
+    return (os.path.isdir(folder) and not os.path.islink(folder)
+            and os.path.isfile(os.path.join(folder, MARKER)))
+
+
+def _check_parent(path: str, flag: str) -> None:
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        what = "is not a folder" if os.path.exists(parent) else "does not exist"
+        raise OutputError(f"{path}: {flag}: its parent folder {parent} {what}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: {flag}: cannot write into {parent} (permission denied)")
+
+
+def check_output_dir(out, overwrite: bool, flag: str = "--out") -> None:
+    """Raises OutputError unless `out` can become this command's output folder.
+
+    It may not exist; with `overwrite` it may be a folder that deq-flow wrote (marker).
+    """
+    out = os.fspath(out)
+    if os.path.lexists(out):
+        if os.path.islink(out):
+            raise OutputError(f"{out}: {flag} is a symbolic link; not replaced")
+        if not os.path.isdir(out):
+            raise OutputError(f"{out}: {flag} exists and is not a folder; not replaced")
+        if not overwrite:
+            raise OutputError(f"{out}: {flag}: output path exists; pass --overwrite to replace it "
+                              "(only a folder written by deq-flow is replaced)")
+        if not has_marker(out):
+            raise OutputError(f"{out}: {flag} exists and was not written by deq-flow (no {MARKER} "
+                              "inside); not replaced: remove it yourself or choose another path")
+    _check_parent(out, flag)
+
+
+def check_output_file(out, overwrite: bool, flag: str = "--out",
+                      is_ours: Callable[[str], bool] = lambda path: False) -> None:
+    """Raises OutputError unless `out` can become this command's output file.
+
+    It may not exist; with `overwrite` it may be a regular file for which `is_ours` is True.
+    """
+    out = os.fspath(out)
+    if os.path.lexists(out):
+        if os.path.isdir(out):
+            raise OutputError(f"{out}: {flag} is a folder; give a file path")
+        if os.path.islink(out) or not os.path.isfile(out):
+            raise OutputError(f"{out}: {flag} exists and is not a regular file; not replaced")
+        if not overwrite:
+            raise OutputError(f"{out}: {flag}: file exists; pass --overwrite to replace it")
+        if not is_ours(out):
+            raise OutputError(f"{out}: {flag} exists and was not written by deq-flow; not replaced: "
+                              "remove it yourself or choose another path")
+    _check_parent(out, flag)
+
+
+def json_field(path, key: str = "tool"):
+    """Entry `key` of a JSON object file (None if the file is not such JSON): how a command
+    recognises a results file it wrote before replacing it."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return data.get(key) if isinstance(data, dict) else None
+
+
+class StagedDir:
+    """A hidden temporary folder beside `target`, moved into place by `commit()`.
+
+    The folder holds `MARKER` (JSON naming the command) from the start. As a context
+    manager: commits on success, deletes the staging folder on any error (including
+    KeyboardInterrupt and the SIGTERM the CLI turns into one).
+
+    Args:
+      target: the output folder (checked with `check_output_dir`).
+      overwrite: replace an existing output folder that carries the marker.
+      command: written into the marker, e.g. "infer".
+      flag: the flag that named `target`, for messages.
+    """
+
+    def __init__(self, target, overwrite: bool = False, command: str = "deq-flow",
+                 flag: str = "--out"):
+        target = os.fspath(target)
+        check_output_dir(target, overwrite, flag)
+        self.user_path, self.flag = target, flag
+        self.target, self.overwrite = os.path.abspath(target), overwrite
+        base = os.path.basename(self.target.rstrip(os.sep)) or "out"
+        try:
+            self.path = tempfile.mkdtemp(prefix=f".tmp-{base}-", dir=os.path.dirname(self.target))
+        except OSError as err:
+            raise OutputError(f"{target}: {flag}: cannot create the output here ({err.strerror})") from None
+        apply_umask(self.path, directory=True)
+        atomic_write_text(os.path.join(self.path, MARKER),
+                          json.dumps({"tool": "deq-flow-jax", "command": command}) + "\n")
+
+    def commit(self) -> str:
+        """Moves the staged folder onto the target (replacing a marked old output)."""
+        if os.path.lexists(self.target):
+            if not (self.overwrite and has_marker(self.target)):
+                self.discard()
+                raise OutputError(f"{self.user_path}: {self.flag}: output path appeared while "
+                                  "writing; not replaced")
+            old = os.path.join(os.path.dirname(self.target), ".old-" + os.path.basename(self.path))
+            os.replace(self.target, old)
+            os.replace(self.path, self.target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(self.path, self.target)
+        return self.target
+
+    def discard(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def __enter__(self) -> "StagedDir":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()
