@@ -32,6 +32,7 @@ import os
 
 import numpy as np
 
+from deq_flow_jax import model_io
 from deq_flow_jax.model.config import DEQConfig, ModelConfig
 
 # The solver settings used when a checkpoint stores none: the official evaluation
@@ -40,8 +41,7 @@ FALLBACK_DEQ = DEQConfig(f_solver="anderson", f_max_steps=40, f_tol=1e-3, f_stop
                          eval_factor=1.5)
 
 
-class CheckpointError(ValueError):
-    """A checkpoint cannot be used: corrupt, incomplete, or not matching its config."""
+CheckpointError = model_io.CheckpointError
 
 
 def evaluation_deq(deq: DEQConfig | None) -> DEQConfig:
@@ -55,7 +55,6 @@ def evaluation_deq(deq: DEQConfig | None) -> DEQConfig:
 
 def kind(path: str) -> str:
     """"model" (a model directory) or "workdir" (a training workdir); raises FileNotFoundError."""
-    from deq_flow_jax import model_io
     from deq_flow_jax.train.checkpoint import CHECKPOINT_DIR
 
     path = os.path.expanduser(os.fspath(path))
@@ -111,7 +110,6 @@ def load(path: str | None = None, which: str = "best"
 def describe(path: str | None = None, which: str = "best"
              ) -> tuple[ModelConfig, DEQConfig | None]:
     """(ModelConfig, DEQConfig or None) of a checkpoint, without reading its weights."""
-    from deq_flow_jax import model_io
     if path is None:
         from deq_flow_jax import pretrained
         path = pretrained.path()
@@ -142,9 +140,8 @@ def save(directory: str, variables: dict, cfg: ModelConfig, deq: DEQConfig | Non
 
     The weights are checked against `cfg` first. `directory` must not exist, be empty, or
     (with `overwrite`) hold a model written by this package and nothing else; anything else
-    is refused (ModelDirError, a ValueError) and left untouched.
+    is refused (CheckpointError, a ValueError) and left untouched.
     """
-    from deq_flow_jax import model_io
     variables = {"params": variables["params"], "batch_stats": variables.get("batch_stats") or {}}
     check_variables(variables, cfg, "the weights to save")
     return model_io.write_model_dir(directory, variables, cfg, deq, overwrite=overwrite, card=card)
@@ -233,7 +230,6 @@ def quiet_orbax():
 # ----------------------------------------------------------------------------- sources
 
 def _read_model_dir(path: str):
-    from deq_flow_jax import model_io
     cfg, _, fmt = model_io.read_config(path)
     abstract = abstract_variables(cfg) if fmt in model_io.LEGACY_FORMATS else None
     variables, cfg, deq = model_io.read_model_dir(path, abstract)
@@ -271,6 +267,8 @@ def _read_workdir(workdir: str, which: str):
     import orbax.checkpoint as ocp
 
     manager, step, step_dir = _workdir_step(workdir, which)
+    if os.path.isfile(os.path.join(step_dir, model_io.MANIFEST_NAME)):   # older runs have none
+        model_io.verify_manifest(step_dir, required=())
     with quiet_orbax():
         try:
             meta = manager.item_metadata(step)["state"]

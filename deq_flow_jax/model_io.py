@@ -43,8 +43,10 @@ CHECKSUMMED = (CONFIG_NAME, WEIGHTS_NAME)
 OWN_ENTRIES = frozenset(CHECKSUMMED + (MANIFEST_NAME, CARD_NAME, LEGACY_VARIABLES_NAME))
 
 
-class ModelDirError(ValueError):
-    """A model directory is missing, not ours, corrupt, or may not be replaced."""
+class CheckpointError(ValueError):
+    """A checkpoint cannot be used (corrupt, incomplete, not matching its config) or a model
+    directory may not be written there. The message is one line naming the file.
+    Re-exported as `deq_flow_jax.checkpoints.CheckpointError`."""
 
 
 def sha256_file(path: str) -> str:
@@ -61,7 +63,7 @@ def _read_json(path: str):
         with open(path) as f:
             return json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ModelDirError(f"{path}: not valid JSON ({e})") from None
+        raise CheckpointError(f"{path}: not valid JSON ({e})") from None
 
 
 def model_format(directory: str) -> str | None:
@@ -69,7 +71,7 @@ def model_format(directory: str) -> str | None:
     path = os.path.join(os.fspath(directory), CONFIG_NAME)
     try:
         data = _read_json(path)
-    except (OSError, ModelDirError):
+    except (OSError, CheckpointError):
         return None
     fmt = data.get("format") if isinstance(data, dict) else None
     return fmt if fmt in (FORMAT,) + LEGACY_FORMATS else None
@@ -80,19 +82,19 @@ def check_destination(directory: str, overwrite: bool) -> bool:
     if not os.path.lexists(directory):
         return False
     if not os.path.isdir(directory) or os.path.islink(directory):
-        raise ModelDirError(f"{directory}: exists and is not a directory; refusing to replace it")
+        raise CheckpointError(f"{directory}: exists and is not a directory; refusing to replace it")
     entries = sorted(os.listdir(directory))
     if not entries:
         return True                                   # an empty folder: nothing to lose
     if model_format(directory) is None:
-        raise ModelDirError(f"{directory}: exists and is not a model directory written by "
+        raise CheckpointError(f"{directory}: exists and is not a model directory written by "
                             f"deq-flow (holds {entries[0]!r}); refusing to replace it")
     foreign = [e for e in entries if e not in OWN_ENTRIES]
     if foreign:
-        raise ModelDirError(f"{directory}: holds a model plus {foreign[0]!r}, which deq-flow did "
+        raise CheckpointError(f"{directory}: holds a model plus {foreign[0]!r}, which deq-flow did "
                             "not write; refusing to replace it")
     if not overwrite:
-        raise ModelDirError(f"{directory}: a model already exists there; pass --overwrite "
+        raise CheckpointError(f"{directory}: a model already exists there; pass --overwrite "
                             "(overwrite=True) to replace it")
     return True
 
@@ -131,8 +133,7 @@ def write_model_dir(directory: str, variables: dict, cfg: ModelConfig,
                   "deq": None if deq is None else deq.to_dict()}
         atomic_write_bytes(os.path.join(tmp, CONFIG_NAME),
                            (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
-        sums = "".join(f"{sha256_file(os.path.join(tmp, n))}  {n}\n" for n in CHECKSUMMED)
-        atomic_write_bytes(os.path.join(tmp, MANIFEST_NAME), sums.encode())
+        write_manifest(tmp, CHECKSUMMED)
         if card is not None:
             atomic_write_bytes(os.path.join(tmp, CARD_NAME), card.encode())
         os.chmod(tmp, 0o777 & ~_umask())              # mkdtemp makes 0700: honour the umask
@@ -166,29 +167,38 @@ def _to_numpy(tree):
     return jax.tree.map(lambda x: np.asarray(x, np.float32), tree)
 
 
-def verify_manifest(directory: str) -> None:
-    """Checks every file listed in SHA256SUMS (and that the weights and config are listed)."""
+def write_manifest(directory: str, names) -> None:
+    """Writes `directory/SHA256SUMS` for `names` (paths relative to `directory`)."""
+    from deq_flow_jax.io.common import atomic_write_bytes
+    sums = "".join(f"{sha256_file(os.path.join(directory, n))}  {n}\n" for n in sorted(names))
+    atomic_write_bytes(os.path.join(directory, MANIFEST_NAME), sums.encode())
+
+
+def verify_manifest(directory: str, required=CHECKSUMMED) -> None:
+    """Checks every file listed in `directory/SHA256SUMS` (which must list `required`)."""
     path = os.path.join(directory, MANIFEST_NAME)
     if not os.path.isfile(path):
-        raise ModelDirError(f"{path}: missing (the checksum manifest of the model); the model "
-                            "directory is incomplete")
+        raise CheckpointError(f"{path}: missing (the checksum manifest); the checkpoint is "
+                              "incomplete")
     listed = {}
     with open(path, "rb") as f:
         for n, line in enumerate(f.read().decode("utf-8", "replace").splitlines(), 1):
             parts = line.split()
-            if len(parts) != 2 or len(parts[0]) != 64:
-                raise ModelDirError(f"{path}: line {n} is not '<sha256>  <file>'")
-            listed[parts[1].lstrip("*")] = parts[0].lower()
-    for name in CHECKSUMMED:
+            name = parts[1].lstrip("*") if len(parts) == 2 else ""
+            if len(parts[0] if parts else "") != 64 or not name or os.path.isabs(name) \
+                    or ".." in name.split("/"):
+                raise CheckpointError(f"{path}: line {n} is not '<sha256>  <file>'")
+            listed[name] = parts[0].lower()
+    for name in required:
         if name not in listed:
-            raise ModelDirError(f"{path}: does not list {name}")
+            raise CheckpointError(f"{path}: does not list {name}")
     for name, digest in sorted(listed.items()):
         file = os.path.join(directory, name)
-        if os.path.dirname(name) or not os.path.isfile(file):
-            raise ModelDirError(f"{file}: listed in {MANIFEST_NAME} but missing")
+        if not os.path.isfile(file):
+            raise CheckpointError(f"{file}: listed in {MANIFEST_NAME} but missing")
         if sha256_file(file) != digest:
-            raise ModelDirError(f"{file}: checksum mismatch (the file is corrupt or was "
-                                f"changed after it was written; expected sha256 {digest[:12]}...)")
+            raise CheckpointError(f"{file}: checksum mismatch (the file is corrupt or was "
+                                  f"changed after it was written; expected sha256 {digest[:12]}...)")
 
 
 def read_config(directory: str) -> tuple[ModelConfig, DEQConfig | None, str]:
@@ -200,15 +210,15 @@ def read_config(directory: str) -> tuple[ModelConfig, DEQConfig | None, str]:
                                 "by `deq-flow init` / `deq-flow convert`?)")
     data = _read_json(path)
     if not isinstance(data, dict) or "model" not in data:
-        raise ModelDirError(f"{path}: lacks the 'model' entry")
+        raise CheckpointError(f"{path}: lacks the 'model' entry")
     fmt = data.get("format")
     if fmt not in (FORMAT,) + LEGACY_FORMATS:
-        raise ModelDirError(f"{path}: unknown format {fmt!r} (expected {FORMAT!r})")
+        raise CheckpointError(f"{path}: unknown format {fmt!r} (expected {FORMAT!r})")
     try:
         cfg = ModelConfig.from_dict(data["model"])
         deq = DEQConfig.from_dict(data["deq"]) if data.get("deq") else None
     except (TypeError, ValueError) as e:
-        raise ModelDirError(f"{path}: bad configuration: {e}") from None
+        raise CheckpointError(f"{path}: bad configuration: {e}") from None
     return cfg, deq, fmt
 
 
@@ -237,9 +247,9 @@ def read_model_dir(directory: str, abstract=None) -> tuple[dict, ModelConfig, DE
     try:
         state = serialization.msgpack_restore(raw)
     except Exception as e:  # noqa: BLE001 - checksummed: only a writer bug gets here
-        raise ModelDirError(f"{path}: not a readable msgpack weight file ({e})") from None
+        raise CheckpointError(f"{path}: not a readable msgpack weight file ({e})") from None
     if not isinstance(state, dict) or "params" not in state:
-        raise ModelDirError(f"{path}: holds no 'params' collection")
+        raise CheckpointError(f"{path}: holds no 'params' collection")
     return {"params": state["params"], "batch_stats": state.get("batch_stats") or {}}, cfg, deq
 
 
@@ -255,7 +265,7 @@ def _read_v1(directory: str, cfg: ModelConfig, abstract) -> dict:
         with quiet_orbax(), ocp.StandardCheckpointer() as ckptr:
             state = ckptr.restore(path, abstract)
     except Exception as e:  # noqa: BLE001 - reported as one line naming the file
-        raise ModelDirError(f"{path}: cannot be restored for {cfg.name} "
+        raise CheckpointError(f"{path}: cannot be restored for {cfg.name} "
                             f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
                             ) from None
     state = dict(state)

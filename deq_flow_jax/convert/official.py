@@ -84,7 +84,7 @@ def read_state_dict(source: Any) -> Dict[str, np.ndarray]:
                 f"{path}: is a directory, not an official .pth checkpoint file (a model "
                 "directory of ours needs no conversion: pass it as --checkpoint)")
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path}: no such checkpoint file")
+            raise FileNotFoundError(f"load_official: no such checkpoint file: {path}")
         try:
             import torch
         except ImportError as e:  # pragma: no cover - depends on the environment

@@ -7,7 +7,7 @@ Layout: `<workdir>/checkpoints/<step>/` with three items:
 Validation metrics are attached to checkpoints saved right after a validation; the
 preservation policy keeps the latest checkpoint and the one with the lowest `epe`
 (orbax writes into a temporary directory and renames it: a killed run never leaves a
-half-written checkpoint).
+half-written checkpoint). Each finished checkpoint gets a `SHA256SUMS` of its files.
 
 This module holds the train state only (save, exact resume); reading a model out of a
 workdir for inference is `deq_flow_jax.checkpoints.load(workdir, which)`.
@@ -82,6 +82,22 @@ def save(manager: ocp.CheckpointManager, step: int, state, data_state: Any, extr
     )
     manager.save(step, args=args, metrics=metrics, force=True)
     manager.wait_until_finished()
+    if jax.process_index() == 0:
+        write_step_manifest(step_directory(manager, step))
+
+
+def step_directory(manager: ocp.CheckpointManager, step: int) -> str:
+    """`<workdir>/checkpoints/<step>`."""
+    return os.path.join(os.fspath(manager.directory), str(step))
+
+
+def write_step_manifest(step_dir: str) -> None:
+    """Checksums of every file of a finished checkpoint in `<step>/SHA256SUMS`, verified by
+    `deq_flow_jax.checkpoints.load` (orbax does not detect every changed byte)."""
+    from deq_flow_jax import model_io
+    names = [os.path.relpath(os.path.join(d, f), step_dir)
+             for d, _, files in os.walk(step_dir) for f in files]
+    model_io.write_manifest(step_dir, [n for n in names if n != model_io.MANIFEST_NAME])
 
 
 def restore(manager: ocp.CheckpointManager, step: int, state_target):
