@@ -90,26 +90,29 @@ def publish(source: str, name: str, *, notes: str | None = None, which: str = "b
             root_dir: str | None = None, overwrite: bool = False,
             make_default: bool = False) -> str:
     """Writes pretrained model `name` from `source`; returns its folder. See the module doc."""
-    from deq_flow_jax import checkpoints, pretrained
+    from deq_flow_jax import checkpoints, model_io, pretrained
     from deq_flow_jax.io.common import atomic_write_bytes
     if not pretrained.NAME_RE.match(name):
         raise ValueError(f"NAME {name!r}: use letters, digits, '.', '_' and '-' "
                          "(starting with a letter or digit)")
     source = os.path.abspath(os.path.expanduser(source))
+    base = pretrained.root(root_dir)
+    marker = os.path.join(base, pretrained.DEFAULT_FILE)
+    if make_default and os.path.lexists(marker):          # checked before anything is written
+        old = ""
+        if os.path.isfile(marker) and not os.path.islink(marker):
+            with open(marker, encoding="utf-8", errors="replace") as f:
+                old = f.read().strip()
+        if not pretrained.NAME_RE.match(old):
+            raise ValueError(f"{marker}: exists and is not a DEFAULT file written by publish; "
+                             "refusing to replace it")
+    model_io.check_destination(os.path.join(base, name), overwrite)
     kind = checkpoints.kind(source)
     variables, cfg, deq = checkpoints.load(source, which)
     card = model_card(name, source, kind, which, variables, cfg, deq, notes)
-    base = pretrained.root(root_dir)
     out = checkpoints.save(os.path.join(base, name), variables, cfg, deq, overwrite=overwrite,
                            card=card)
     if make_default:
-        marker = os.path.join(base, pretrained.DEFAULT_FILE)
-        if os.path.exists(marker):
-            with open(marker, encoding="utf-8", errors="replace") as f:
-                old = f.read().strip()
-            if not os.path.isfile(marker) or not pretrained.NAME_RE.match(old):
-                raise ValueError(f"{marker}: exists and is not a DEFAULT file written by "
-                                 "publish; refusing to replace it")
         atomic_write_bytes(marker, (name + "\n").encode())
     return out
 
