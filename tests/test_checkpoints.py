@@ -245,3 +245,19 @@ def test_legacy_v1_orbax_model_dir_still_loads(tiny, tmp_path):
     # A v1 model of ours may be replaced (with --overwrite) by a v2 one.
     checkpoints.save(str(path), variables, cfg, overwrite=True)
     assert "variables" not in os.listdir(path)
+
+
+def test_training_init_from_goes_through_the_same_loader(tiny, saved, workdir):
+    import ml_collections
+
+    from deq_flow_jax.train.loop import _initial_variables
+    variables, cfg = tiny
+    for src, shift in ((saved[0], 0), (workdir, 5)):               # model dir; workdir's best
+        config = ml_collections.ConfigDict({"init_from": src, "seed": 0})
+        got = _initial_variables(config, cfg)
+        np.testing.assert_array_equal(got["params"]["fnet"]["conv1"]["kernel"],
+                                      np.asarray(variables["params"]["fnet"]["conv1"]["kernel"])
+                                      + shift)
+    config = ml_collections.ConfigDict({"init_from": saved[0], "seed": 0})
+    with pytest.raises(ValueError, match="holds a tiny model"):
+        _initial_variables(config, ModelConfig.variant("B"))
