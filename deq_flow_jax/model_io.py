@@ -81,8 +81,9 @@ def check_destination(directory: str, overwrite: bool) -> bool:
     """Raises unless `directory` may be written; True when an existing model will be replaced."""
     if not os.path.lexists(directory):
         return False
-    if not os.path.isdir(directory) or os.path.islink(directory):
-        raise CheckpointError(f"{directory}: exists and is not a directory; refusing to replace it")
+    if os.path.islink(directory) or not os.path.isdir(directory):
+        what = "a symbolic link" if os.path.islink(directory) else "not a directory"
+        raise CheckpointError(f"{directory}: exists and is {what}; refusing to replace it")
     entries = sorted(os.listdir(directory))
     if not entries:
         return True                                   # an empty folder: nothing to lose
@@ -209,6 +210,9 @@ def read_config(directory: str) -> tuple[ModelConfig, DEQConfig | None, str]:
         raise FileNotFoundError(f"{path}: not found (is {directory!r} a model directory written "
                                 "by `deq-flow init` / `deq-flow convert`?)")
     data = _read_json(path)
+    if isinstance(data, dict) and "format" not in data and "hidden_dim" in data:
+        raise CheckpointError(f"{path}: is the model config of a training workdir, but "
+                              f"{directory} has no checkpoints/ folder")
     if not isinstance(data, dict) or "model" not in data:
         raise CheckpointError(f"{path}: lacks the 'model' entry")
     fmt = data.get("format")

@@ -176,11 +176,21 @@ def test_kind_errors(tmp_path):
 
 
 def test_no_pretrained_model_installed(tmp_path, monkeypatch):
+    from deq_flow_jax.evaluate.loading import load_any
     monkeypatch.setenv("DEQ_FLOW_PRETRAINED_DIR", str(tmp_path))
     for call in (checkpoints.load, checkpoints.describe):
         with pytest.raises(FileNotFoundError, match="no pretrained model is installed") as e:
             call(None)
         _one_line(e.value)
+    with pytest.raises(FileNotFoundError,
+                       match="^--checkpoint omitted and no pretrained model is installed"):
+        load_any(None)
+
+
+def test_workdir_without_checkpoints_folder(tmp_path):
+    (tmp_path / "model_config.json").write_text(json.dumps(ModelConfig.variant("tiny").to_dict()))
+    with pytest.raises(ValueError, match="config of a training workdir, but .* no checkpoints/"):
+        checkpoints.load(str(tmp_path))
 
 
 def test_save_refuses_what_it_did_not_write(tiny, tmp_path):

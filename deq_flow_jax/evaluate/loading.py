@@ -10,18 +10,19 @@ import contextlib
 
 
 @contextlib.contextmanager
-def _as_flag_error():
+def _as_flag_error(path):
     """Re-raises a checkpoint error with the flag's name in front (one line, same type)."""
     try:
         yield
     except (FileNotFoundError, ValueError) as e:
-        raise type(e)(f"--checkpoint {e}") from None
+        raise type(e)(("--checkpoint omitted and " if path is None else "--checkpoint ")
+                      + str(e)) from None
 
 
 def checkpoint_kind(path: str) -> str:
     """"model" or "workdir": `deq_flow_jax.checkpoints.kind`."""
     from deq_flow_jax import checkpoints
-    with _as_flag_error():
+    with _as_flag_error(path):
         return checkpoints.kind(path)
 
 
@@ -29,7 +30,7 @@ def load_any(path, which: str = "best"):
     """(variables, cfg) from a model directory, a training workdir, or None (the shipped
     pretrained model): `deq_flow_jax.checkpoints.load` without the DEQConfig."""
     from deq_flow_jax import checkpoints
-    with _as_flag_error():
+    with _as_flag_error(path):
         return checkpoints.load(path, which)[:2]
 
 
@@ -38,7 +39,7 @@ def training_solver_defaults(path, which: str = "best") -> dict:
     "f_stop_mode", "eval_factor"}: from the DEQConfig stored with it, else
     `checkpoints.FALLBACK_DEQ` (so every command gets the same default budget)."""
     from deq_flow_jax import checkpoints
-    with _as_flag_error():
+    with _as_flag_error(path):
         deq = checkpoints.evaluation_deq(checkpoints.describe(path, which)[1])
     return {k: getattr(deq, k) for k in ("f_solver", "f_max_steps", "f_tol", "f_stop_mode",
                                          "eval_factor")}

@@ -102,7 +102,12 @@ def write_step_manifest(step_dir: str) -> None:
 
 def restore(manager: ocp.CheckpointManager, step: int, state_target):
     """Restores (state, iterator state, extra) at `step` onto `state_target`'s structure and
-    shardings (a TrainState of arrays or of jax.ShapeDtypeStruct)."""
+    shardings (a TrainState of arrays or of jax.ShapeDtypeStruct), after checking the step's
+    SHA256SUMS (model_io.CheckpointError naming a changed file)."""
+    from deq_flow_jax import model_io
+    step_dir = step_directory(manager, step)
+    if os.path.isfile(os.path.join(step_dir, model_io.MANIFEST_NAME)):   # older runs have none
+        model_io.verify_manifest(step_dir, required=())
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state_target)
     out = manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore(),
