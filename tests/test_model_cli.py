@@ -20,7 +20,7 @@ def test_init_writes_a_loadable_model(tmp_path, capsys):
     assert "variant tiny: 2,490,976 parameters" in text
     variables, cfg = load_model(str(out))
     assert cfg == ModelConfig.variant("tiny")
-    assert json.load(open(out / "model_config.json"))["model"]["hidden_dim"] == 32
+    assert json.loads((out / "model_config.json").read_text())["model"]["hidden_dim"] == 32
     again = tmp_path / "again"
     main(["init", "--variant", "tiny", "--out", str(again), "--seed", "3"])
     v2, _ = load_model(str(again))
@@ -69,7 +69,7 @@ def test_init_overwrite_replaces_our_model_and_keeps_dir_old(tmp_path, capsys):
     assert tree_hash(old) == old_before                              # untouched
     assert sorted(os.listdir(tmp_path)) == ["model", "model.old"]    # no temp leftovers
     seed2, _ = load_model(str(out))
-    kernel = lambda v: np.asarray(v["params"]["fnet"]["conv1"]["kernel"])  # noqa: E731
+    kernel = lambda v: np.asarray(v["params"]["fnet"]["conv1"]["kernel"])
     assert not np.array_equal(kernel(seed1), kernel(seed2))          # replaced
 
 
@@ -97,7 +97,7 @@ def test_convert_official_pth(tmp_path, capsys):
     torch.save({k: torch.from_numpy(v) for k, v in sd.items()}, pth)
     assert main(["convert", str(pth), str(tmp_path / "B"), "--variant", "B"]) == 0
     assert "variant B: 5,242,816 parameters" in capsys.readouterr().out
-    variables, cfg = load_model(str(tmp_path / "B"))
+    variables, _ = load_model(str(tmp_path / "B"))
     np.testing.assert_allclose(
         variables["params"]["update_block"]["flow_head"]["conv2"]["weight_v"],
         np.transpose(sd["module.update_block.flow_head.conv2.weight_v"], (2, 3, 1, 0)))
