@@ -143,3 +143,29 @@ def test_package_data_carries_every_published_file(tiny, root, tmp_path):
     assert len(written) == 5          # DEFAULT + the four files of the model
     for rel in written:
         assert any(fnmatch.fnmatch(rel, p) for p in patterns), (rel, patterns)
+
+
+SHIPPED = pretrained.names(os.path.dirname(pretrained.__file__))
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no pretrained model is shipped in deq_flow_jax/pretrained")
+def test_shipped_model_estimates_a_translation_of_a_real_photo(monkeypatch):
+    """The default shipped model, with its own evaluation settings, recovers a known shift of a
+    photograph (scikit-image's astronaut) away from the borders where content enters/leaves."""
+    monkeypatch.delenv(pretrained.ENV_VAR, raising=False)
+    skdata = pytest.importorskip("skimage.data")
+    from deq_flow_jax import estimate_flow
+    u, v, h, w, margin = 3, -2, 96, 128, 12
+    photo = np.asarray(skdata.astronaut(), np.float32)
+    y0, x0 = 180, 200
+    image1 = photo[y0:y0 + h, x0:x0 + w]
+    image2 = photo[y0 - v:y0 - v + h, x0 - u:x0 - u + w]   # image2[y+v, x+u] == image1[y, x]
+    variables, cfg = deq_flow_jax.load_pretrained()
+    ev = checkpoints.evaluation_deq(checkpoints.describe(None)[1])
+    flow = np.asarray(estimate_flow(variables, cfg, image1, image2, solver=ev.f_solver,
+                                    max_steps=ev.eval_max_steps, tol=ev.f_tol,
+                                    stop_mode=ev.f_stop_mode).flow[0])
+    inner = flow[margin:h - margin, margin:w - margin]
+    epe = np.sqrt(((inner - np.array([u, v], np.float32)) ** 2).sum(-1))
+    assert np.all(np.isfinite(flow))
+    assert np.median(epe) < 1.0, (np.median(epe), inner.reshape(-1, 2).mean(0))
