@@ -206,14 +206,14 @@ def test_missing_checkpoint_is_one_clear_line(tmp_path, frames, capsys):
 def test_weights_of_another_variant_are_refused(tmp_path):
     import jax
 
-    from deq_flow_jax.cli.common import CliError, check_variables_fit
+    from deq_flow_jax.checkpoints import CheckpointError, check_variables
     from deq_flow_jax.model import ModelConfig
     from deq_flow_jax.model.deq_flow import init_variables
 
-    tiny = jax.eval_shape(lambda: init_variables(ModelConfig.variant("tiny"), jax.random.PRNGKey(0), (64, 64)))
-    check_variables_fit("ck", tiny, ModelConfig.variant("tiny"))
-    with pytest.raises(CliError, match=r"--checkpoint ck: weights do not fit its model config \(B\)"):
-        check_variables_fit("ck", tiny, ModelConfig.variant("B"))
+    tiny = init_variables(ModelConfig.variant("tiny"), jax.random.PRNGKey(0), (64, 64))
+    check_variables(tiny, ModelConfig.variant("tiny"), "ck")
+    with pytest.raises(CheckpointError, match=r"ck"):
+        check_variables(tiny, ModelConfig.variant("B"), "ck")
 
 
 # ----------------------------------------------------------------- frames and flow

@@ -5,6 +5,7 @@ import os
 import chex
 import jax
 import numpy as np
+import pytest
 
 from deq_flow_jax.train import checkpoint as ck
 from deq_flow_jax.train.logging import MetricLogger, truncate_jsonl
@@ -41,6 +42,12 @@ def test_keeps_latest_and_best_and_restores_exactly(tmp_path):
     got2, data_state2, _ = ck.restore(ck.make_manager(str(tmp_path)), 2, target)
     assert data_state2 == {"pos": 2}
     chex.assert_trees_all_equal(to_host(got2.params), states[2].params)
+    # Every finished step lists its files' checksums; a changed byte stops the resume.
+    metrics_file = tmp_path / "checkpoints" / "2" / "metrics" / "metrics"
+    assert "metrics/metrics" in (tmp_path / "checkpoints" / "2" / "SHA256SUMS").read_text()
+    metrics_file.write_bytes(metrics_file.read_bytes() + b" ")
+    with pytest.raises(ValueError, match="metrics/metrics: checksum mismatch"):
+        ck.restore(ck.make_manager(str(tmp_path)), 2, target)
 
 
 def test_jsonl_logger_and_truncation(tmp_path):

@@ -211,56 +211,35 @@ PRETRAINED_HELP = ("model folder (deq-flow init / convert) or training workdir (
 
 
 def load_checkpoint_arg(path: str | None, which: str = "best"):
-    """The one place every command loads `--checkpoint` through.
+    """The one place every command loads `--checkpoint` through (`checkpoints.load`).
 
     Args:
       path: a model folder, a training workdir, or None for the shipped pretrained model.
       which: "best" or "latest" checkpoint of a training workdir.
 
     Returns:
-      (variables, ModelConfig, solver defaults: {"f_solver", "f_max_steps", "f_tol",
-      "f_stop_mode", "eval_factor"} that a training workdir was trained with, else {}).
+      (variables, ModelConfig, solver defaults {"f_solver", "f_max_steps", "f_tol",
+      "f_stop_mode", "eval_factor"}: the checkpoint's stored DEQ config, or
+      `checkpoints.FALLBACK_DEQ` when it stores none).
 
     Raises:
-      CliError naming --checkpoint: missing, not a model, or weights that do not fit the
-      stored model config (another variant's weights).
+      CliError naming --checkpoint: missing, not a model, corrupt, or weights that do not fit
+      the stored model config (another variant's weights).
     """
-    if path is None:
-        raise CliError("--checkpoint", "not given, and this version ships no pretrained model "
-                       "(deq_flow_jax/pretrained); pass --checkpoint DIR (deq-flow init, "
-                       "convert or train writes one)")
-    from deq_flow_jax.evaluate.loading import (
-        checkpoint_kind,
-        load_any,
-        training_solver_defaults,
-    )
+    from deq_flow_jax import checkpoints
 
+    flag = "--checkpoint" if path is None else f"--checkpoint {path}"
     try:
-        kind = checkpoint_kind(path)
+        variables, cfg, deq = checkpoints.load(path, which)
     except FileNotFoundError as err:
-        raise CliError(None, str(err)) from None
-    defaults = training_solver_defaults(path) if kind == "workdir" else {}
-    try:
-        variables, cfg = load_any(path, which)
+        if path is None:
+            raise CliError("--checkpoint", f"not given, and {_one_line(_message(err))}; pass "
+                           "--checkpoint DIR (deq-flow init, convert or train writes one)") from None
+        raise CliError(None, _one_line(_message(err))) from None
     except (ValueError, OSError, KeyError) as err:
-        raise CliError(f"--checkpoint {path}", f"cannot load: {_one_line(_message(err))}") from None
-    check_variables_fit(path, variables, cfg)
+        raise CliError(flag, f"cannot load: {_one_line(_message(err))}") from None
+    deq = checkpoints.evaluation_deq(deq)
+    defaults = {k: getattr(deq, k) for k in ("f_solver", "f_max_steps", "f_tol", "f_stop_mode",
+                                             "eval_factor")}
     return variables, cfg, defaults
 
-
-def check_variables_fit(path: str, variables, cfg) -> None:
-    """Raises CliError if `variables` do not have the shapes `cfg`'s model expects."""
-    import jax
-
-    from deq_flow_jax.model.deq_flow import init_variables
-
-    expected = jax.eval_shape(lambda: init_variables(cfg, jax.random.PRNGKey(0), (64, 64)))
-    want = {jax.tree_util.keystr(k): v.shape for k, v in
-            jax.tree_util.tree_flatten_with_path(expected.get("params", {}))[0]}
-    have = {jax.tree_util.keystr(k): v.shape for k, v in
-            jax.tree_util.tree_flatten_with_path(variables.get("params", {}))[0]}
-    for key in sorted(set(want) | set(have)):
-        if want.get(key) != have.get(key):
-            raise CliError(f"--checkpoint {path}",
-                           f"weights do not fit its model config ({cfg.name}): params{key} has shape "
-                           f"{have.get(key, 'missing')}, the config needs {want.get(key, 'none')}")

@@ -79,6 +79,10 @@ def read_state_dict(source: Any) -> Dict[str, np.ndarray]:
     """A `.pth` path or a mapping -> {official name: float32 numpy array} (prefixes stripped)."""
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
+        if os.path.isdir(path):
+            raise CheckpointMismatchError(
+                f"{path}: is a directory, not an official .pth checkpoint file (a model "
+                "directory of ours needs no conversion: pass it as --checkpoint)")
         if not os.path.isfile(path):
             raise FileNotFoundError(f"load_official: no such checkpoint file: {path}")
         try:
@@ -86,7 +90,15 @@ def read_state_dict(source: Any) -> Dict[str, np.ndarray]:
         except ImportError as e:  # pragma: no cover - depends on the environment
             raise ImportError("load_official: reading .pth files needs torch "
                               "(pip install 'deq-flow-jax[torch]')") from e
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001 - torch raises many types for a bad file
+            first = (str(e).strip().splitlines() or [""])[0][:160]
+            raise CheckpointMismatchError(f"{path}: not a readable PyTorch checkpoint "
+                                          f"({type(e).__name__}: {first})") from None
+        if not isinstance(obj, Mapping):
+            raise CheckpointMismatchError(f"{path}: holds a {type(obj).__name__}, not a "
+                                          "state_dict")
         for k in ("state_dict", "model", "model_state_dict"):
             if isinstance(obj, Mapping) and k in obj and isinstance(obj[k], Mapping):
                 obj = obj[k]

@@ -1,77 +1,45 @@
-"""Loading a model for evaluation from either a model directory or a training workdir.
+"""Thin names for callers written against the first API; the code is `deq_flow_jax.checkpoints`.
 
-* a model directory (`deq_flow_jax.model_io.save_model`, what `deq-flow init` and
-  `deq-flow convert` write) holds `model_config.json`;
-* a training workdir (`deq-flow train`) holds `checkpoints/`; its best (lowest
-  validation EPE) or latest checkpoint is loaded.
+Callers: evaluate/cli_args.py (`checkpoint_kind`, `load_any`, `training_solver_defaults`;
+their errors start with `--checkpoint`, the flag that named the path), benchmarks/reuse.py and
+benchmarks/pretrained.py (`load_any`).
 """
 from __future__ import annotations
 
-import os
+import contextlib
+
+
+@contextlib.contextmanager
+def _as_flag_error(path):
+    """Re-raises a checkpoint error with the flag's name in front (one line, same type)."""
+    try:
+        yield
+    except (FileNotFoundError, ValueError) as e:
+        raise type(e)(("--checkpoint omitted and " if path is None else "--checkpoint ")
+                      + str(e)) from None
 
 
 def checkpoint_kind(path: str) -> str:
-    """"model" or "workdir"; raises FileNotFoundError naming what is missing."""
-    from deq_flow_jax import model_io
-
-    path = os.path.expanduser(os.fspath(path))
-    if not os.path.isdir(path):
-        raise FileNotFoundError(f"--checkpoint {path}: no such directory")
-    if os.path.isdir(os.path.join(path, "checkpoints")):   # a workdir has model_config.json too
-        return "workdir"
-    if os.path.isfile(os.path.join(path, model_io.CONFIG_NAME)):
-        return "model"
-    raise FileNotFoundError(
-        f"--checkpoint {path}: neither a model directory (no {model_io.CONFIG_NAME}; written by "
-        "`deq-flow init` / `deq-flow convert`) nor a training workdir (no checkpoints/; written "
-        "by `deq-flow train`)")
+    """"model" or "workdir": `deq_flow_jax.checkpoints.kind`."""
+    from deq_flow_jax import checkpoints
+    with _as_flag_error(path):
+        return checkpoints.kind(path)
 
 
-def load_any(path: str, which: str = "best"):
-    """(variables, cfg) from a model directory or a training workdir.
-
-    Args:
-        path: the directory.
-        which: for a workdir, "best" or "latest" checkpoint.
-    """
-    import jax
-
-    kind = checkpoint_kind(path)
-    path = os.path.expanduser(os.fspath(path))
-    if kind == "model":
-        from deq_flow_jax.model_io import load_model
-
-        variables, cfg = load_model(path)
-    else:
-        from deq_flow_jax.train.checkpoint import load_model_from_workdir
-
-        variables, cfg = load_model_from_workdir(path, which)
-    variables = dict(variables)
-    variables.setdefault("batch_stats", {})
-    return jax.tree_util.tree_map(jax.numpy.asarray, variables), cfg
+def load_any(path, which: str = "best"):
+    """(variables, cfg) from a model directory, a training workdir, or None (the shipped
+    pretrained model): `deq_flow_jax.checkpoints.load` without the DEQConfig."""
+    from deq_flow_jax import checkpoints
+    with _as_flag_error(path):
+        return checkpoints.load(path, which)[:2]
 
 
-def training_solver_defaults(path: str) -> dict:
-    """The solver settings a training workdir was trained with, from its config.json
-    ({"f_solver", "f_max_steps", "f_tol", "f_stop_mode", "eval_factor"} found there); {} otherwise."""
-    import json
-
-    cfg_path = os.path.join(os.path.expanduser(os.fspath(path)), "config.json")
-    if not os.path.isfile(cfg_path):
-        return {}
-    try:
-        with open(cfg_path) as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        return {}
-    found = {}
-
-    def walk(d):
-        if isinstance(d, dict):
-            for k, v in d.items():
-                if k in ("f_solver", "f_max_steps", "f_tol", "f_stop_mode", "eval_factor") \
-                        and not isinstance(v, (dict, list)):
-                    found.setdefault(k, v)
-                walk(v)
-    walk(data)
-    return found
+def training_solver_defaults(path, which: str = "best") -> dict:
+    """The evaluation solver settings of a checkpoint as {"f_solver", "f_max_steps", "f_tol",
+    "f_stop_mode", "eval_factor"}: from the DEQConfig stored with it, else
+    `checkpoints.FALLBACK_DEQ` (so every command gets the same default budget)."""
+    from deq_flow_jax import checkpoints
+    with _as_flag_error(path):
+        deq = checkpoints.evaluation_deq(checkpoints.describe(path, which)[1])
+    return {k: getattr(deq, k) for k in ("f_solver", "f_max_steps", "f_tol", "f_stop_mode",
+                                         "eval_factor")}

@@ -7,7 +7,10 @@ Layout: `<workdir>/checkpoints/<step>/` with three items:
 Validation metrics are attached to checkpoints saved right after a validation; the
 preservation policy keeps the latest checkpoint and the one with the lowest `epe`
 (orbax writes into a temporary directory and renames it: a killed run never leaves a
-half-written checkpoint).
+half-written checkpoint). Each finished checkpoint gets a `SHA256SUMS` of its files.
+
+This module holds the train state only (save, exact resume); reading a model out of a
+workdir for inference is `deq_flow_jax.checkpoints.load(workdir, which)`.
 """
 from __future__ import annotations
 
@@ -17,7 +20,6 @@ import os
 from typing import Any
 
 import jax
-import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
@@ -80,11 +82,32 @@ def save(manager: ocp.CheckpointManager, step: int, state, data_state: Any, extr
     )
     manager.save(step, args=args, metrics=metrics, force=True)
     manager.wait_until_finished()
+    if jax.process_index() == 0:
+        write_step_manifest(step_directory(manager, step))
+
+
+def step_directory(manager: ocp.CheckpointManager, step: int) -> str:
+    """`<workdir>/checkpoints/<step>`."""
+    return os.path.join(os.fspath(manager.directory), str(step))
+
+
+def write_step_manifest(step_dir: str) -> None:
+    """Checksums of every file of a finished checkpoint in `<step>/SHA256SUMS`, verified by
+    `deq_flow_jax.checkpoints.load` (orbax does not detect every changed byte)."""
+    from deq_flow_jax import model_io
+    names = [os.path.relpath(os.path.join(d, f), step_dir)
+             for d, _, files in os.walk(step_dir) for f in files]
+    model_io.write_manifest(step_dir, [n for n in names if n != model_io.MANIFEST_NAME])
 
 
 def restore(manager: ocp.CheckpointManager, step: int, state_target):
     """Restores (state, iterator state, extra) at `step` onto `state_target`'s structure and
-    shardings (a TrainState of arrays or of jax.ShapeDtypeStruct)."""
+    shardings (a TrainState of arrays or of jax.ShapeDtypeStruct), after checking the step's
+    SHA256SUMS (model_io.CheckpointError naming a changed file)."""
+    from deq_flow_jax import model_io
+    step_dir = step_directory(manager, step)
+    if os.path.isfile(os.path.join(step_dir, model_io.MANIFEST_NAME)):   # older runs have none
+        model_io.verify_manifest(step_dir, required=())
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state_target)
     out = manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore(),
@@ -103,39 +126,7 @@ def best_step(manager: ocp.CheckpointManager) -> int | None:
 
 
 def load_model_from_workdir(workdir: str, which: str = "best"):
-    """Model variables and config of a training workdir.
-
-    Args:
-      workdir: a directory written by `train_and_evaluate`.
-      which: "best" (lowest validation EPE; falls back to latest when no checkpoint has
-        validation metrics) or "latest".
-
-    Returns:
-      (variables {"params", "batch_stats"?} as numpy, ModelConfig).
-    """
-    if which not in ("best", "latest"):
-        raise ValueError(f"which must be 'best' or 'latest', got {which!r}")
-    ckdir = os.path.join(os.path.expanduser(workdir), CHECKPOINT_DIR)
-    if not os.path.isdir(ckdir):
-        raise FileNotFoundError(f"{workdir}: no '{CHECKPOINT_DIR}/' directory; is it a training "
-                                "workdir written by `deq-flow train`?")
-    manager = make_manager(workdir, read_only=True)
-    step = best_step(manager) if which == "best" else None
-    step = manager.latest_step() if step is None else step
-    if step is None:
-        raise FileNotFoundError(f"{ckdir}: no checkpoint found")
-    # Restore onto this process's first device, whatever topology saved it (e.g. 2 hosts).
-    meta = manager.item_metadata(step)["state"]
-    meta = getattr(meta, "tree", meta)
-    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    target = jax.tree.map(
-        lambda m: jax.ShapeDtypeStruct(tuple(m.shape), m.dtype, sharding=device), meta,
-        is_leaf=lambda m: hasattr(m, "shape") and hasattr(m, "dtype"))
-    out = manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(target), extra=ocp.args.JsonRestore()))
-    raw = jax.tree.map(np.asarray, out.state)
-    variables = {"params": raw["params"]}
-    if raw.get("batch_stats"):
-        variables["batch_stats"] = raw["batch_stats"]
-    from deq_flow_jax.model import ModelConfig   # imported late: only this function needs it
-    return variables, ModelConfig.from_dict(out.extra["model_config"])
+    """(variables, ModelConfig) of a training workdir: `deq_flow_jax.checkpoints.load`, kept
+    for callers written against the first API (cli/demo.py, experiments/ablation/probe.py)."""
+    from deq_flow_jax import checkpoints
+    return checkpoints.load(workdir, which)[:2]

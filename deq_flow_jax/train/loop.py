@@ -36,14 +36,12 @@ def _write_json_atomic(path: str, obj) -> None:
 
 
 def _initial_variables(config, mcfg):
+    """Random weights, or those of `config.init_from` (a model directory or the best
+    checkpoint of an earlier stage's workdir), which must have the same architecture."""
     from deq_flow_jax.model import init_model
     if config.init_from:
-        src = os.path.expanduser(config.init_from)
-        if os.path.isdir(os.path.join(src, ck.CHECKPOINT_DIR)):
-            variables, src_cfg = ck.load_model_from_workdir(src, "best")
-        else:
-            from deq_flow_jax.model_io import load_model
-            variables, src_cfg = load_model(src)
+        from deq_flow_jax import checkpoints
+        variables, src_cfg, _ = checkpoints.load(config.init_from, "best")
         if src_cfg != mcfg:
             raise ValueError(f"config.init_from={config.init_from!r} holds a {src_cfg.name} model "
                              f"({src_cfg}), but the config asks for {mcfg}")

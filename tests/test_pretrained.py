@@ -1,0 +1,171 @@
+"""Shipped pretrained models: the publish tool, load_pretrained, the default model, integrity,
+and the package data that carries them into a non-editable install."""
+import configparser
+import fnmatch
+import os
+import subprocess
+import sys
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+from checkpoint_helpers import (TINY_DEQ, largest_file, make_workdir, scramble, tiny_variables,
+                                tree_hash, truncate)
+import deq_flow_jax
+from deq_flow_jax import checkpoints, pretrained
+from deq_flow_jax.model import DEQConfig
+from deq_flow_jax.pretrained.publish import main as publish_main
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return tiny_variables()
+
+
+@pytest.fixture(scope="module")
+def workdir(tiny, tmp_path_factory):
+    variables, cfg = tiny
+    return make_workdir(tmp_path_factory.mktemp("wd") / "run", variables, cfg)
+
+
+@pytest.fixture
+def root(tmp_path, monkeypatch):
+    """An empty pretrained root (DEQ_FLOW_PRETRAINED_DIR) for one test."""
+    path = tmp_path / "pretrained"
+    path.mkdir()
+    monkeypatch.setenv(pretrained.ENV_VAR, str(path))
+    return path
+
+
+def test_publish_from_workdir_and_load_pretrained(workdir, root, tmp_path, capsys):
+    notes = tmp_path / "notes.md"
+    notes.write_text("Trained on layered photographs; 12 CPU-hours.\n")
+    assert publish_main([workdir, "tiny-test", "--card-notes", str(notes)]) == 0
+    assert f"wrote {root / 'tiny-test'}" in capsys.readouterr().out
+    assert sorted(os.listdir(root / "tiny-test")) == ["MODEL_CARD.md", "SHA256SUMS",
+                                                      "model_config.json", "variables.msgpack"]
+    # The only model is the default; it holds the best checkpoint (step 5) and its DEQ config.
+    variables, cfg = deq_flow_jax.load_pretrained()
+    best, best_cfg, _ = checkpoints.load(workdir, "best")
+    assert cfg == best_cfg
+    chex.assert_trees_all_equal(jax.tree.map(np.asarray, variables),
+                                jax.tree.map(np.asarray, best))
+    assert checkpoints.describe(None) == (cfg, DEQConfig(**TINY_DEQ))
+    assert checkpoints.load(None)[2] == DEQConfig(**TINY_DEQ)
+    card = (root / "tiny-test" / "MODEL_CARD.md").read_text()
+    assert "step 5" in card and "epe 3" in card and "12 CPU-hours" in card
+    assert "24 steps (f_max_steps 12 x eval_factor 2.0)" in card
+    # Nothing else was left in the root (written to a temp sibling, then renamed).
+    assert os.listdir(root) == ["tiny-test"]
+
+
+def test_default_model_choice(tiny, root, tmp_path):
+    variables, cfg = tiny
+    src = checkpoints.save(str(tmp_path / "src"), variables, cfg)
+    from deq_flow_jax.pretrained.publish import publish
+    publish(src, "a")
+    publish(src, "b")
+    with pytest.raises(FileNotFoundError, match="several pretrained models"):
+        deq_flow_jax.load_pretrained()
+    publish(src, "b", overwrite=True, make_default=True)
+    assert (root / "DEFAULT").read_text().strip() == "b"
+    assert pretrained.default_name() == "b"
+    assert deq_flow_jax.load_pretrained("a")[1] == cfg
+    with pytest.raises(FileNotFoundError, match="no pretrained model named 'c'.*installed: a, b"):
+        deq_flow_jax.load_pretrained("c")
+    (root / "DEFAULT").write_text("gone\n")
+    with pytest.raises(FileNotFoundError, match="DEFAULT: names 'gone'"):
+        deq_flow_jax.load_pretrained()
+
+
+@pytest.mark.parametrize("damage", [scramble, truncate, os.remove])
+def test_corrupt_shipped_file_names_it(tiny, root, tmp_path, damage):
+    variables, cfg = tiny
+    src = checkpoints.save(str(tmp_path / "src"), variables, cfg)
+    assert publish_main([src, "m"]) == 0
+    weights = root / "m" / "variables.msgpack"
+    damage(str(weights))
+    with pytest.raises(checkpoints.CheckpointError) as e:
+        deq_flow_jax.load_pretrained()
+    assert str(weights) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_publish_refuses_what_it_did_not_write(tiny, root, tmp_path, capsys):
+    variables, cfg = tiny
+    src = checkpoints.save(str(tmp_path / "src"), variables, cfg)
+    (root / "taken").mkdir()
+    (root / "taken" / "mine.txt").write_text("user data")
+    (root / "DEFAULT").mkdir()                              # not a DEFAULT file of ours
+    before = tree_hash(root)
+    for argv in ([src, "taken"], [src, "taken", "--overwrite"], [src, "../escape"],
+                 [src, "ok", "--default"], [str(tmp_path / "nope"), "x"],
+                 [src, "y", "--card-notes", str(tmp_path / "missing.md")]):
+        assert publish_main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("python -m deq_flow_jax.pretrained.publish: error:"), err
+        assert "\n" not in err and "Traceback" not in err, err
+    assert tree_hash(root) == before                         # checked before any write
+    assert publish_main([src, "ok", "--overwrite"]) == 0     # ours: replaced on request
+
+
+def test_truncated_workdir_is_one_line_without_stray_tracebacks(workdir, tmp_path):
+    """Run as a user would: a subprocess, so anything orbax or asyncio prints is seen."""
+    import shutil
+    bad = shutil.copytree(workdir, tmp_path / "run")
+    truncate(largest_file(bad / "checkpoints" / "5" / "state"))
+    os.remove(bad / "checkpoints" / "5" / "SHA256SUMS")      # let orbax meet the damage
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-m", "deq_flow_jax.pretrained.publish", str(bad),
+                          "m", "--root", str(tmp_path / "root")],
+                         capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert out.returncode == 2, out
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert str(bad / "checkpoints" / "5") in lines[0] and "corrupt" in lines[0]
+    assert not (tmp_path / "root").exists()
+
+
+def test_package_data_carries_every_published_file(tiny, root, tmp_path):
+    """setup.cfg's package_data patterns match every file publish writes, so a wheel holds them."""
+    variables, cfg = tiny
+    src = checkpoints.save(str(tmp_path / "src"), variables, cfg)
+    from deq_flow_jax.pretrained.publish import publish
+    publish(src, "m", make_default=True)
+    parser = configparser.ConfigParser()
+    parser.read(os.path.join(REPO, "setup.cfg"))
+    patterns = parser["options.package_data"]["deq_flow_jax.pretrained"].split()
+    written = [os.path.relpath(os.path.join(d, f), root)
+               for d, _, fs in os.walk(root) for f in fs]
+    assert len(written) == 5          # DEFAULT + the four files of the model
+    for rel in written:
+        assert any(fnmatch.fnmatch(rel, p) for p in patterns), (rel, patterns)
+
+
+SHIPPED = pretrained.names(os.path.dirname(pretrained.__file__))
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no pretrained model is shipped in deq_flow_jax/pretrained")
+def test_shipped_model_estimates_a_translation_of_a_real_photo(monkeypatch):
+    """The default shipped model, with its own evaluation settings, recovers a known shift of a
+    photograph (scikit-image's astronaut) away from the borders where content enters/leaves."""
+    monkeypatch.delenv(pretrained.ENV_VAR, raising=False)
+    skdata = pytest.importorskip("skimage.data")
+    from deq_flow_jax import estimate_flow
+    u, v, h, w, margin = 3, -2, 96, 128, 12
+    photo = np.asarray(skdata.astronaut(), np.float32)
+    y0, x0 = 180, 200
+    image1 = photo[y0:y0 + h, x0:x0 + w]
+    image2 = photo[y0 - v:y0 - v + h, x0 - u:x0 - u + w]   # image2[y+v, x+u] == image1[y, x]
+    variables, cfg = deq_flow_jax.load_pretrained()
+    ev = checkpoints.evaluation_deq(checkpoints.describe(None)[1])
+    flow = np.asarray(estimate_flow(variables, cfg, image1, image2, solver=ev.f_solver,
+                                    max_steps=ev.eval_max_steps, tol=ev.f_tol,
+                                    stop_mode=ev.f_stop_mode).flow[0])
+    inner = flow[margin:h - margin, margin:w - margin]
+    epe = np.sqrt(((inner - np.array([u, v], np.float32)) ** 2).sum(-1))
+    assert np.all(np.isfinite(flow))
+    assert np.median(epe) < 1.0, (np.median(epe), inner.reshape(-1, 2).mean(0))
