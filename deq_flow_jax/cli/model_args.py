@@ -25,7 +25,7 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
 
 
 def add_solver_args(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("solver (defaults: the training workdir's config, else official)")
+    g = parser.add_argument_group("solver (defaults: the checkpoint's stored DEQ config, else official)")
     g.add_argument("--solver", choices=SOLVERS, default=None, help="forward solver (default anderson)")
     g.add_argument("--max-steps", type=at_least(1), default=None,
                    help="solver budget; default int(f_thres * eval_factor)")
@@ -36,23 +36,26 @@ def add_solver_args(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args, defaults: dict | None = None) -> SolverSettings:
-    """SolverSettings from flags, falling back to `defaults` (training config) then official values."""
+    """SolverSettings from flags, falling back to `defaults` (the checkpoint's stored DEQ
+    config) then `checkpoints.FALLBACK_DEQ`."""
+    from deq_flow_jax.checkpoints import FALLBACK_DEQ
+
     d = defaults or {}
-    pick = lambda flag, key, official: flag if flag is not None else d.get(key, official)  # noqa: E731
+    pick = lambda flag, key: flag if flag is not None else d.get(key, getattr(FALLBACK_DEQ, key))  # noqa: E731
     if args.max_steps is not None:
         max_steps = args.max_steps
     else:
-        f_thres = pick(args.f_thres, "f_max_steps", 40)
-        factor = pick(args.eval_factor, "eval_factor", 1.5)
+        f_thres = pick(args.f_thres, "f_max_steps")
+        factor = pick(args.eval_factor, "eval_factor")
         max_steps = int(f_thres * factor)
         if max_steps < 1:
             culprit = " x ".join(f for f, v in (("--f-thres", args.f_thres), ("--eval-factor", args.eval_factor))
                                  if v is not None) or "--checkpoint (its training config)"
             raise CliError(culprit, f"the solver budget int({f_thres} x {factor}) = {max_steps} is "
                                     "below 1; raise them or pass --max-steps")
-    return SolverSettings(solver=pick(args.solver, "f_solver", "anderson"), max_steps=int(max_steps),
-                          tol=float(pick(args.tol, "f_tol", 1e-3)),
-                          stop_mode=pick(args.stop_mode, "f_stop_mode", "abs"))
+    return SolverSettings(solver=pick(args.solver, "f_solver"), max_steps=int(max_steps),
+                          tol=float(pick(args.tol, "f_tol")),
+                          stop_mode=pick(args.stop_mode, "f_stop_mode"))
 
 
 def load_model_and_settings(args):
