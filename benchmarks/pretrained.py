@@ -36,12 +36,13 @@ METRIC_KEYS = ("epe", "1px", "3px", "5px")
 
 
 def parse_args(argv=None):
-    from deq_flow_jax.evaluate import cli_args
+    from deq_flow_jax.cli import model_args
 
     p = argparse.ArgumentParser(prog="benchmarks/pretrained.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", default=None, metavar="DIR",
-                   help="model directory or training workdir (omit: baselines only)")
+                   help="model directory or training workdir (omit: baselines only, unless --pretrained)")
+    p.add_argument("--pretrained", action="store_true", help="benchmark the shipped pretrained model")
     p.add_argument("--which", choices=("best", "latest"), default="best",
                    help="checkpoint of a training workdir (default best)")
     p.add_argument("--out", default=None, metavar="FILE", help="write the JSON here (default: stdout)")
@@ -54,7 +55,7 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0, help="seed of the rendered sets (default 0)")
     p.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS),
                    help=f"evaluation sets (default: all of {', '.join(SETS)})")
-    cli_args.add_solver_args(p)
+    model_args.add_solver_args(p)
     args = p.parse_args(argv)
     if min(args.size) < 32:
         p.error(f"--size: frames must be at least 32x32, got {args.size[0]}x{args.size[1]}")
@@ -132,11 +133,11 @@ def make_methods(args):
         return f.astype(np.float32), time.perf_counter() - t
 
     methods, info = {}, None
-    if args.checkpoint:
-        from deq_flow_jax.evaluate import cli_args
+    if args.checkpoint or args.pretrained:
+        from deq_flow_jax.cli import model_args
         from deq_flow_jax.evaluate.estimator import FlowEstimator
 
-        variables, cfg, settings = cli_args.load_model_and_settings(args)
+        variables, cfg, settings = model_args.load_model_and_settings(args)
         estimator = FlowEstimator(variables, cfg, settings)
 
         def model(i1, i2):
@@ -144,7 +145,8 @@ def make_methods(args):
             return est.flow[0], est.seconds
 
         methods["model"] = model
-        info = {"checkpoint": os.path.abspath(os.path.expanduser(args.checkpoint)), "which": args.which,
+        info = {"checkpoint": (os.path.abspath(os.path.expanduser(args.checkpoint)) if args.checkpoint
+                               else "pretrained"), "which": args.which,
                 "variant": getattr(cfg, "name", None), "solver": settings.solver,
                 "max_steps": settings.max_steps, "tol": settings.tol, "stop_mode": settings.stop_mode}
         if {"layered", "photo_pairs"} & set(args.sets):   # compile at the timing size
