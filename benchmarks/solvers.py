@@ -31,7 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from deq_flow_jax.adjoints import NoGrad
-from deq_flow_jax.solvers import Anderson, Broyden, FixedPointIteration, fixed_point
+from deq_flow_jax.equilibrium import fixed_point
+from deq_flow_jax.solvers import Anderson, Broyden, FixedPointIteration
 
 
 def _problems(b: int, d: int, seed: int = 0):

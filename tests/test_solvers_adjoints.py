@@ -6,7 +6,8 @@ import numpy as np
 from jax.test_util import check_grads
 
 from deq_flow_jax.adjoints import IFT, NoGrad, Phantom, backward_probe
-from deq_flow_jax.solvers import Anderson, Broyden, FixedPointIteration, fixed_point, solve
+from deq_flow_jax.equilibrium import fixed_point
+from deq_flow_jax.solvers import Anderson, Broyden, FixedPointIteration, solve
 
 from test_solvers_affine import affine, affine_problem  # noqa: E402  (tests/ is on sys.path)
 

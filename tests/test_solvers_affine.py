@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from deq_flow_jax.adjoints import NoGrad
-from deq_flow_jax.solvers import Anderson, Broyden, FixedPointIteration, fixed_point
+from deq_flow_jax.equilibrium import fixed_point
+from deq_flow_jax.solvers import Anderson, Broyden, FixedPointIteration
 
 RATES = (0.3, 0.6, 0.9)
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from deq_flow_jax.adjoints import NoGrad
-from deq_flow_jax.solvers import Anderson, Broyden, FixedPointIteration, fixed_point
+from deq_flow_jax.equilibrium import fixed_point
+from deq_flow_jax.solvers import Anderson, Broyden, FixedPointIteration
 
 import _official_reference as ref  # tests/ is on sys.path (pytest rootdir-less import mode)
 

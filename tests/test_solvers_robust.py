@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from deq_flow_jax.adjoints import NoGrad, Phantom
-from deq_flow_jax.solvers import Anderson, Broyden, FixedPointIteration, fixed_point
+from deq_flow_jax.equilibrium import fixed_point
+from deq_flow_jax.solvers import Anderson, Broyden, FixedPointIteration
 
 from test_solvers_affine import affine, affine_problem  # noqa: E402
 
