@@ -36,8 +36,9 @@ def _flags() -> flags.FlagValues:
 def _evaluate(workdir: str, config, num_viz: int) -> dict:
     """Evaluates the best checkpoint on all validation pairs; writes viz/pair_XX.png.
 
-    Metrics are those of the training loop's validation (`deq_flow_jax.train.validate`):
-    EPE pooled over all valid pixels, with `deq.f_max_steps * eval_factor` solver steps.
+    Metrics are those of the training loop's validation (`deq_flow_jax.train.validate`, i.e.
+    the evaluation protocol of the validation set, as `deq-flow eval` computes them), with
+    `deq.f_max_steps * eval_factor` solver steps.
     """
     import cv2
     import numpy as np
@@ -52,8 +53,8 @@ def _evaluate(workdir: str, config, num_viz: int) -> dict:
     data = config.data
     kw = dict(data.get("synthetic", None) or {}) if data.val_dataset.startswith("synthetic") else {}
     src = make_eval_source(data.val_dataset, data.val_split, data_dir=os.path.expanduser(data.data_dir), **kw)
-    metrics, panels = validate(variables, cfg, deq_config(config), src, max_examples=0,
-                               num_images=num_viz)
+    metrics, panels = validate(variables, cfg, deq_config(config), src,
+                               dataset=data.val_dataset, max_examples=0, num_images=num_viz)
     os.makedirs(os.path.join(workdir, "viz"), exist_ok=True)
     for i, (image1, pred, gt) in enumerate(panels):
         panel = viz.flow_panel(np.asarray(image1, np.uint8), pred, gt)
@@ -115,7 +116,8 @@ def main(argv: list[str]) -> int:
     print("")
     print(f"validation EPE {metrics['epe']:.3f} px   (zero-flow EPE {metrics['zero_epe']:.3f} px, "
           f"{drop:.0f}% lower) on {metrics['pairs']} synthetic validation pairs")
-    print(f"1px {metrics['1px']:.3f}  3px {metrics['3px']:.3f}  5px {metrics['5px']:.3f}")
+    print(f"1px {metrics['1px']:.1f}%  3px {metrics['3px']:.1f}%  5px {metrics['5px']:.1f}%  "
+          f"Fl-all {metrics['fl_all']:.1f}%")
     print(f"time: data {timings['data_s']:.0f} s, training {timings['train_s']:.0f} s, "
           f"evaluation {timings['eval_s']:.0f} s, total {timings['total_s']:.0f} s")
     print(f"outputs: {curves}, {os.path.join(workdir, 'viz')}/pair_XX.png, "

@@ -101,8 +101,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
       workdir: output directory: config.json, model_config.json, checkpoints/, train.jsonl, tb/.
 
     Returns:
-      dict of the last validation's metrics (epe, 1px, 3px, 5px, f1, zero_epe, f_nstep, ...)
-      plus "step".
+      dict of the last validation's metrics (epe, 1px, 3px, 5px, fl_all, zero_epe, f_nstep,
+      ...; see `train.validate`) plus "step".
     """
     from deq_flow_jax.data import make_eval_source, make_train_loader
     check_config(config)
@@ -134,7 +134,6 @@ def train_and_evaluate(config, workdir: str) -> dict:
     val_kw = synthetic_kw if config.data.val_dataset.startswith("synthetic") else {}
     val_source = make_eval_source(config.data.val_dataset, config.data.val_split,
                                   data_dir=data_dir, **val_kw)
-    pad_mode = "kitti" if config.data.val_dataset.startswith("kitti") else "sintel"
 
     manager = ck.make_manager(workdir)
     start = 0
@@ -153,8 +152,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
     def run_validation(step):
         variables = to_host(state_variables(state))
         metrics, panels = validate(variables, mcfg, dcfg, val_source,
+                                   dataset=config.data.val_dataset,
                                    max_examples=config.data.val_max_examples,
-                                   pad_mode=pad_mode, num_images=config.num_val_images)
+                                   num_images=config.num_val_images)
         line = logger.write(step, "val", metrics)
         if panels and is_main:
             try:
