@@ -40,7 +40,7 @@ _EXPORTS = {
     "read_kitti_flow": "deq_flow_jax.io",
     "write_kitti_flow": "deq_flow_jax.io",
     "read_image": "deq_flow_jax.io",
-    "flow_to_color": "deq_flow_jax.viz",
+    "flow_to_color": "deq_flow_jax.evaluate.flow_colors",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,6 +1,6 @@
 """`deq-flow demo` (what `make demo` runs): data, training, evaluation and plots on the CPU.
 
-    deq-flow demo --workdir runs/demo [--config experiments/configs/demo.py]
+    deq-flow demo --workdir runs/demo [--config deq_flow_jax/configs/demo.py]
         [--config.num_steps=300] [--num_viz 4]
 
 1. builds the synthetic dataset (`ensure_synthetic`) if it is not there yet;
@@ -21,8 +21,9 @@ from ml_collections import config_flags
 
 from deq_flow_jax.cli.config_args import parse_flags
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_CONFIG = os.path.join(_ROOT, "experiments", "configs", "demo.py")
+# inside the installed package, not the repository: `deq-flow demo` works from any directory
+DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                              "configs", "demo.py")
 
 
 def _flags() -> flags.FlagValues:
@@ -43,7 +44,7 @@ def _evaluate(workdir: str, config, num_viz: int) -> dict:
     import cv2
     import numpy as np
 
-    from deq_flow_jax import viz
+    from deq_flow_jax.evaluate import flow_colors
     from deq_flow_jax.data import make_eval_source
     from deq_flow_jax.train.checkpoint import load_model_from_workdir
     from deq_flow_jax.train.config import deq_config
@@ -57,7 +58,7 @@ def _evaluate(workdir: str, config, num_viz: int) -> dict:
                                dataset=data.val_dataset, max_examples=0, num_images=num_viz)
     os.makedirs(os.path.join(workdir, "viz"), exist_ok=True)
     for i, (image1, pred, gt) in enumerate(panels):
-        panel = viz.flow_panel(np.asarray(image1, np.uint8), pred, gt)
+        panel = flow_colors.flow_panel(np.asarray(image1, np.uint8), pred, gt)
         path = os.path.join(workdir, "viz", f"pair_{i:02d}.png")
         tmp = os.path.join(workdir, "viz", f".tmp_pair_{i:02d}.png")
         if not cv2.imwrite(tmp, cv2.cvtColor(panel, cv2.COLOR_RGB2BGR)):
@@ -98,7 +99,7 @@ def main(argv: list[str]) -> int:
 
     t0 = time.time()
     print("[demo] 4/4 plotting the training curves", flush=True)
-    from deq_flow_jax.plots import plot_training_curves
+    from deq_flow_jax.train.curves import plot_training_curves
 
     curves = plot_training_curves(os.path.join(workdir, "train.jsonl"),
                                   os.path.join(workdir, "training_curves.png"), title="make demo")

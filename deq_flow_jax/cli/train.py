@@ -1,8 +1,8 @@
 """`deq-flow train`: train (or resume) a DEQ-Flow model from an ml_collections config.
 
-    deq-flow train --config experiments/configs/chairs.py --workdir runs/x \
+    deq-flow train --config deq_flow_jax/configs/chairs.py --workdir runs/x \
         --config.num_steps=200 --config.model.variant=tiny
-    deq-flow train --config experiments/configs/chairs.py:H ...          # get_config("H")
+    deq-flow train --config deq_flow_jax/configs/chairs.py:H ...          # get_config("H")
 
 Multi-host: run the same command on every process with
 `--coordinator_address=HOST:PORT --num_processes=N --process_id=I`.
@@ -21,7 +21,7 @@ from deq_flow_jax.cli.config_args import parse_flags
 def _flags() -> flags.FlagValues:
     fv = flags.FlagValues()
     config_flags.DEFINE_config_file(
-        "config", None, "training config file (experiments/configs/<stage>.py[:variant]); "
+        "config", None, "training config file (deq_flow_jax/configs/<stage>.py[:variant]); "
         "override any field with --config.a.b=value", flag_values=fv, lock_config=True)
     flags.DEFINE_string("workdir", None, "output directory (checkpoints, logs); resumed if it "
                         "holds checkpoints", flag_values=fv)

@@ -83,7 +83,7 @@ class _StepVariants:
 
 def _flow_panels(panels):
     """(image1 | predicted flow | ground truth) uint8 strips, flow colours share one scale."""
-    from deq_flow_jax.viz import flow_to_color
+    from deq_flow_jax.evaluate.flow_colors import flow_to_color
     out = []
     for image1, pred, gt in panels:
         scale = float(np.max(np.sqrt(np.sum(gt ** 2, -1)))) or 1.0
@@ -97,7 +97,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     """Trains (or resumes) a DEQ-Flow model; returns the final validation metrics.
 
     Args:
-      config: ml_collections ConfigDict (experiments/configs/*.py, contract 5).
+      config: ml_collections ConfigDict (deq_flow_jax/configs/*.py, contract 5).
       workdir: output directory: config.json, model_config.json, checkpoints/, train.jsonl, tb/.
 
     Returns:
@@ -157,10 +157,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
                                    num_images=config.num_val_images)
         line = logger.write(step, "val", metrics)
         if panels and is_main:
-            try:
-                logger.images(step, "val/flow", _flow_panels(panels))
-            except ImportError:           # deq_flow_jax.viz not present: scalars only
-                pass
+            logger.images(step, "val/flow", _flow_panels(panels))
         logger.flush()
         return line
 

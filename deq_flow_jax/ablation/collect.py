@@ -20,9 +20,9 @@ import os
 import tempfile
 from typing import Mapping, Sequence
 
-from deq_flow_jax.plots import read_jsonl, series
+from deq_flow_jax.train.curves import read_jsonl, series
 
-from experiments.ablation.settings import LABELS
+from deq_flow_jax.ablation.settings import LABELS
 
 # Summary columns: (key, header, format).
 COLUMNS = (
@@ -42,6 +42,12 @@ COLUMNS = (
     ("steps_per_s", "steps/s", "{:.2f}"),
     ("skipped", "skipped", "{:d}"),
 )
+
+
+def read_json(path: str):
+    """The JSON value stored in `path` (the file is closed before returning)."""
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
 
 
 def atomic_write_text(path: str, text: str) -> str:
@@ -199,7 +205,7 @@ def collect(workdir: str, settings: Sequence[str]) -> tuple[dict, dict]:
         run_dir = os.path.join(workdir, name)
         records = read_jsonl(os.path.join(run_dir, "train.jsonl"))
         diag_path = os.path.join(run_dir, "diagnostics.json")
-        diagnostics = json.load(open(diag_path)) if os.path.exists(diag_path) else None
+        diagnostics = read_json(diag_path) if os.path.exists(diag_path) else None
         runs[name] = records
         summary[name] = summarize_run(records, diagnostics)
         atomic_write_text(os.path.join(run_dir, "log.csv"), records_csv(records))
