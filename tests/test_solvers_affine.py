@@ -1,5 +1,4 @@
 """Solvers on affine contractions z = A z + b (closed form (I - A)^-1 b) and a tanh problem."""
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest

@@ -11,8 +11,16 @@ import pytest
 
 from deq_flow_jax.adjoints import AbstractAdjoint, NoGrad, Phantom, backward_probe
 from deq_flow_jax.equilibrium import fixed_point
-from deq_flow_jax.solvers import (SOLVER_NAMES, AbstractSolver, Anderson, Broyden,
-                                  FixedPointIteration, check_stop_mode, make_solver, solver_name)
+from deq_flow_jax.solvers import (
+    SOLVER_NAMES,
+    AbstractSolver,
+    Anderson,
+    Broyden,
+    FixedPointIteration,
+    check_stop_mode,
+    make_solver,
+    solver_name,
+)
 from deq_flow_jax.solvers.iteration import IterationState
 
 

@@ -1,9 +1,9 @@
 """`deq-flow train` argument handling and the shipped configs (no training here)."""
 import pytest
+from training_helpers import REPO
 
 from deq_flow_jax.cli import train as cli
 from deq_flow_jax.train.config import check_config, model_config
-from training_helpers import REPO
 
 
 @pytest.mark.parametrize("stage", ["synthetic", "chairs", "things", "sintel", "kitti"])

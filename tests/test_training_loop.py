@@ -3,10 +3,8 @@ import json
 import os
 
 import chex
-import jax
 import numpy as np
 import pytest
-
 from training_helpers import tiny_config
 
 NUM_STEPS = 20

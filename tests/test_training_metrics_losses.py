@@ -1,8 +1,6 @@
 """Metrics, the fixed-point correction loss and the schedules against hand-made cases."""
 import numpy as np
-import optax
 import pytest
-import jax.numpy as jnp
 from ml_collections import ConfigDict
 
 from deq_flow_jax.metrics import epe_map, flow_metrics, valid_mask

@@ -20,9 +20,8 @@ import os
 import tempfile
 from typing import Mapping, Sequence
 
-from deq_flow_jax.train.curves import read_jsonl, series
-
 from deq_flow_jax.ablation.settings import LABELS
+from deq_flow_jax.train.curves import read_jsonl, series
 
 # Summary columns: (key, header, format).
 COLUMNS = (
@@ -213,5 +212,6 @@ def collect(workdir: str, settings: Sequence[str]) -> tuple[dict, dict]:
         all_csv += [{"setting": name, **r} for r in records]
     atomic_write_text(os.path.join(workdir, "ablation.jsonl"), "\n".join(all_jsonl) + "\n")
     atomic_write_text(os.path.join(workdir, "ablation.csv"), records_csv(all_csv, extra={"setting": ""}))
-    atomic_write_text(os.path.join(workdir, "summary.json"), json.dumps(_jsonable(summary), indent=2, sort_keys=True) + "\n")
+    atomic_write_text(os.path.join(workdir, "summary.json"),
+                      json.dumps(_jsonable(summary), indent=2, sort_keys=True) + "\n")
     return runs, summary

@@ -48,7 +48,8 @@ def _check(fn, z0, args, solver, max_steps, tol, stop_mode, adjoint, capture, ca
     if not isinstance(solver, AbstractSolver):
         raise TypeError(f"fixed_point: solver {solver!r} is not an AbstractSolver; use Anderson(), "
                         "Broyden() or FixedPointIteration()")
-    for a in (adjoint,) + (tuple(capture_adjoint) if isinstance(capture_adjoint, (tuple, list)) else (capture_adjoint,)):
+    cadj = tuple(capture_adjoint) if isinstance(capture_adjoint, (tuple, list)) else (capture_adjoint,)
+    for a in (adjoint,) + cadj:
         if not isinstance(a, AbstractAdjoint):
             raise TypeError(f"fixed_point: adjoint {a!r} is not an AbstractAdjoint; use IFT(), "
                             "Phantom() or NoGrad()")

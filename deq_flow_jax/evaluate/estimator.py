@@ -13,9 +13,8 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-# the solver registry's names and the stop modes, re-exported for the CLI's choices
-from deq_flow_jax.solvers import SOLVER_NAMES as SOLVERS
-from deq_flow_jax.solvers import STOP_MODES, check_stop_mode, solver_name
+from deq_flow_jax.solvers import SOLVER_NAMES as SOLVERS  # noqa: F401  (re-exported: CLI choices)
+from deq_flow_jax.solvers import STOP_MODES, check_stop_mode, solver_name  # noqa: F401  (idem)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,8 +29,8 @@ from typing import Callable, Optional
 import numpy as np
 
 from deq_flow_jax.evaluate.aggregate import POOLING_RULES, MetricAccumulator
-from deq_flow_jax.metrics import MAX_FLOW, METRIC_NAMES
 from deq_flow_jax.evaluate.sequence import SequenceEstimator
+from deq_flow_jax.metrics import MAX_FLOW, METRIC_NAMES
 
 
 @dataclasses.dataclass(frozen=True)

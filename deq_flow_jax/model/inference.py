@@ -10,11 +10,10 @@ multiply the training budget by `eval_factor`).
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple, Optional, Tuple
+from typing import Any, NamedTuple, Tuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from deq_flow_jax.model import deq_flow as D
 from deq_flow_jax.model.config import ModelConfig

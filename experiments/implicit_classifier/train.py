@@ -16,7 +16,6 @@ from typing import Any, Dict, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from deq_flow_jax.adjoints import IFT, NoGrad, Phantom, backward_probe
@@ -24,6 +23,7 @@ from deq_flow_jax.equilibrium import jacobian_frobenius_sq
 from deq_flow_jax.solvers import SOLVER_NAMES, make_solver
 from experiments.implicit_classifier.data import spirals
 from experiments.implicit_classifier.model import cell, features, forward, init_params
+
 
 def make_adjoint(name: str, solver_name: str, phantom_steps: int = 1):
     if name == "ift":
