@@ -74,6 +74,9 @@ def test_solver_settings_canonicalise_the_name():
     assert SolverSettings(solver="iteration").solver == "naive"
     with pytest.raises(ValueError, match="stop_mode"):
         SolverSettings(stop_mode="max")
+    assert SolverSettings(tol=0.0).tol == 0.0        # as fixed_point and DEQConfig: full budget
+    with pytest.raises(ValueError, match="tol must be >= 0"):
+        SolverSettings(tol=-1.0)
 
 
 def test_contract_is_a_type():

@@ -38,8 +38,8 @@ class SolverSettings:
         check_stop_mode(self.stop_mode)
         if int(self.max_steps) < 1:
             raise ValueError(f"max_steps must be >= 1; got {self.max_steps}")
-        if not self.tol > 0:
-            raise ValueError(f"tol must be positive; got {self.tol}")
+        if not self.tol >= 0:     # as fixed_point: 0 runs the whole budget (DEQConfig.f_tol = 0)
+            raise ValueError(f"tol must be >= 0; got {self.tol}")
 
 
 class Estimate(NamedTuple):
