@@ -12,9 +12,11 @@ each consecutive pair is solved three ways:
 
 fwd = forward interpolation. Reported per mode: mean solver steps to reach the
 tolerance (f-evaluations until the residual first drops below --tol; the
-budget when it never does), the fraction of pairs that converged, mean EPE and
-1px over valid pixels, and seconds per pair (compilation excluded). The first
-pair of each sequence has nothing to reuse and is counted in all modes alike.
+budget when it never does), the fraction of pairs that converged, EPE and 1px (%)
+as `deq-flow eval --dataset synthetic` computes them (`evaluate_source` with the
+synthetic protocol's pooling), and the estimator's seconds per pair (compilation
+excluded). The first pair of each sequence has nothing to reuse and is counted in
+all modes alike.
 Prints one JSON object, then a table.
 """
 from __future__ import annotations
@@ -24,11 +26,12 @@ import dataclasses
 import json
 import os
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from deq_flow_jax.solvers import SOLVER_NAMES, STOP_MODES  # noqa: E402
 
 MODES = ("none", "warm", "reuse")
 
@@ -44,10 +47,10 @@ def parse_args(argv=None):
     p.add_argument("--width", type=int, default=128)
     p.add_argument("--sequences", type=int, default=4, help="validation sequences")
     p.add_argument("--frames", type=int, default=10, help="frames per sequence")
-    p.add_argument("--solver", default="anderson", choices=("anderson", "broyden", "naive"))
+    p.add_argument("--solver", default="anderson", choices=SOLVER_NAMES)
     p.add_argument("--max-steps", type=int, default=36)
     p.add_argument("--tol", type=float, default=1e-3)
-    p.add_argument("--stop-mode", default="rel", choices=("abs", "rel"))
+    p.add_argument("--stop-mode", default="rel", choices=STOP_MODES)
     p.add_argument("--json", default=None, help="also write the JSON here")
     return p.parse_args(argv)
 
@@ -75,9 +78,31 @@ def sequences(args):
         yield scene, [src[i] for i in idx]
 
 
+def run_mode(est, items, mode: str) -> dict:
+    """One start mode over `items` (consecutive frames of each scene, in order).
+
+    Metrics come from `evaluate_source` with the synthetic protocol's pooling: the numbers
+    `deq-flow eval --dataset synthetic` prints for the same model, data and settings.
+    """
+    from deq_flow_jax.evaluate.protocols import PROTOCOLS, evaluate_source
+
+    res = evaluate_source(est, items, pooling=PROTOCOLS["synthetic"].pooling, reuse=mode,
+                          per_frame=True, progress=False, desc=f"reuse/{mode}")
+    per_seq: dict = {}
+    for r in res["frames"]:
+        per_seq.setdefault(r["scene"], []).append(int(r["steps"]))
+    frames = res["frames"]
+    later = [s for v in per_seq.values() for s in v[1:]]
+    return {"mean_steps": float(np.mean([r["steps"] for r in frames])),
+            "mean_steps_after_first": float(np.mean(later)) if later else float("nan"),
+            "converged": float(np.mean([r["converged"] for r in frames])),
+            "epe": res["summary"]["epe"], "1px": res["summary"]["1px"],
+            "seconds_per_pair": float(np.mean([r["seconds"] for r in frames])),
+            "steps_per_sequence": per_seq}
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    from deq_flow_jax.evaluate.aggregate import MetricAccumulator
     from deq_flow_jax.evaluate.estimator import FlowEstimator, SolverSettings
     from deq_flow_jax.evaluate.sequence import SequenceEstimator
 
@@ -92,29 +117,8 @@ def main(argv=None) -> dict:
         for it in first[:2]:
             seq(it["image1"][None], it["image2"][None])
 
-    results = {}
-    for mode in MODES:
-        acc = MetricAccumulator()
-        steps, conv, secs, per_seq = [], [], [], {}
-        for scene, items in data:
-            seq = SequenceEstimator(est, mode)
-            s_steps = []
-            for it in items:
-                t0 = time.perf_counter()
-                e = seq(it["image1"][None], it["image2"][None])
-                secs.append(time.perf_counter() - t0)
-                acc.add(e.flow[0], it["flow"], it.get("valid"))
-                s_steps.append(int(e.steps[0]))
-                conv.append(bool(e.converged[0]))
-            steps += s_steps
-            per_seq[scene] = s_steps
-        m = acc.result()
-        results[mode] = {"mean_steps": float(np.mean(steps)),
-                         "mean_steps_after_first": float(np.mean(
-                             [s for v in per_seq.values() for s in v[1:]])),
-                         "converged": float(np.mean(conv)), "epe": m["epe_masked"],
-                         "1px": m["1px_masked"], "seconds_per_pair": float(np.mean(secs)),
-                         "steps_per_sequence": per_seq}
+    items = [it for _, seq_items in data for it in seq_items]
+    results = {mode: run_mode(est, items, mode) for mode in MODES}
     base = results["none"]["mean_steps_after_first"]
     for mode in MODES:
         results[mode]["step_ratio_vs_none"] = results[mode]["mean_steps_after_first"] / base if base else float("nan")

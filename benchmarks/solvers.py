@@ -31,7 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from deq_flow_jax.adjoints import NoGrad
-from deq_flow_jax.solvers import Anderson, Broyden, FixedPointIteration, fixed_point
+from deq_flow_jax.equilibrium import fixed_point
+from deq_flow_jax.solvers import Anderson, Broyden, FixedPointIteration
 
 
 def _problems(b: int, d: int, seed: int = 0):
@@ -91,8 +92,9 @@ def _methods(m: int, ridge: float, tol: float, max_steps: int):
         def run_jaxopt(f, z0, args):
             def one(z, a):
                 fp = lambda x, a: f(x[None], jax.tree_util.tree_map(lambda t: t[None], a))[0]  # noqa: E731
+                # (implicit_diff=False would unroll a scan to maxiter)
                 solver = jaxopt.AndersonAcceleration(fixed_point_fun=fp, history_size=m, ridge=ridge, tol=tol,
-                                                     maxiter=max_steps, jit=True)  # implicit_diff=False would unroll a scan to maxiter
+                                                     maxiter=max_steps, jit=True)
                 p, st = solver.run(z, a)
                 return p, st.error, st.error < tol
             return jax.vmap(one)(z0, args)
@@ -196,7 +198,8 @@ def main(argv=None) -> int:
     print()
     print(f"{'solver':14} {'steps':>5} {'solve_ms':>9} {'f_eval_ms':>9} {'overhead/iter_ms':>16}")
     for r in over:
-        print(f"{r['solver']:14} {r['steps']:5d} {r['solve_ms']:9.2f} {r['f_eval_ms']:9.3f} {r['overhead_per_iter_ms']:16.3f}")
+        print(f"{r['solver']:14} {r['steps']:5d} {r['solve_ms']:9.2f} {r['f_eval_ms']:9.3f} "
+              f"{r['overhead_per_iter_ms']:16.3f}")
     return 0
 
 

@@ -16,8 +16,8 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS = {
     # generic fixed-point solvers and gradient rules (flow-agnostic)
-    "fixed_point": "deq_flow_jax.solvers",
-    "Solution": "deq_flow_jax.solvers",
+    "fixed_point": "deq_flow_jax.equilibrium",
+    "Solution": "deq_flow_jax.equilibrium",
     "SolverStats": "deq_flow_jax.solvers",
     "Anderson": "deq_flow_jax.solvers",
     "Broyden": "deq_flow_jax.solvers",
@@ -25,8 +25,9 @@ _EXPORTS = {
     "IFT": "deq_flow_jax.adjoints",
     "Phantom": "deq_flow_jax.adjoints",
     "NoGrad": "deq_flow_jax.adjoints",
-    "jacobian_frobenius_sq": "deq_flow_jax.jacobian",
-    "spectral_radius": "deq_flow_jax.jacobian",
+    "jacobian_frobenius_sq": "deq_flow_jax.equilibrium",
+    "spectral_radius": "deq_flow_jax.equilibrium",
+    "make_solver": "deq_flow_jax.solvers",
     # the flow model
     "ModelConfig": "deq_flow_jax.model",
     "DEQConfig": "deq_flow_jax.model",
@@ -43,7 +44,7 @@ _EXPORTS = {
     "read_kitti_flow": "deq_flow_jax.io",
     "write_kitti_flow": "deq_flow_jax.io",
     "read_image": "deq_flow_jax.io",
-    "flow_to_color": "deq_flow_jax.viz",
+    "flow_to_color": "deq_flow_jax.evaluate.flow_colors",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -4,7 +4,7 @@ import os
 from deq_flow_jax import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ABLATION = os.path.join(ROOT, "experiments", "configs", "ablation.py")
+ABLATION = os.path.join(ROOT, "deq_flow_jax", "configs", "ablation.py")
 
 
 def test_ablate_needs_config_and_workdir(capsys):
@@ -27,7 +27,7 @@ def test_ablate_rejects_unknown_config_variant(tmp_path, capsys):
 
 
 def test_ablation_config_has_the_paper_budget():
-    from experiments.configs import ablation
+    from deq_flow_jax.configs import ablation
 
     c = ablation.get_config()
     assert (c.deq.f_solver, c.deq.f_max_steps) == ("anderson", 16)
@@ -45,6 +45,6 @@ def test_help_texts(capsys):
 def test_demo_and_ablate_reject_an_unknown_config_key(capsys):
     assert cli.main(["demo", "--workdir", "x", "--config.no_such_key=1"]) == 2
     assert "no_such_key" in capsys.readouterr().err
-    assert cli.main(["ablate", "--config", "experiments/configs/ablation.py", "--workdir", "x",
+    assert cli.main(["ablate", "--config", "deq_flow_jax/configs/ablation.py", "--workdir", "x",
                      "--config.no_such_key=1"]) == 2
     assert "no_such_key" in capsys.readouterr().err

@@ -6,8 +6,8 @@ import math
 import ml_collections
 import pytest
 
-from experiments.ablation import collect, settings
-from experiments.ablation.runner import config_from_json, config_to_json
+from deq_flow_jax.ablation import collect, settings
+from deq_flow_jax.ablation.runner import config_from_json, config_to_json
 
 
 def _base():

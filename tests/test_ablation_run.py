@@ -12,10 +12,9 @@ import pytest
 
 # In the default suite: the issue asks for this end-to-end check in CI. It costs about 2 minutes
 # on a quiet 2-core CPU (3 train-step compiles, the settings in parallel child processes).
-
-from experiments.ablation import runner
-from experiments.ablation.settings import SETTINGS
-from experiments.configs import ablation as ablation_config
+from deq_flow_jax.ablation import runner
+from deq_flow_jax.ablation.settings import SETTINGS
+from deq_flow_jax.configs import ablation as ablation_config
 
 STEPS = 4
 JAC_WEIGHT = 50.0

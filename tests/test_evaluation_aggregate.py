@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from deq_flow_jax.evaluate.aggregate import MetricAccumulator, end_point_error
+from deq_flow_jax.evaluate.aggregate import MetricAccumulator
+from deq_flow_jax.metrics import epe_map
 
 
 def _flow(h, w, u=0.0, v=0.0):
@@ -19,7 +20,7 @@ def test_epe_and_thresholds_pool_over_pixels():
     pred[0, 1] = (0.3, 0.4)
     pred[1, 0] = (2.0, 0.0)
     pred[1, 1] = (0.0, -4.0)
-    np.testing.assert_allclose(end_point_error(pred, gt), [[0, 0.5], [2, 4]], atol=1e-6)
+    np.testing.assert_allclose(epe_map(pred, gt), [[0, 0.5], [2, 4]], atol=1e-6)
     acc.add(pred, gt)
     # second image: 4 pixels of error 10
     acc.add(_flow(2, 2, 10.0), _flow(2, 2))
@@ -42,11 +43,17 @@ def test_kitti_epe_is_per_image_and_f1_pools_valid_pixels():
     per1 = acc.add(pred1, gt1, valid1)
     acc.add(pred2, gt2, np.ones((1, 2)))
     np.testing.assert_allclose(per1["epe_masked"], 10.0 / 3, rtol=1e-6)
-    np.testing.assert_allclose(per1["f1"], 100.0 / 3, rtol=1e-6)
+    np.testing.assert_allclose(per1["fl_all"], 100.0 / 3, rtol=1e-6)
     r = acc.result()
     np.testing.assert_allclose(r["epe_per_image"], (10.0 / 3 + 3.5) / 2, rtol=1e-6)
-    np.testing.assert_allclose(r["f1"], 100.0 * 3 / 5, rtol=1e-6)   # 3 outliers / 5 valid
+    np.testing.assert_allclose(r["fl_all"], 100.0 * 3 / 5, rtol=1e-6)   # 3 outliers / 5 valid
     assert r["n_valid"] == 5
+    s = acc.summary("kitti")                  # KITTI's rule: EPE per image, Fl-all pooled
+    assert list(s) == ["epe", "1px", "3px", "5px", "fl_all"]
+    np.testing.assert_allclose([s["epe"], s["fl_all"]], [r["epe_per_image"], r["fl_all"]])
+    # pooled over the 5 valid pixels instead: (4 + 6 + 0 + 3.5 + 3.5) / 5
+    np.testing.assert_allclose(acc.summary("masked")["epe"], 17.0 / 5, rtol=1e-6)
+    np.testing.assert_allclose(acc.summary("all")["epe"], r["epe"])
 
 
 def test_masks_exclude_invalid_and_huge_flow_and_official_quirk():
@@ -73,6 +80,8 @@ def test_errors_on_mismatched_shapes_and_empty():
     with pytest.raises(ValueError, match="valid mask"):
         acc.add(_flow(2, 2), _flow(2, 2), np.ones((3, 3)))
     assert np.isnan(MetricAccumulator().result()["epe"])
+    with pytest.raises(ValueError, match="pooling rule"):
+        MetricAccumulator().summary("mean")
 
 
 def test_occlusion_split():

@@ -206,8 +206,9 @@ def test_evaluate_source_matches_direct_metrics(estimator):
                                np.stack([it["valid"] for it in items]))
     m = res["metrics"]
     np.testing.assert_allclose(m["epe_masked"], float(ref["epe"]), rtol=1e-5)
-    np.testing.assert_allclose(m["1px_masked"], 100 * float(ref["1px"]), rtol=1e-5)
-    np.testing.assert_allclose(m["f1"], float(ref["f1"]), rtol=1e-5)
+    np.testing.assert_allclose(m["1px_masked"], float(ref["1px"]), rtol=1e-5)
+    np.testing.assert_allclose(m["fl_all"], float(ref["fl_all"]), rtol=1e-5)
+    assert res["summary"] == {k: m[k + "_masked"] for k in ("epe", "1px", "3px", "5px")} | {"fl_all": m["fl_all"]}
     all_px = np.concatenate([np.linalg.norm(p - it["flow"], axis=-1).ravel() for p, it in zip(preds, items)])
     np.testing.assert_allclose(m["epe"], all_px.mean(), rtol=1e-5)
     assert len(res["frames"]) == 2 and res["solver"]["steps"]["max"] <= SETTINGS.max_steps
@@ -224,8 +225,9 @@ def test_eval_cli_on_synthetic(model, tmp_path, capsys):
     res = json.loads(out.read_text())
     r = res["passes"]["synthetic"]
     assert r["n_pairs"] == 2 and len(r["frames"]) == 2
-    assert np.isfinite(r["metrics"]["epe_masked"]) and 0 <= r["metrics"]["f1"] <= 100
-    assert "epe_masked" in capsys.readouterr().out
+    assert np.isfinite(r["metrics"]["epe_masked"]) and 0 <= r["metrics"]["fl_all"] <= 100
+    assert r["summary"]["epe"] == r["metrics"]["epe_masked"]   # synthetic pools the valid pixels
+    assert "fl_all%" in capsys.readouterr().out
     assert sorted(os.listdir(tmp_path / "panels")) == [".deq-flow-output", "synthetic_00000.png",
                                                        "synthetic_00001.png"]
     assert cli.main(args) == 2                                  # results exist: refused

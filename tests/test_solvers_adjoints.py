@@ -4,11 +4,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.test_util import check_grads
+from test_solvers_affine import affine, affine_problem  # noqa: E402  (tests/ is on sys.path)
 
 from deq_flow_jax.adjoints import IFT, NoGrad, Phantom, backward_probe
-from deq_flow_jax.solvers import Anderson, Broyden, FixedPointIteration, fixed_point, solve
-
-from test_solvers_affine import affine, affine_problem  # noqa: E402  (tests/ is on sys.path)
+from deq_flow_jax.equilibrium import fixed_point
+from deq_flow_jax.solvers import Anderson, Broyden, FixedPointIteration, solve
 
 
 def test_ift_matches_closed_form():
@@ -24,7 +24,8 @@ def test_ift_matches_closed_form():
     gA, gb = jax.jit(jax.grad(loss, argnums=(0, 1)))(A, b)
     # dL/db = (I - A)^-T w, dL/dA = outer((I - A)^-T w, z*)
     I = np.eye(8)[None]
-    u = np.linalg.solve(np.transpose(I - np.asarray(A, np.float64), (0, 2, 1)), np.asarray(w, np.float64)[..., None])[..., 0]
+    lhs = np.transpose(I - np.asarray(A, np.float64), (0, 2, 1))
+    u = np.linalg.solve(lhs, np.asarray(w, np.float64)[..., None])[..., 0]
     np.testing.assert_allclose(gb, u, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(gA, u[:, :, None] * zs[:, None, :], rtol=1e-4, atol=1e-4)
 

@@ -1,11 +1,11 @@
 """Solvers on affine contractions z = A z + b (closed form (I - A)^-1 b) and a tanh problem."""
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from deq_flow_jax.adjoints import NoGrad
-from deq_flow_jax.solvers import Anderson, Broyden, FixedPointIteration, fixed_point
+from deq_flow_jax.equilibrium import fixed_point
+from deq_flow_jax.solvers import Anderson, Broyden, FixedPointIteration
 
 RATES = (0.3, 0.6, 0.9)
 

@@ -3,7 +3,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from deq_flow_jax.jacobian import jacobian_frobenius_sq, spectral_radius
+from deq_flow_jax.equilibrium import jacobian_frobenius_sq, spectral_radius
 
 
 def _tanh_layer(z, args):

@@ -4,15 +4,15 @@ The reference is a NumPy re-implementation of the official algorithms
 (``tests/_official_reference.py``): same iterates (compared through every step's
 residual and the captured states), same returned state, same step count.
 """
+import _official_reference as ref  # tests/ is on sys.path (pytest rootdir-less import mode)
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from deq_flow_jax.adjoints import NoGrad
-from deq_flow_jax.solvers import Anderson, Broyden, FixedPointIteration, fixed_point
-
-import _official_reference as ref  # tests/ is on sys.path (pytest rootdir-less import mode)
+from deq_flow_jax.equilibrium import fixed_point
+from deq_flow_jax.solvers import Anderson, Broyden, FixedPointIteration
 
 D = 24
 CAPTURE = (2, 5, 9, 30)

@@ -4,11 +4,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_solvers_affine import affine, affine_problem  # noqa: E402
 
 from deq_flow_jax.adjoints import NoGrad, Phantom
-from deq_flow_jax.solvers import Anderson, Broyden, FixedPointIteration, fixed_point
-
-from test_solvers_affine import affine, affine_problem  # noqa: E402
+from deq_flow_jax.equilibrium import fixed_point
+from deq_flow_jax.solvers import Anderson, Broyden, FixedPointIteration
 
 SOLVERS = [Anderson(), Broyden(), FixedPointIteration()]
 

@@ -1,21 +1,21 @@
 """`deq-flow train` argument handling and the shipped configs (no training here)."""
 import pytest
+from training_helpers import REPO
 
 from deq_flow_jax.cli import train as cli
 from deq_flow_jax.train.config import check_config, model_config
-from training_helpers import REPO
 
 
 @pytest.mark.parametrize("stage", ["synthetic", "chairs", "things", "sintel", "kitti"])
 def test_shipped_configs_are_valid(stage):
     import importlib
-    c = importlib.import_module(f"experiments.configs.{stage}").get_config()
+    c = importlib.import_module(f"deq_flow_jax.configs.{stage}").get_config()
     check_config(c)
     assert c.data.stage == stage
 
 
 def test_stage_values_follow_the_paper():
-    from experiments.configs import chairs, kitti, sintel, things
+    from deq_flow_jax.configs import chairs, kitti, sintel, things
     c, t, s, k = chairs.get_config("H"), things.get_config(), sintel.get_config(), kitti.get_config()
     assert (c.batch_size, c.lr, tuple(c.data.crop_size), c.deq.n_losses) == (12, 4e-4, (368, 496), 6)
     assert c.model.variant == "H" and not c.freeze_bn and t.freeze_bn and t.deq.all_grad
@@ -27,7 +27,7 @@ def test_stage_values_follow_the_paper():
 def test_cli_errors_and_help(capsys):
     assert cli.main(["--help"]) == 0
     assert "--workdir" in capsys.readouterr().out
-    cfg = f"{REPO}/experiments/configs/synthetic.py"
+    cfg = f"{REPO}/deq_flow_jax/configs/synthetic.py"
     assert cli.main(["--config", cfg]) == 2
     assert "--workdir" in capsys.readouterr().err
     assert cli.main(["--config", cfg, "--workdir", "/tmp/x", "--config.no_such_key=1"]) == 2
@@ -35,7 +35,7 @@ def test_cli_errors_and_help(capsys):
 
 
 def test_config_errors_name_the_key():
-    from experiments.configs.synthetic import get_config
+    from deq_flow_jax.configs.synthetic import get_config
     c = get_config()
     c.data.crop_size = (60, 96)
     with pytest.raises(ValueError, match="crop_size"):

@@ -3,10 +3,8 @@ import json
 import os
 
 import chex
-import jax
 import numpy as np
 import pytest
-
 from training_helpers import tiny_config
 
 NUM_STEPS = 20
@@ -43,7 +41,7 @@ def test_workdir_logs_and_checkpoints(trained):
         assert all(key in l for l in train), key
     assert train[0]["skipped"] == 0 and train[0]["b_nstep"] == 0.0   # phantom: no backward solve
     assert [l["step"] for l in val] == [NUM_STEPS]
-    for key in ("epe", "1px", "3px", "5px", "zero_epe", "f_nstep", "f_rel", "f_abs"):
+    for key in ("epe", "1px", "3px", "5px", "fl_all", "zero_epe", "f_nstep", "f_rel", "f_abs"):
         assert key in val[0]
     assert any(f.startswith("events") for f in os.listdir(workdir / "tb"))
     steps = sorted(int(s) for s in os.listdir(workdir / "checkpoints") if s.isdigit())
@@ -63,3 +61,55 @@ def test_load_model_and_resume_finished_run(trained, capsys):
     np.testing.assert_allclose(again["epe"], m["epe"], rtol=1e-5)
     with pytest.raises(FileNotFoundError, match="checkpoints"):
         load_model_from_workdir(str(workdir / "nope"))
+
+
+def _benchmark_module(name):
+    import importlib.util
+
+    from training_helpers import REPO
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", os.path.join(REPO, "benchmarks", f"{name}.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_one_metrics_core_log_eval_demo_benchmark_agree(trained, tmp_path, capsys):
+    """The same weights on the same pairs: the training log's validation, `deq-flow eval`, the
+    demo's result and the reuse benchmark report the same EPE / n-px / Fl-all (1e-5)."""
+    from deq_flow_jax import cli
+    from deq_flow_jax.cli.demo import _evaluate
+    from deq_flow_jax.data import make_eval_source
+    from deq_flow_jax.evaluate.estimator import FlowEstimator, SolverSettings
+    from deq_flow_jax.train.checkpoint import load_model_from_workdir
+    from deq_flow_jax.train.config import deq_config
+
+    cfg, workdir, final = trained
+    keys = ("epe", "1px", "3px", "5px", "fl_all")
+    dcfg, syn = deq_config(cfg), cfg.data.synthetic
+    log = [json.loads(line) for line in open(workdir / "train.jsonl") if '"val"' in line][-1]
+    assert log["n_pairs"] == syn.num_val == cfg.data.val_max_examples
+    assert 0.0 <= log["1px"] <= log["3px"] <= log["5px"] <= 100.0       # percent, not a fraction
+
+    out = tmp_path / "eval.json"
+    assert cli.main(["eval", "--checkpoint", str(workdir), "--dataset", "synthetic",
+                     "--data-dir", cfg.data.data_dir, "--synthetic-size", str(syn.height), str(syn.width),
+                     "--synthetic-num-train", str(syn.num_train), "--synthetic-num-val", str(syn.num_val),
+                     "--solver", dcfg.f_solver, "--max-steps", str(dcfg.eval_max_steps),
+                     "--tol", str(dcfg.f_tol), "--stop-mode", dcfg.f_stop_mode,
+                     "--out", str(out), "--no-progress"]) == 0, capsys.readouterr().err
+    evaluated = json.loads(out.read_text())["passes"]["synthetic"]["summary"]
+
+    demo = _evaluate(str(workdir), cfg, 0)
+
+    variables, mcfg = load_model_from_workdir(str(workdir), which="best")
+    settings = SolverSettings(dcfg.f_solver, dcfg.eval_max_steps, dcfg.f_tol, dcfg.f_stop_mode)
+    src = make_eval_source("synthetic", "validation", data_dir=cfg.data.data_dir, **dict(syn))
+    bench = _benchmark_module("reuse").run_mode(FlowEstimator(variables, mcfg, settings),
+                                                [src[i] for i in range(len(src))], "none")
+    for k in keys:
+        np.testing.assert_allclose(evaluated[k], log[k], atol=1e-5, err_msg=f"eval vs log: {k}")
+        np.testing.assert_allclose(demo[k], log[k], atol=1e-5, err_msg=f"demo vs log: {k}")
+        np.testing.assert_allclose(final[k], log[k], atol=1e-5, err_msg=f"returned vs log: {k}")
+    for k in ("epe", "1px"):
+        np.testing.assert_allclose(bench[k], log[k], atol=1e-5, err_msg=f"benchmark vs log: {k}")
+    np.testing.assert_allclose(demo["zero_epe"], log["zero_epe"], atol=1e-5)

@@ -1,8 +1,6 @@
 """Metrics, the fixed-point correction loss and the schedules against hand-made cases."""
 import numpy as np
-import optax
 import pytest
-import jax.numpy as jnp
 from ml_collections import ConfigDict
 
 from deq_flow_jax.metrics import epe_map, flow_metrics, valid_mask
@@ -21,11 +19,11 @@ def test_epe_and_px_metrics_hand_case():
     np.testing.assert_allclose(epe_map(pred, gt)[0], [[5, 2], [0.5, 100]], rtol=1e-6)
     m = flow_metrics(pred, gt, valid)
     np.testing.assert_allclose(m["epe"], 7.5 / 3, rtol=1e-6)
-    np.testing.assert_allclose(m["1px"], 1 / 3, rtol=1e-6)
-    np.testing.assert_allclose(m["3px"], 2 / 3, rtol=1e-6)
-    np.testing.assert_allclose(m["5px"], 2 / 3, rtol=1e-6)   # 5 is not < 5
+    np.testing.assert_allclose(m["1px"], 100 / 3, rtol=1e-6)     # percent of valid pixels
+    np.testing.assert_allclose(m["3px"], 200 / 3, rtol=1e-6)
+    np.testing.assert_allclose(m["5px"], 200 / 3, rtol=1e-6)   # 5 is not < 5
     # gt = 0 everywhere: every pixel with EPE > 3 is an outlier -> 1 of 3
-    np.testing.assert_allclose(m["f1"], 100 / 3, rtol=1e-6)
+    np.testing.assert_allclose(m["fl_all"], 100 / 3, rtol=1e-6)
 
 
 def test_f1_relative_threshold_and_max_flow():
@@ -36,7 +34,7 @@ def test_f1_relative_threshold_and_max_flow():
     pred = gt + np.array([4.0, 0.0], np.float32)
     assert valid_mask(gt).tolist() == [[[True, True, False]]]
     m = flow_metrics(pred, gt)
-    np.testing.assert_allclose(m["f1"], 50.0, rtol=1e-6)
+    np.testing.assert_allclose(m["fl_all"], 50.0, rtol=1e-6)
     np.testing.assert_allclose(m["epe"], 4.0, rtol=1e-6)
 
 
@@ -45,6 +43,13 @@ def test_metrics_reject_bad_shapes():
         flow_metrics(np.zeros((1, 2, 2, 2)), np.zeros((1, 2, 2, 2)), np.zeros((1, 2, 3)))
     with pytest.raises(ValueError, match="pred and gt"):
         epe_map(np.zeros((1, 2, 2, 2)), np.zeros((1, 2, 2, 3)))
+
+
+def test_no_valid_pixel_gives_the_empty_value():
+    m = flow_metrics(np.ones((1, 2, 2, 2)), np.zeros((1, 2, 2, 2)), np.zeros((1, 2, 2)))
+    assert all(np.isnan(float(v)) for v in m.values())
+    m = flow_metrics(np.ones((1, 2, 2, 2)), np.zeros((1, 2, 2, 2)), np.zeros((1, 2, 2)), empty=0.0)
+    assert all(float(v) == 0.0 for v in m.values())
 
 
 def test_fixed_point_correction_loss_hand_case():

@@ -173,7 +173,7 @@ def test_synthetic_run_beats_zero_flow(tmp_path):
     a clear margin on held-out pairs, with the spectral radius logged."""
     import json
     from deq_flow_jax.train import train_and_evaluate
-    from experiments.configs.synthetic import get_config
+    from deq_flow_jax.configs.synthetic import get_config
     cfg = get_config()                      # the shipped config, as `make demo` trains it
     cfg.data.data_dir = str(tmp_path / "data")
     cfg.num_steps, cfg.eval_every, cfg.checkpoint_every = LEARN_STEPS, LEARN_STEPS, LEARN_STEPS

@@ -7,8 +7,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def tiny_config(data_dir, **over):
-    """experiments/configs/synthetic.py shrunk to seconds per run on 2 CPU cores."""
-    from experiments.configs.synthetic import get_config
+    """deq_flow_jax/configs/synthetic.py shrunk to seconds per run on 2 CPU cores."""
+    from deq_flow_jax.configs.synthetic import get_config
     c = get_config("tiny")
     c.data.data_dir = str(data_dir)
     c.data.synthetic.num_train = 64
@@ -29,7 +29,7 @@ def tiny_config(data_dir, **over):
 
 def cli_args(data_dir, workdir, **over):
     """`deq-flow train` arguments equivalent to tiny_config(data_dir, **over)."""
-    args = ["--config", os.path.join(REPO, "experiments/configs/synthetic.py"),
+    args = ["--config", os.path.join(REPO, "deq_flow_jax/configs/synthetic.py"),
             "--workdir", str(workdir)]
     base = {"data.data_dir": str(data_dir), "data.synthetic.num_train": 64,
             "data.synthetic.num_val": 8, "data.val_max_examples": 8, "data.crop_size": "(48,64)",

@@ -6,7 +6,8 @@ return vjp(f)(u) w.r.t. ``args``. The backward solve starts at u = 0 (as the off
 code does) and treats samples independently.
 
 Backward-solve statistics are observable through a probe: pass ``probe =
-backward_probe()`` (zeros(3)) to ``fixed_point(..., bwd_probe=probe)`` and differentiate
+backward_probe()`` (zeros(3)) to ``fixed_point(..., bwd_probe=probe)`` (or to
+``IFT.apply(..., probe=probe)``) and differentiate
 w.r.t. it as well; its cotangent is ``[mean nstep, mean abs residual, mean rel
 residual]`` over the batch of the backward solve (summed over the IFT applications in
 the loss, if several).
@@ -15,13 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from deq_flow_jax.adjoints.base import AbstractReportingAdjoint
+from deq_flow_jax.solvers.base import AbstractSolver
 from deq_flow_jax.solvers.broyden import Broyden
-from deq_flow_jax.solvers.loop import solve
+from deq_flow_jax.solvers.loop import check_stop_mode, solve
 
 
 def backward_probe() -> jax.Array:
@@ -30,7 +32,7 @@ def backward_probe() -> jax.Array:
 
 
 @dataclasses.dataclass(frozen=True)
-class IFT:
+class IFT(AbstractReportingAdjoint):
     """Implicit-function-theorem gradient.
 
     Attributes:
@@ -40,19 +42,21 @@ class IFT:
       stop_mode: "abs" or "rel" for the backward solve.
     """
 
-    solver: Any = Broyden()
+    solver: AbstractSolver = Broyden()
     max_steps: int = 40
     tol: float = 1e-3
     stop_mode: str = "abs"
 
     def __post_init__(self):
-        if self.stop_mode not in ("abs", "rel"):
-            raise ValueError(f"IFT: stop_mode must be 'abs' or 'rel', got {self.stop_mode!r}")
+        check_stop_mode(self.stop_mode, "IFT: stop_mode")
+        if not isinstance(self.solver, AbstractSolver):
+            raise TypeError(f"IFT: solver must be an AbstractSolver (Anderson(), Broyden(), "
+                            f"FixedPointIteration()), got {self.solver!r}")
         if int(self.max_steps) < 1:
             raise ValueError(f"IFT: max_steps must be >= 1, got {self.max_steps}")
 
-    def apply(self, fn, z_star, args, probe):
-        return _ift(self, fn, z_star, args, probe)
+    def apply(self, fn, z_star, args, probe=None):
+        return _ift(self, fn, z_star, args, backward_probe() if probe is None else probe)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))

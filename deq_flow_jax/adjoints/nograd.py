@@ -5,11 +5,13 @@ import dataclasses
 
 import jax
 
+from deq_flow_jax.adjoints.base import AbstractAdjoint
+
 
 @dataclasses.dataclass(frozen=True)
-class NoGrad:
+class NoGrad(AbstractAdjoint):
     """Returns the fixed point with ``stop_gradient``: no f-evaluation, no gradient."""
 
-    def apply(self, fn, z_star, args, probe):
-        del fn, args, probe
+    def apply(self, fn, z_star, args):
+        del fn, args
         return jax.lax.stop_gradient(z_star)

@@ -5,9 +5,11 @@ import dataclasses
 
 import jax
 
+from deq_flow_jax.adjoints.base import AbstractAdjoint
+
 
 @dataclasses.dataclass(frozen=True)
-class Phantom:
+class Phantom(AbstractAdjoint):
     """z <- (1 - tau) z + tau f(z, args), ``steps`` times, starting at stop_gradient(z*).
 
     The returned value is the result of these steps (so it costs ``steps`` extra
@@ -28,8 +30,7 @@ class Phantom:
         if not 0.0 < self.tau <= 1.0:
             raise ValueError(f"Phantom: tau must be in (0, 1], got {self.tau}")
 
-    def apply(self, fn, z_star, args, probe):
-        del probe
+    def apply(self, fn, z_star, args):
         z = jax.lax.stop_gradient(z_star)
         for _ in range(int(self.steps)):
             fz = fn(z, args)

@@ -1,14 +1,14 @@
 """`deq-flow ablate`: IFT vs IFT + Jacobian regularisation vs fixed-point correction.
 
-    deq-flow ablate --config experiments/configs/ablation.py --workdir runs/ablation \\
+    deq-flow ablate --config deq_flow_jax/configs/ablation.py --workdir runs/ablation \\
         [--config.num_steps=200] [--config.ablation.jac_weight=5.0] \\
         [--parallel] [--settings ift,correction] [--noprobe] [--collect_only]
 
-Trains the three settings of `experiments/configs/ablation.py` with identical seeds, data
-and budgets (see `experiments/ablation/`), then writes `summary.md`, `summary.json`,
+Trains the three settings of `deq_flow_jax/configs/ablation.py` with identical seeds, data
+and budgets (see `deq_flow_jax/ablation/`), then writes `summary.md`, `summary.json`,
 `ablation.csv`, `ablation.jsonl` and `fig1.png` into the workdir and prints the summary
 table. Rerunning the same command resumes every setting from its checkpoints. Use
-`--config experiments/configs/ablation.py:chairs` for FlyingChairs.
+`--config deq_flow_jax/configs/ablation.py:chairs` for FlyingChairs.
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def main(argv: list[str]) -> int:
 
 
 def _run(fv) -> int:
-    from experiments.ablation.runner import run_ablation
+    from deq_flow_jax.ablation.runner import run_ablation
 
     workdir = os.path.abspath(fv.workdir)
     run_ablation(fv.config, workdir, parallel=fv.parallel, only=fv.settings, probe=fv.probe,

@@ -1,6 +1,6 @@
 """`deq-flow demo` (what `make demo` runs): data, training, evaluation and plots on the CPU.
 
-    deq-flow demo --workdir runs/demo [--config experiments/configs/demo.py]
+    deq-flow demo --workdir runs/demo [--config deq_flow_jax/configs/demo.py]
         [--config.num_steps=300] [--num_viz 4]
 
 1. builds the synthetic dataset (`ensure_synthetic`) if it is not there yet;
@@ -18,8 +18,9 @@ import time
 from deq_flow_jax.cli.common import ArgumentParser, at_least, run_command
 from deq_flow_jax.cli.config_args import add_config_arg, parse_config_command
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_CONFIG = os.path.join(_ROOT, "experiments", "configs", "demo.py")
+# inside the installed package, not the repository: `deq-flow demo` works from any directory
+DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                              "configs", "demo.py")
 
 
 def build_parser() -> ArgumentParser:
@@ -33,12 +34,14 @@ def build_parser() -> ArgumentParser:
 def _evaluate(workdir: str, config, num_viz: int) -> dict:
     """Evaluates the best checkpoint on all validation pairs; writes viz/pair_XX.png.
 
-    Metrics are those of the training loop's validation (`deq_flow_jax.train.validate`):
-    EPE pooled over all valid pixels, with `deq.f_max_steps * eval_factor` solver steps.
+    Metrics are those of the training loop's validation (`deq_flow_jax.train.validate`, i.e.
+    the evaluation protocol of the validation set, as `deq-flow eval` computes them), with
+    `deq.f_max_steps * eval_factor` solver steps.
     """
     import numpy as np
 
-    from deq_flow_jax import io, viz
+    from deq_flow_jax import io
+    from deq_flow_jax.evaluate import flow_colors
     from deq_flow_jax.data import make_eval_source
     from deq_flow_jax.train.checkpoint import load_model_from_workdir
     from deq_flow_jax.train.config import deq_config
@@ -48,11 +51,11 @@ def _evaluate(workdir: str, config, num_viz: int) -> dict:
     data = config.data
     kw = dict(data.get("synthetic", None) or {}) if data.val_dataset.startswith("synthetic") else {}
     src = make_eval_source(data.val_dataset, data.val_split, data_dir=os.path.expanduser(data.data_dir), **kw)
-    metrics, panels = validate(variables, cfg, deq_config(config), src, max_examples=0,
-                               num_images=num_viz)
+    metrics, panels = validate(variables, cfg, deq_config(config), src,
+                               dataset=data.val_dataset, max_examples=0, num_images=num_viz)
     os.makedirs(os.path.join(workdir, "viz"), exist_ok=True)
     for i, (image1, pred, gt) in enumerate(panels):
-        panel = viz.flow_panel(np.asarray(image1, np.uint8), pred, gt)
+        panel = flow_colors.flow_panel(np.asarray(image1, np.uint8), pred, gt)
         io.write_image(os.path.join(workdir, "viz", f"pair_{i:02d}.png"), panel)
     return {k: float(v) for k, v in metrics.items()} | {"pairs": len(src)}
 
@@ -91,7 +94,7 @@ def _run(fv) -> int:
 
     t0 = time.time()
     print("[demo] 4/4 plotting the training curves", flush=True)
-    from deq_flow_jax.plots import plot_training_curves
+    from deq_flow_jax.train.curves import plot_training_curves
 
     curves = plot_training_curves(os.path.join(workdir, "train.jsonl"),
                                   os.path.join(workdir, "training_curves.png"), title="make demo")
@@ -107,7 +110,8 @@ def _run(fv) -> int:
     print("")
     print(f"validation EPE {metrics['epe']:.3f} px   (zero-flow EPE {metrics['zero_epe']:.3f} px, "
           f"{drop:.0f}% lower) on {metrics['pairs']} synthetic validation pairs")
-    print(f"1px {metrics['1px']:.3f}  3px {metrics['3px']:.3f}  5px {metrics['5px']:.3f}")
+    print(f"1px {metrics['1px']:.1f}%  3px {metrics['3px']:.1f}%  5px {metrics['5px']:.1f}%  "
+          f"Fl-all {metrics['fl_all']:.1f}%")
     print(f"time: data {timings['data_s']:.0f} s, training {timings['train_s']:.0f} s, "
           f"evaluation {timings['eval_s']:.0f} s, total {timings['total_s']:.0f} s")
     print(f"outputs: {curves}, {os.path.join(workdir, 'viz')}/pair_XX.png, "

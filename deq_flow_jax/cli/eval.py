@@ -180,7 +180,8 @@ def _run(args) -> int:
 
 
 def _panel_writer(directory: str, count: int):
-    from deq_flow_jax import io, viz
+    from deq_flow_jax import io
+    from deq_flow_jax.evaluate import flow_colors
 
     seen: dict = {}
 
@@ -190,7 +191,7 @@ def _panel_writer(directory: str, count: int):
         if n >= count:
             return
         seen[label] = n + 1
-        panel = viz.flow_panel(item["image1"], est.flow[0], item.get("flow"), item.get("valid"))
+        panel = flow_colors.flow_panel(item["image1"], est.flow[0], item.get("flow"), item.get("valid"))
         io.write_image(os.path.join(directory, f"{label}_{i:05d}.png"), panel)
     return on_frame
 

@@ -1,8 +1,8 @@
 """`deq-flow train`: train (or resume) a DEQ-Flow model from an ml_collections config.
 
-    deq-flow train --config experiments/configs/chairs.py --workdir runs/x \
+    deq-flow train --config deq_flow_jax/configs/chairs.py --workdir runs/x \
         --config.num_steps=200 --config.model.variant=tiny
-    deq-flow train --config experiments/configs/chairs.py:H ...          # get_config("H")
+    deq-flow train --config deq_flow_jax/configs/chairs.py:H ...          # get_config("H")
 
 Multi-host: run the same command on every process with
 `--coordinator_address=HOST:PORT --num_processes=N --process_id=I`.
@@ -18,7 +18,7 @@ from deq_flow_jax.cli.config_args import add_config_arg, parse_config_command
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser("deq-flow train", __doc__)
-    add_config_arg(p, None, "training config file (experiments/configs/<stage>.py[:variant])")
+    add_config_arg(p, None, "training config file (deq_flow_jax/configs/<stage>.py[:variant])")
     p.add_argument("--workdir", default=None,
                    help="output directory (checkpoints, logs); resumed if it holds checkpoints")
     p.add_argument("--coordinator_address", default=None, help="multi-process: HOST:PORT of process 0")

@@ -4,8 +4,11 @@ Modules, one idea each:
   interpolate  forward interpolation of the previous flow (warm start / fixed-point reuse)
   estimator    FlowEstimator: numpy in, numpy out, solver statistics (SolverSettings)
   sequence     SequenceEstimator / run_sequence: reuse, warm start or none along frames
-  aggregate    MetricAccumulator: benchmark-style pooling (Sintel, Things mask, KITTI F1)
-  protocols    chairs / things / sintel / kitti / synthetic validation protocols
+  aggregate    MetricAccumulator: pools of pixels and the pooling rules (all, masked, kitti)
+               over the metrics of `deq_flow_jax.metrics`
+  protocols    chairs / things / sintel / kitti / synthetic validation protocols (also the
+               training loop's validation)
+  flow_colors  the Middlebury colour wheel, error maps and side-by-side panels
   inputs       user frames: images, folders, videos, validated (InputError)
   video        MP4 / GIF writer
   infer        infer_frames: .flo / .npy / colour PNG / video / stats.json

@@ -1,61 +1,67 @@
-"""Dataset-level flow metrics, aggregated the way each benchmark does it.
+"""Dataset-level flow metrics: pools of pixels and the pooling rule of each benchmark.
 
-Per-image end-point errors are pooled differently by the official protocols
-(DEQ-Flow / RAFT `evaluate.py`):
+The metrics themselves are defined once, in `deq_flow_jax.metrics` (EPE, 1/3/5px in
+percent, KITTI Fl-all). This module decides which pixels and images they are taken over.
+`MetricAccumulator` keeps exact counts (`metrics.ErrorSums`) for every pool at once:
 
-* Chairs, Sintel, Things: EPE averaged over all pixels of all images (no
-  validity mask); 1px / 3px / 5px = % of those pixels with EPE below the bound.
-* Things "with mask": pixels with valid >= 0.5 and |gt| < 400 only. The
-  official script zeroes masked-out pixels and still averages over all pixels;
-  that number is reported as `*_masked_official`, the proper mean over the
-  valid pixels as `*_masked`.
-* KITTI: EPE averaged over valid pixels within each image, then over images;
-  F1-all = % of all valid pixels (pooled) with EPE > 3 px and EPE > 5 % of |gt|.
-* Where an occlusion map is given (the synthetic data has one), `*_noc` pools the
-  valid pixels that stay visible in the second frame, `*_occ` the occluded ones.
+* ``all``: every pixel of every image, no mask (official Chairs, Sintel, Things);
+* ``masked``: pixels with valid >= 0.5 and |gt| < max_flow (Things "with mask", KITTI,
+  the synthetic set, training validation). The official Things script zeroes masked-out
+  pixels and still averages over all pixels; that number is kept as
+  ``*_masked_official``, the proper mean over the valid pixels is ``*_masked``;
+* ``noc`` / ``occ`` (only when occlusion maps are given): masked pixels that stay
+  visible in / leave the second frame;
+* per image: the masked EPE of each image (KITTI averages it over images).
 
-`MetricAccumulator` keeps running sums for all of these at once, so any
-protocol can report any of them. All inputs are numpy (H, W, 2) flows in pixels.
+`MetricAccumulator.summary(rule)` turns these into the five canonical metrics
+(`metrics.METRIC_NAMES`) by one of the pooling rules in `POOLING_RULES`; each protocol
+in `deq_flow_jax.evaluate.protocols` names its rule. Inputs are (H, W, 2) flows in pixels.
 """
 from __future__ import annotations
 
-import dataclasses
-
+import jax
+import jax.numpy as jnp
 import numpy as np
 
-THRESHOLDS = (1.0, 3.0, 5.0)
+from deq_flow_jax import metrics as M
+
+POOLING_RULES = {
+    "all": "EPE and n-px over all pixels of all images; Fl-all over the masked pixels",
+    "masked": "every metric over the masked pixels (valid, |gt| < max_flow) of all images",
+    "kitti": "EPE per image over its masked pixels, averaged over images; n-px and Fl-all "
+             "over the masked pixels of all images",
+}
 
 
-def end_point_error(pred, gt) -> np.ndarray:
-    """(H, W) float64 Euclidean distance between (H, W, 2) flows."""
-    pred = np.asarray(pred, np.float64)
-    gt = np.asarray(gt, np.float64)
-    if pred.shape != gt.shape or pred.shape[-1] != 2:
-        raise ValueError(f"prediction {pred.shape} and ground truth {gt.shape} must both be (H, W, 2)")
-    return np.sqrt(np.sum((pred - gt) ** 2, axis=-1))
+@jax.jit
+def _image_sums(pred, gt, valid, occlusion, max_flow):
+    """ErrorSums of one (H, W, 2) image for every pool (one compiled program per shape)."""
+    err = M.epe_map(pred, gt)
+    mag = M.flow_magnitude(gt)
+    mask = M.valid_mask(gt, valid, max_flow)
+    out = {"all": M.error_sums(err, mag, jnp.ones(err.shape, bool)),
+           "masked": M.error_sums(err, mag, mask)}
+    if occlusion is not None:
+        occ = occlusion >= 0.5
+        out["noc"] = M.error_sums(err, mag, mask & ~occ)
+        out["occ"] = M.error_sums(err, mag, mask & occ)
+    return out
 
 
-@dataclasses.dataclass
-class _Pool:
-    """Running sums over a set of pixels."""
+def _host(s: M.ErrorSums) -> M.ErrorSums:
+    s = jax.device_get(s)
+    return M.ErrorSums(int(s.n), float(s.epe), np.asarray(s.below, np.int64), int(s.outliers))
 
-    n: int = 0
-    epe_sum: float = 0.0
-    below: list = dataclasses.field(default_factory=lambda: [0] * len(THRESHOLDS))
 
-    def add(self, epe: np.ndarray) -> None:
-        self.n += int(epe.size)
-        self.epe_sum += float(epe.sum())
-        for i, t in enumerate(THRESHOLDS):
-            self.below[i] += int(np.count_nonzero(epe < t))
+def _zero() -> M.ErrorSums:
+    return M.ErrorSums(0, 0.0, np.zeros(len(M.THRESHOLDS), np.int64), 0)
 
-    def summary(self, suffix: str = "") -> dict:
-        if self.n == 0:
-            return {f"epe{suffix}": float("nan"), **{f"{int(t)}px{suffix}": float("nan") for t in THRESHOLDS}}
-        out = {f"epe{suffix}": self.epe_sum / self.n}
-        for t, k in zip(THRESHOLDS, self.below):
-            out[f"{int(t)}px{suffix}"] = 100.0 * k / self.n
-        return out
+
+def _summary(s: M.ErrorSums, suffix: str = "", with_fl: bool = True) -> dict:
+    out = {f"{k}{suffix}": float(v) for k, v in M.summarize(s).items()}
+    if not with_fl:
+        out.pop(f"fl_all{suffix}")
+    return out
 
 
 class MetricAccumulator:
@@ -65,31 +71,25 @@ class MetricAccumulator:
         max_flow: ground-truth magnitudes at or above this are excluded from the
             masked statistics (official MAX_FLOW = 400).
 
-    `add(pred, gt, valid)` returns the image's own metrics; `result()` returns
-    the dataset's:
+    `add(pred, gt, valid, occlusion)` returns the image's own metrics; `result()` returns
+    every pool's (percentages in 0..100):
 
-    * `epe`, `1px`, `3px`, `5px`: over all pixels (Chairs, Sintel, Things);
-    * `epe_masked`, `1px_masked`, ...: over valid pixels with |gt| < max_flow;
+    * `epe`, `1px`, `3px`, `5px`: over all pixels;
+    * `epe_masked`, `1px_masked`, ...: over the masked pixels; `fl_all`: Fl-all over them;
     * `epe_masked_official`, ...: the official Things "w/ mask" numbers
       (masked pixels count as zero error in an all-pixel mean);
-    * `epe_noc`, `epe_occ`, ... (only when occlusion maps were given): masked
-      pixels visible / hidden in the second frame;
-    * `epe_per_image`: mean over images of the valid-pixel EPE (KITTI EPE);
-    * `f1`: % of valid pixels that are outliers (KITTI F1-all);
+    * `epe_noc`, `epe_occ`, ... (only when occlusion maps were given);
+    * `epe_per_image`: mean over images of the masked EPE (KITTI EPE);
     * `n_images`, `n_pixels`, `n_valid`.
-    Percentages are in 0..100.
+
+    `summary(rule)` returns the canonical `metrics.METRIC_NAMES` under a pooling rule.
     """
 
-    def __init__(self, max_flow: float = 400.0):
+    def __init__(self, max_flow: float = M.MAX_FLOW):
         self.max_flow = float(max_flow)
-        self.all = _Pool()
-        self.masked = _Pool()
-        self.outliers = 0
+        self.pools = {"all": _zero(), "masked": _zero()}
         self.per_image_epe: list[float] = []
         self.n_images = 0
-        self.noc = _Pool()
-        self.occ = _Pool()
-        self.has_occlusion = False
 
     def add(self, pred, gt, valid=None, occlusion=None) -> dict:
         """Adds one image.
@@ -98,52 +98,59 @@ class MetricAccumulator:
             pred, gt: (H, W, 2) flows.
             valid: optional (H, W), >= 0.5 is valid.
             occlusion: optional (H, W), >= 0.5 where the pixel is hidden in frame 2.
+
+        Returns:
+            the image's {"epe" (all pixels), "epe_masked", "fl_all", "n_valid"}.
         """
-        epe = end_point_error(pred, gt)
-        gt = np.asarray(gt, np.float64)
-        mag = np.sqrt(np.sum(gt ** 2, axis=-1))
-        mask = np.ones(epe.shape, bool) if valid is None else np.asarray(valid) >= 0.5
-        if mask.shape != epe.shape:
-            raise ValueError(f"valid mask {mask.shape} does not match flow {epe.shape[:2]}")
-        mask &= mag < self.max_flow
-        self.all.add(epe)
-        self.n_images += 1
-        ev = epe[mask]
-        self.masked.add(ev)
+        pred, gt = np.asarray(pred, np.float32), np.asarray(gt, np.float32)
+        if pred.shape != gt.shape or pred.ndim != 3 or pred.shape[-1] != 2:
+            raise ValueError(f"prediction {pred.shape} and ground truth {gt.shape} must both be (H, W, 2)")
+        if valid is not None:
+            valid = np.asarray(valid, np.float32)
+            if valid.shape != gt.shape[:2]:
+                raise ValueError(f"valid mask {valid.shape} does not match flow {gt.shape[:2]}")
         if occlusion is not None:
-            occ = np.asarray(occlusion) >= 0.5
-            if occ.shape != epe.shape:
-                raise ValueError(f"occlusion map {occ.shape} does not match flow {epe.shape}")
-            self.has_occlusion = True
-            self.noc.add(epe[mask & ~occ])
-            self.occ.add(epe[mask & occ])
-        out = (ev > 3.0) & (ev > 0.05 * mag[mask])
-        self.outliers += int(np.count_nonzero(out))
-        img_epe = float(ev.mean()) if ev.size else float("nan")
-        if ev.size:
-            self.per_image_epe.append(img_epe)
-        return {
-            "epe": float(epe.mean()),
-            "epe_masked": img_epe,
-            "f1": 100.0 * float(out.mean()) if ev.size else float("nan"),
-            "n_valid": int(ev.size),
-        }
+            occlusion = np.asarray(occlusion, np.float32)
+            if occlusion.shape != gt.shape[:2]:
+                raise ValueError(f"occlusion map {occlusion.shape} does not match flow {gt.shape[:2]}")
+        sums = {k: _host(v) for k, v in
+                _image_sums(pred, gt, valid, occlusion, np.float32(self.max_flow)).items()}
+        for k, s in sums.items():
+            self.pools[k] = self.pools.get(k, _zero()).plus(s)
+        self.n_images += 1
+        image = M.summarize(sums["masked"])
+        if sums["masked"].n:
+            self.per_image_epe.append(float(image["epe"]))
+        return {"epe": float(M.summarize(sums["all"])["epe"]), "epe_masked": float(image["epe"]),
+                "fl_all": float(image["fl_all"]), "n_valid": sums["masked"].n}
 
     def result(self) -> dict:
-        res = {}
-        res.update(self.all.summary())
-        res.update(self.masked.summary("_masked"))
-        n_all, n_val = self.all.n, self.masked.n
+        all_, masked = self.pools["all"], self.pools["masked"]
+        res = _summary(all_, with_fl=False)
+        res.update(_summary(masked, "_masked", with_fl=False))
+        res["fl_all"] = float(M.summarize(masked)["fl_all"])
+        n_all, n_val = all_.n, masked.n
         if n_all:
-            res["epe_masked_official"] = self.masked.epe_sum / n_all
-            for t, k in zip(THRESHOLDS, self.masked.below):
-                res[f"{int(t)}px_masked_official"] = 100.0 * (k + n_all - n_val) / n_all
-        if self.has_occlusion:
-            res.update(self.noc.summary("_noc"))
-            res.update(self.occ.summary("_occ"))
+            res["epe_masked_official"] = masked.epe / n_all
+            for t, k in zip(M.THRESHOLDS, masked.below):
+                res[f"{int(t)}px_masked_official"] = 100.0 * (int(k) + n_all - n_val) / n_all
+        for k in ("noc", "occ"):
+            if k in self.pools:
+                res.update(_summary(self.pools[k], f"_{k}", with_fl=False))
         res["epe_per_image"] = float(np.mean(self.per_image_epe)) if self.per_image_epe else float("nan")
-        res["f1"] = 100.0 * self.outliers / n_val if n_val else float("nan")
         res["n_images"] = self.n_images
         res["n_pixels"] = n_all
         res["n_valid"] = n_val
         return res
+
+    def summary(self, rule: str) -> dict:
+        """`metrics.METRIC_NAMES` pooled by `rule` (a key of `POOLING_RULES`)."""
+        if rule not in POOLING_RULES:
+            raise ValueError(f"unknown pooling rule {rule!r}; expected one of {sorted(POOLING_RULES)}")
+        masked = _summary(self.pools["masked"])
+        if rule == "masked":
+            return masked
+        if rule == "all":
+            return {**_summary(self.pools["all"], with_fl=False), "fl_all": masked["fl_all"]}
+        per_image = float(np.mean(self.per_image_epe)) if self.per_image_epe else float("nan")
+        return {**masked, "epe": per_image}

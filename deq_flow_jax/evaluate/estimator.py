@@ -13,8 +13,8 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-SOLVERS = ("anderson", "broyden", "naive")
-STOP_MODES = ("abs", "rel")
+from deq_flow_jax.solvers import SOLVER_NAMES as SOLVERS  # noqa: F401  (re-exported: CLI choices)
+from deq_flow_jax.solvers import STOP_MODES, check_stop_mode, solver_name  # noqa: F401  (idem)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,19 +34,12 @@ class SolverSettings:
     stop_mode: str = "abs"
 
     def __post_init__(self):
-        if self.solver not in SOLVERS:
-            raise ValueError(f"solver must be one of {SOLVERS}; got {self.solver!r}")
-        if self.stop_mode not in STOP_MODES:
-            raise ValueError(f"stop_mode must be one of {STOP_MODES}; got {self.stop_mode!r}")
+        object.__setattr__(self, "solver", solver_name(self.solver))   # aliases -> canonical
+        check_stop_mode(self.stop_mode)
         if int(self.max_steps) < 1:
             raise ValueError(f"max_steps must be >= 1; got {self.max_steps}")
-        if not self.tol > 0:
-            raise ValueError(f"tol must be positive; got {self.tol}")
-
-    @classmethod
-    def from_training(cls, f_max_steps: int = 40, eval_factor: float = 1.5, **kw) -> "SolverSettings":
-        """The official evaluation budget: int(f_max_steps * eval_factor) steps."""
-        return cls(max_steps=max(1, int(f_max_steps * eval_factor)), **kw)
+        if not self.tol >= 0:     # as fixed_point: 0 runs the whole budget (DEQConfig.f_tol = 0)
+            raise ValueError(f"tol must be >= 0; got {self.tol}")
 
 
 class Estimate(NamedTuple):

@@ -112,7 +112,8 @@ def infer_frames(estimator, frames: FrameSequence, out_dir: str,
     """
     from tqdm import tqdm
 
-    from deq_flow_jax import io, viz
+    from deq_flow_jax import io
+    from deq_flow_jax.evaluate import flow_colors
 
     n_pairs = len(frames) - 1
     video = options.video
@@ -143,11 +144,11 @@ def infer_frames(estimator, frames: FrameSequence, out_dir: str,
                     io.write_flo(os.path.join(stage.path, "flow", name + ".flo"), flow)
                 if options.write_npy:
                     np.save(os.path.join(stage.path, "flow", name + ".npy"), flow)
-                color = viz.flow_to_color(flow, options.max_flow)
+                color = flow_colors.flow_to_color(flow, options.max_flow)
                 if options.write_color:
                     io.write_image(os.path.join(stage.path, "color", name + ".png"), color)
                 if writer is not None:
-                    writer.write(viz.side_by_side([kept[i], color]))
+                    writer.write(flow_colors.side_by_side([kept[i], color]))
                 kept.pop(i, None)
                 records.append(_pair_record(name, est))
                 bar.set_postfix(steps=records[-1]["steps"])

@@ -2,18 +2,22 @@
 
 A protocol is a list of passes (Sintel clean and final, Things clean and final,
 ...), each one evaluation source (`deq_flow_jax.data.make_eval_source`), a
-padding mode and the metrics it reports (official `evaluate.py`):
+padding mode, a pooling rule (`aggregate.POOLING_RULES`) and the metrics it prints
+(official `evaluate.py`):
 
-| protocol  | passes                     | padding | headline metrics                          |
-|-----------|----------------------------|---------|-------------------------------------------|
-| chairs    | validation (640 pairs)     | sintel  | EPE over all pixels, 1/3/5 px             |
-| things    | test clean, final          | sintel  | all pixels, and with mask (valid, <400)   |
-| sintel    | training clean, final      | sintel  | EPE over all pixels, 1/3/5 px             |
-| kitti     | training (200 pairs)       | kitti   | EPE per image averaged, F1-all            |
-| synthetic | validation                 | sintel  | valid-pixel EPE, 1/3/5 px, F1, noc / occ  |
+| protocol  | passes                     | padding | pooling | printed                                 |
+|-----------|----------------------------|---------|---------|-----------------------------------------|
+| chairs    | validation (640 pairs)     | sintel  | all     | EPE, 1/3/5 px over all pixels           |
+| things    | test clean, final          | sintel  | all     | the same, and with mask (valid, <400)   |
+| sintel    | training clean, final      | sintel  | all     | EPE, 1/3/5 px over all pixels           |
+| kitti     | training (200 pairs)       | kitti   | kitti   | EPE per image averaged, Fl-all          |
+| synthetic | validation                 | sintel  | masked  | valid-pixel EPE, 1/3/5 px, Fl, noc / occ|
 
-`evaluate_source` runs one pass and returns the aggregated metrics (see
-`MetricAccumulator`), solver statistics, and optionally per-frame records.
+`evaluate_source` runs one pass and returns the canonical metrics under the pass's
+pooling rule (`summary`: epe, 1px, 3px, 5px, fl_all), every pool's metrics (`metrics`,
+see `MetricAccumulator`), solver statistics, and optionally per-frame records. The
+training loop's validation (`deq_flow_jax.train.validate`) runs the same function with
+the protocol of its validation set (`protocol_for`).
 """
 from __future__ import annotations
 
@@ -24,8 +28,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from deq_flow_jax.evaluate.aggregate import MetricAccumulator
+from deq_flow_jax.evaluate.aggregate import POOLING_RULES, MetricAccumulator
 from deq_flow_jax.evaluate.sequence import SequenceEstimator
+from deq_flow_jax.metrics import MAX_FLOW, METRIC_NAMES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,25 +50,45 @@ class Protocol:
     name: str
     passes: tuple
     pad_mode: str
-    headline: tuple          # result keys printed in the table, in order
+    pooling: str             # a key of aggregate.POOLING_RULES: how `summary` pools
+    headline: tuple          # keys printed in the table: summary's, then extra pools'
+
+    def __post_init__(self):
+        if self.pooling not in POOLING_RULES:
+            raise ValueError(f"protocol {self.name}: unknown pooling {self.pooling!r}")
 
 
-_ALL = ("epe", "1px", "3px", "5px")
+_NPX = ("epe", "1px", "3px", "5px")
 _MASKED = ("epe_masked", "1px_masked", "3px_masked", "5px_masked")
 
 PROTOCOLS = {
-    "chairs": Protocol("chairs", (Pass("chairs", "chairs", "validation"),), "sintel", _ALL),
+    "chairs": Protocol("chairs", (Pass("chairs", "chairs", "validation"),), "sintel", "all", _NPX),
     "things": Protocol("things", (Pass("clean", "things", "test", (("dstype", "clean"),)),
                                   Pass("final", "things", "test", (("dstype", "final"),))),
-                       "sintel", _ALL + _MASKED),
+                       "sintel", "all", _NPX + _MASKED),
     "sintel": Protocol("sintel", (Pass("clean", "sintel", "training", (("dstype", "clean"),)),
                                   Pass("final", "sintel", "training", (("dstype", "final"),))),
-                       "sintel", _ALL),
-    "kitti": Protocol("kitti", (Pass("kitti", "kitti", "training"),), "kitti",
-                      ("epe_per_image", "f1")),
+                       "sintel", "all", _NPX),
+    "kitti": Protocol("kitti", (Pass("kitti", "kitti", "training"),), "kitti", "kitti",
+                      ("epe", "fl_all")),
     "synthetic": Protocol("synthetic", (Pass("synthetic", "synthetic", "validation"),), "sintel",
-                          _MASKED + ("f1", "epe_noc", "epe_occ")),
+                          "masked", METRIC_NAMES + ("epe_noc", "epe_occ")),
 }
+
+
+def protocol_for(dataset: str) -> Protocol:
+    """The protocol of an evaluation dataset name (`make_eval_source`'s `name`).
+
+    Variants share their family's protocol: "synthetic_video" -> synthetic, "kitti..." ->
+    kitti. Raises ValueError for a name no protocol covers.
+    """
+    if dataset in PROTOCOLS:
+        return PROTOCOLS[dataset]
+    for name in PROTOCOLS:
+        if dataset.startswith(name):
+            return PROTOCOLS[name]
+    raise ValueError(f"no evaluation protocol for dataset {dataset!r}; expected one of "
+                     f"{sorted(PROTOCOLS)} (or a variant such as synthetic_video)")
 
 
 def _stat_summary(values) -> dict:
@@ -73,15 +98,18 @@ def _stat_summary(values) -> dict:
     return {"mean": float(v.mean()), "min": float(v.min()), "max": float(v.max())}
 
 
-def evaluate_source(estimator, source, *, reuse: str = "none", limit: Optional[int] = None,
-                    max_flow: float = 400.0, per_frame: bool = False, progress: bool = True,
-                    desc: str = "eval", on_frame: Optional[Callable] = None) -> dict:
+def evaluate_source(estimator, source, *, pooling: str = "masked", reuse: str = "none",
+                    limit: Optional[int] = None, max_flow: float = MAX_FLOW,
+                    per_frame: bool = False, progress: bool = True, desc: str = "eval",
+                    on_frame: Optional[Callable] = None) -> dict:
     """Evaluates flow on one source of pairs with ground truth.
 
     Args:
         estimator: callable(image1, image2, *, flow_init=None, cache=None) -> Estimate.
         source: random-access items {"image1", "image2", "flow", "valid", "meta"}
             (see `make_eval_source`).
+        pooling: the rule of `summary` (a key of `aggregate.POOLING_RULES`; a protocol's
+            `pooling`).
         reuse: "none" (official protocols), or "reuse" / "warm" along each scene
             (consecutive `meta["frame"]` of one `meta["scene"]`).
         limit: evaluate only the first `limit` pairs.
@@ -92,12 +120,16 @@ def evaluate_source(estimator, source, *, reuse: str = "none", limit: Optional[i
         on_frame: optional callback(index, item, estimate) (e.g. to save panels).
 
     Returns:
-        {"metrics": {...MetricAccumulator.result()}, "solver": {"steps": {mean, min, max}, "nstep": ...,
-        "abs_residual": ..., "rel_residual": ...}, "seconds_per_pair": float,
+        {"summary": {epe, 1px, 3px, 5px, fl_all} (MetricAccumulator.summary(pooling)),
+        "pooling": pooling, "metrics": {...MetricAccumulator.result()},
+        "solver": {"steps": {mean, min, max}, "nstep": ..., "abs_residual": ...,
+        "rel_residual": ...}, "seconds_per_pair": float, "n_pairs": int,
         "frames": [...] (with per_frame)}.
     """
     from tqdm import tqdm
 
+    if pooling not in POOLING_RULES:
+        raise ValueError(f"{desc}: unknown pooling {pooling!r}; expected one of {sorted(POOLING_RULES)}")
     n = len(source) if limit is None else min(int(limit), len(source))
     if n == 0:
         raise ValueError(f"{desc}: the evaluation source is empty")
@@ -120,12 +152,15 @@ def evaluate_source(estimator, source, *, reuse: str = "none", limit: Optional[i
         rec = {"index": i, "scene": meta.get("scene"), "frame": meta.get("frame"),
                **frame_metrics, "steps": int(est.steps[0]), "nstep": int(est.nstep[0]),
                "abs_residual": float(est.abs_residual[0]),
-               "rel_residual": float(est.rel_residual[0]), "seconds": float(est.seconds)}
+               "rel_residual": float(est.rel_residual[0]), "converged": bool(est.converged[0]),
+               "seconds": float(est.seconds)}
         records.append(rec)
         if on_frame is not None:
             on_frame(i, item, est)
     total = time.perf_counter() - t_start
     out = {
+        "summary": acc.summary(pooling),
+        "pooling": pooling,
         "metrics": acc.result(),
         "solver": {k: _stat_summary([r[k] for r in records])
                    for k in ("steps", "nstep", "abs_residual", "rel_residual")},
@@ -161,18 +196,23 @@ def run_protocol(estimator_factory, protocol: str, *, data_dir: str, source_fact
     results = {}
     for p in proto.passes:
         source = source_factory(p.name, p.split, data_dir=data_dir, **dict(p.kwargs))
-        results[p.label] = evaluate_source(estimator, source, desc=f"{protocol}/{p.label}", **kw)
-    return {"protocol": protocol, "pad_mode": proto.pad_mode, "headline": list(proto.headline),
-            "passes": results}
+        results[p.label] = evaluate_source(estimator, source, pooling=proto.pooling,
+                                           desc=f"{protocol}/{p.label}", **kw)
+    return {"protocol": protocol, "pad_mode": proto.pad_mode, "pooling": proto.pooling,
+            "headline": list(proto.headline), "passes": results}
 
 
 def format_table(result: dict) -> str:
-    """A human-readable table of `run_protocol`'s result: one row per pass."""
+    """A human-readable table of `run_protocol`'s result: one row per pass.
+
+    Headline keys are looked up in the pass's `summary` (the protocol's pooling) first,
+    then in its `metrics` (the other pools); n-px and Fl-all are percentages.
+    """
     keys = result["headline"]
-    head = ["pass"] + keys + ["steps", "s/pair"]
+    head = ["pass"] + [k if "epe" in k else f"{k}%" for k in keys] + ["steps", "s/pair"]
     rows = []
     for label, r in result["passes"].items():
-        m = r["metrics"]
+        m = {**r["metrics"], **r["summary"]}
         rows.append([label] + [f"{m[k]:.3f}" if "epe" in k else f"{m[k]:.2f}" for k in keys]
                     + [f"{r['solver']['steps']['mean']:.1f}", f"{r['seconds_per_pair']:.3f}"])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]

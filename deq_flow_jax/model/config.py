@@ -187,8 +187,11 @@ class DEQConfig:
     def __post_init__(self):
         if self.grad not in ("phantom", "ift"):
             raise ValueError(f"DEQConfig.grad must be 'phantom' or 'ift', got {self.grad!r}")
-        if self.f_stop_mode not in ("abs", "rel") or self.b_stop_mode not in ("abs", "rel"):
-            raise ValueError("DEQConfig stop modes must be 'abs' or 'rel'")
+        from deq_flow_jax.solvers import check_stop_mode, solver_name
+        check_stop_mode(self.f_stop_mode, "DEQConfig.f_stop_mode")
+        check_stop_mode(self.b_stop_mode, "DEQConfig.b_stop_mode")
+        solver_name(self.f_solver)   # raises on an unknown name (aliases are accepted)
+        solver_name(self.b_solver)
         if isinstance(self.phantom_steps, int):
             object.__setattr__(self, "phantom_steps", (self.phantom_steps,))
         object.__setattr__(self, "phantom_steps", tuple(int(k) for k in self.phantom_steps))

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 
 from deq_flow_jax.model import deq_flow as D
 from deq_flow_jax.model.config import DEQConfig, ModelConfig
+from deq_flow_jax.solvers.registry import make_solver
 
 
 class ModelOutput(NamedTuple):
@@ -41,19 +42,6 @@ def init_model(cfg: ModelConfig, key: jax.Array, image_size: Tuple[int, int] = (
     The result does not depend on image_size (fully convolutional); it only sets the dummy input.
     """
     return D.fast_init(cfg, key, tuple(int(s) for s in image_size))
-
-
-def make_solver(name: str, **kw):
-    """Solver object from its official name: anderson | broyden | naive (plain iteration)."""
-    from deq_flow_jax import solvers as S
-    name = name.lower()
-    if name == "anderson":
-        return S.Anderson(**kw)
-    if name == "broyden":
-        return S.Broyden(**kw)
-    if name in ("naive", "naive_solver", "iteration", "fixed_point_iteration", "picard"):
-        return S.FixedPointIteration(**kw)
-    raise ValueError(f"unknown solver {name!r}; expected anderson, broyden or naive")
 
 
 def initial_state(cfg: ModelConfig, coords0, flow_init=None, cache=None):
@@ -110,7 +98,7 @@ def model_forward(variables, cfg: ModelConfig, deq: DEQConfig, image1, image2, *
       (ModelOutput, new_batch_stats).
     """
     from deq_flow_jax import adjoints as A
-    from deq_flow_jax import solvers as S
+    from deq_flow_jax.equilibrium import fixed_point
 
     image1 = jnp.asarray(image1, jnp.float32)
     image2 = jnp.asarray(image2, jnp.float32)
@@ -130,22 +118,22 @@ def model_forward(variables, cfg: ModelConfig, deq: DEQConfig, image1, image2, *
                             tol=deq.b_tol, stop_mode=deq.b_stop_mode)
         else:
             adjoint = A.Phantom(ks[-1], deq.tau)
-        sol = S.fixed_point(fn, z0, args, solver=solver, max_steps=steps[-1], tol=deq.f_tol,
-                            stop_mode=deq.f_stop_mode, adjoint=adjoint, capture=capture,
-                            capture_adjoint=cap_adj if capture else A.Phantom(1, deq.tau),
-                            bwd_probe=bwd_probe)
+        sol = fixed_point(fn, z0, args, solver=solver, max_steps=steps[-1], tol=deq.f_tol,
+                          stop_mode=deq.f_stop_mode, adjoint=adjoint, capture=capture,
+                          capture_adjoint=cap_adj if capture else A.Phantom(1, deq.tau),
+                          bwd_probe=bwd_probe)
         states = tuple(sol.captured) + (sol.value,)
     else:
         n = deq.eval_max_steps if max_steps is None else max_steps
-        sol = S.fixed_point(fn, z0, args, solver=solver, max_steps=n, tol=deq.f_tol,
-                            stop_mode=deq.f_stop_mode, adjoint=A.NoGrad())
+        sol = fixed_point(fn, z0, args, solver=solver, max_steps=n, tol=deq.f_tol,
+                          stop_mode=deq.f_stop_mode, adjoint=A.NoGrad())
         states = (sol.value,)
     flows = tuple(D.decode(variables, cfg, z, args.coords0)[0] for z in states)
     hidden, coords = sol.value
     zstar = jax.lax.stop_gradient(sol.value)
     jac_loss = sradius = None
     if jac_probes or sradius_iters:
-        from deq_flow_jax import jacobian as J
+        from deq_flow_jax.equilibrium import jacobian as J
     if jac_probes:
         if key is None:
             raise ValueError("model_forward: jac_probes > 0 needs a PRNG `key`")

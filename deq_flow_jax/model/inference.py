@@ -10,16 +10,16 @@ multiply the training budget by `eval_factor`).
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple, Optional, Tuple
+from typing import Any, NamedTuple, Tuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from deq_flow_jax.model import deq_flow as D
 from deq_flow_jax.model.config import ModelConfig
 from deq_flow_jax.model.forward import initial_state, make_solver, validate_pair
 from deq_flow_jax.model.padding import compute_padding, pad, unpad
+from deq_flow_jax.solvers import check_stop_mode
 
 
 class FlowResult(NamedTuple):
@@ -37,15 +37,15 @@ class FlowResult(NamedTuple):
 def _estimate(variables, image1, image2, flow_init, cache, *, cfg, solver, max_steps, tol,
               stop_mode, pad_mode):
     from deq_flow_jax import adjoints as A
-    from deq_flow_jax import solvers as S
+    from deq_flow_jax.equilibrium import fixed_point
     h, w = image1.shape[1:3]
     p = compute_padding(h, w, pad_mode)
     i1, i2 = pad(image1, p), pad(image2, p)
     enc, _ = D.encode(variables, cfg, i1, i2, bn_train=False)
     args = D.f_args(variables, cfg, enc)
     z0 = initial_state(cfg, args.coords0, flow_init, cache)
-    sol = S.fixed_point(D.DEQFunc(cfg), z0, args, solver=make_solver(solver),
-                        max_steps=max_steps, tol=tol, stop_mode=stop_mode, adjoint=A.NoGrad())
+    sol = fixed_point(D.DEQFunc(cfg), z0, args, solver=make_solver(solver),
+                      max_steps=max_steps, tol=tol, stop_mode=stop_mode, adjoint=A.NoGrad())
     flow_up, flow_low = D.decode(variables, cfg, sol.value, args.coords0)
     return FlowResult(unpad(flow_up, p), flow_low, (sol.value[0], flow_low), sol.stats)
 
@@ -79,8 +79,7 @@ def estimate_flow(variables, cfg: ModelConfig, image1, image2, *, solver: str = 
     validate_pair(image1, image2)
     compute_padding(1, 1, pad_mode)  # validates pad_mode
     make_solver(solver)               # validates the name early
-    if stop_mode not in ("abs", "rel"):
-        raise ValueError(f"stop_mode must be 'abs' or 'rel', got {stop_mode!r}")
+    check_stop_mode(stop_mode)
     if int(max_steps) < 1:
         raise ValueError(f"max_steps must be >= 1, got {max_steps}")
     return _estimate(variables, image1, image2, flow_init, cache, cfg=cfg, solver=solver,

@@ -24,7 +24,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from deq_flow_jax.solvers.base import SolverBase
+from deq_flow_jax.solvers.base import AbstractSolver
 
 _HI = jax.lax.Precision.HIGHEST
 
@@ -37,7 +37,7 @@ class AndersonState(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
-class Anderson(SolverBase):
+class Anderson(AbstractSolver):
     """Anderson acceleration.
 
     Attributes:

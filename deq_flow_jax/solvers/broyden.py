@@ -21,7 +21,7 @@ from typing import NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
-from deq_flow_jax.solvers.base import SolverBase, bdot
+from deq_flow_jax.solvers.base import AbstractSolver, bdot
 
 _HI = jax.lax.Precision.HIGHEST
 
@@ -45,7 +45,7 @@ def _rmatvec(U, VT, x):
 
 
 @dataclasses.dataclass(frozen=True)
-class Broyden(SolverBase):
+class Broyden(AbstractSolver):
     """Broyden's method.
 
     Attributes:

@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import jax
 
-from deq_flow_jax.solvers.base import SolverBase
+from deq_flow_jax.solvers.base import AbstractSolver
 
 
 class IterationState(NamedTuple):
@@ -14,7 +14,7 @@ class IterationState(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
-class FixedPointIteration(SolverBase):
+class FixedPointIteration(AbstractSolver):
     """Damped fixed-point iteration, the official ``naive_solver`` for ``tau=1``.
 
     Attributes:

@@ -31,6 +31,17 @@ from deq_flow_jax.solvers.flatten import make_flattener
 from deq_flow_jax.solvers.solution import SolverStats
 
 _EPS = 1e-8
+STOP_MODES = ("abs", "rel")
+
+
+def check_stop_mode(stop_mode: str, where: str = "stop_mode") -> str:
+    """Returns `stop_mode` if it is "abs" or "rel"; raises ValueError naming `where` otherwise.
+
+    The one check of this option: configs, adjoints, the entry point and the CLIs call it.
+    """
+    if stop_mode not in STOP_MODES:
+        raise ValueError(f"{where} must be 'abs' or 'rel', got {stop_mode!r}")
+    return stop_mode
 
 
 class _Carry(NamedTuple):
@@ -55,7 +66,7 @@ def solve_flat(fn: Callable[[jax.Array], jax.Array], z0: jax.Array, *, solver, m
       fn: maps (B, D) -> (B, D); must treat samples independently for per-sample stopping
         to be meaningful.
       z0: (B, D) initial state.
-      solver: a solver dataclass (see :mod:`.base`).
+      solver: an :class:`~deq_flow_jax.solvers.base.AbstractSolver`.
       max_steps: static number of loop iterations at most (>= 1).
       tol: stop threshold on the residual of ``stop_mode``.
       stop_mode: "abs" or "rel".
@@ -64,12 +75,13 @@ def solve_flat(fn: Callable[[jax.Array], jax.Array], z0: jax.Array, *, solver, m
     Returns:
       (best (B, D), captured tuple of (B, D), SolverStats)
     """
+    check_stop_mode(stop_mode)
     b = z0.shape[0]
     dtype = z0.dtype
     uniq = sorted(set(int(c) for c in capture))
     first = int(solver.first_candidate_step)
     slack = float(solver.accept_slack)
-    offset = int(getattr(solver, "capture_offset", 0))
+    offset = int(solver.capture_offset)
     inf = jnp.full((b,), jnp.inf, dtype)
     carry = _Carry(
         k=jnp.zeros((), jnp.int32),

@@ -1,11 +1,12 @@
-"""Result containers of :func:`deq_flow_jax.solvers.fixed_point`.
+"""The statistics a solve returns (:class:`SolverStats`).
 
-Both are ``NamedTuple`` s, hence pytrees: they can be returned from ``jax.jit``,
-``jax.vmap`` and ``shard_map`` bodies and logged leaf by leaf.
+A ``NamedTuple``, hence a pytree: it can be returned from ``jax.jit``, ``jax.vmap`` and
+``shard_map`` bodies and logged leaf by leaf. (:class:`deq_flow_jax.equilibrium.Solution`
+wraps it with the value and the captured states.)
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 
@@ -35,20 +36,3 @@ class SolverStats(NamedTuple):
     abs_trace: jax.Array
     rel_trace: jax.Array
     converged: jax.Array
-
-
-class Solution(NamedTuple):
-    """What :func:`fixed_point` returns.
-
-    Attributes:
-      value: pytree like ``z0``, the lowest-residual iterate per sample, carrying the
-        gradients of the chosen adjoint (for ``Phantom(k)`` it is the result of the k
-        damped steps taken from that iterate).
-      captured: tuple with one pytree like ``z0`` per entry of ``capture``: the best
-        iterate after that many steps, with the gradients of ``capture_adjoint``.
-      stats: :class:`SolverStats` (no gradients).
-    """
-
-    value: Any
-    captured: tuple
-    stats: SolverStats

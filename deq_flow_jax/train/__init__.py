@@ -1,7 +1,7 @@
 """Training: losses, optimiser, data-parallel step, checkpoints, logging, the loop.
 
     from deq_flow_jax.train import train_and_evaluate
-    metrics = train_and_evaluate(config, workdir)       # config: experiments/configs/*.py
+    metrics = train_and_evaluate(config, workdir)       # config: deq_flow_jax/configs/*.py
 """
 from __future__ import annotations
 

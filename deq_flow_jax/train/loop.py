@@ -78,7 +78,7 @@ class _StepVariants:
 
 def _flow_panels(panels):
     """(image1 | predicted flow | ground truth) uint8 strips, flow colours share one scale."""
-    from deq_flow_jax.viz import flow_to_color
+    from deq_flow_jax.evaluate.flow_colors import flow_to_color
     out = []
     for image1, pred, gt in panels:
         scale = float(np.max(np.sqrt(np.sum(gt ** 2, -1)))) or 1.0
@@ -92,12 +92,12 @@ def train_and_evaluate(config, workdir: str) -> dict:
     """Trains (or resumes) a DEQ-Flow model; returns the final validation metrics.
 
     Args:
-      config: ml_collections ConfigDict (experiments/configs/*.py, contract 5).
+      config: ml_collections ConfigDict (deq_flow_jax/configs/*.py, contract 5).
       workdir: output directory: config.json, model_config.json, checkpoints/, train.jsonl, tb/.
 
     Returns:
-      dict of the last validation's metrics (epe, 1px, 3px, 5px, f1, zero_epe, f_nstep, ...)
-      plus "step".
+      dict of the last validation's metrics (epe, 1px, 3px, 5px, fl_all, zero_epe, f_nstep,
+      ...; see `train.validate`) plus "step".
     """
     from deq_flow_jax.data import make_eval_source, make_train_loader
     check_config(config)
@@ -131,7 +131,6 @@ def train_and_evaluate(config, workdir: str) -> dict:
         layered_kw if config.data.val_dataset in ("layered", "photo_pairs") else {}
     val_source = make_eval_source(config.data.val_dataset, config.data.val_split,
                                   data_dir=data_dir, **val_kw)
-    pad_mode = "kitti" if config.data.val_dataset.startswith("kitti") else "sintel"
 
     manager = ck.make_manager(workdir)
     start = 0
@@ -150,14 +149,12 @@ def train_and_evaluate(config, workdir: str) -> dict:
     def run_validation(step):
         variables = to_host(state_variables(state))
         metrics, panels = validate(variables, mcfg, dcfg, val_source,
+                                   dataset=config.data.val_dataset,
                                    max_examples=config.data.val_max_examples,
-                                   pad_mode=pad_mode, num_images=config.num_val_images)
+                                   num_images=config.num_val_images)
         line = logger.write(step, "val", metrics)
         if panels and is_main:
-            try:
-                logger.images(step, "val/flow", _flow_panels(panels))
-            except ImportError:           # deq_flow_jax.viz not present: scalars only
-                pass
+            logger.images(step, "val/flow", _flow_panels(panels))
         logger.flush()
         return line
 

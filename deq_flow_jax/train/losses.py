@@ -1,4 +1,4 @@
-"""The fixed-point correction loss (DEQ-Flow, SPEC 3) and its training metrics.
+"""The fixed-point correction loss (DEQ-Flow, SPEC 3), with the training batch's metrics.
 
 Layouts: flow (B, H, W, 2) NHWC in pixels, valid (B, H, W) in {0, 1}.
 """
@@ -8,7 +8,7 @@ from typing import Sequence
 
 import jax.numpy as jnp
 
-from deq_flow_jax.metrics import MAX_FLOW, epe_map, valid_mask
+from deq_flow_jax.metrics import MAX_FLOW, flow_metrics, valid_mask
 
 
 def sequence_weights(n: int, gamma: float) -> jnp.ndarray:
@@ -33,8 +33,9 @@ def fixed_point_correction_loss(flow_preds: Sequence[jnp.ndarray], flow_gt, vali
       max_flow: ground-truth magnitude cut-off.
 
     Returns:
-      (loss scalar float32, metrics dict with "epe", "1px", "3px", "5px" of the last
-      prediction averaged over valid pixels).
+      (loss scalar float32, metrics dict of the last prediction over the valid pixels of the
+      batch: `deq_flow_jax.metrics.flow_metrics` ("epe" px; "1px", "3px", "5px", "fl_all"
+      percent), 0 instead of NaN when no pixel is valid).
     """
     if len(flow_preds) == 0:
         raise ValueError("fixed_point_correction_loss: flow_preds is empty")
@@ -46,20 +47,4 @@ def fixed_point_correction_loss(flow_preds: Sequence[jnp.ndarray], flow_gt, vali
             raise ValueError(f"fixed_point_correction_loss: prediction {i} has shape {pred.shape}, "
                              f"ground truth {flow_gt.shape}")
         loss = loss + weights[i] * jnp.mean(mask * jnp.abs(pred.astype(jnp.float32) - flow_gt))
-    return loss, train_flow_metrics(flow_preds[-1], flow_gt, mask[..., 0])
-
-
-def train_flow_metrics(pred, gt, mask):
-    """EPE and n-px accuracies of `pred` over the pixels where `mask` (B, H, W) is 1.
-
-    The ratios are NaN-free (0 when nothing is valid).
-    """
-    err = epe_map(pred, gt)
-    n = jnp.sum(mask)
-    denom = jnp.maximum(n, 1.0)
-    return {
-        "epe": jnp.sum(err * mask) / denom,
-        "1px": jnp.sum((err < 1.0) * mask) / denom,
-        "3px": jnp.sum((err < 3.0) * mask) / denom,
-        "5px": jnp.sum((err < 5.0) * mask) / denom,
-    }
+    return loss, flow_metrics(flow_preds[-1], flow_gt, valid, max_flow, empty=0.0)

@@ -1,7 +1,7 @@
 """The implicit classifier: z* = tanh(W z* + U phi(x) + b), logits = V z* + c.
 
 Parameters are a plain dict pytree; ``cell(z, (params, x))`` is the ``fn`` handed to
-:func:`deq_flow_jax.solvers.fixed_point`. phi(x) are random Fourier features of the 2-D
+:func:`deq_flow_jax.equilibrium.fixed_point`. phi(x) are random Fourier features of the 2-D
 input, so that a narrow equilibrium layer separates the spirals.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any, Dict
 import jax
 import jax.numpy as jnp
 
-from deq_flow_jax.solvers import fixed_point
+from deq_flow_jax.equilibrium import fixed_point
 
 Params = Dict[str, jax.Array]
 

@@ -16,22 +16,13 @@ from typing import Any, Dict, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from deq_flow_jax.adjoints import IFT, NoGrad, Phantom, backward_probe
-from deq_flow_jax.jacobian import jacobian_frobenius_sq
-from deq_flow_jax.solvers import Anderson, Broyden, FixedPointIteration
+from deq_flow_jax.equilibrium import jacobian_frobenius_sq
+from deq_flow_jax.solvers import SOLVER_NAMES, make_solver
 from experiments.implicit_classifier.data import spirals
 from experiments.implicit_classifier.model import cell, features, forward, init_params
-
-SOLVERS = {"anderson": Anderson, "broyden": Broyden, "iteration": FixedPointIteration}
-
-
-def make_solver(name: str):
-    if name not in SOLVERS:
-        raise ValueError(f"--solver must be one of {sorted(SOLVERS)}, got {name!r}")
-    return SOLVERS[name]()
 
 
 def make_adjoint(name: str, solver_name: str, phantom_steps: int = 1):
@@ -103,7 +94,8 @@ def train(*, solver: str = "anderson", adjoint: str = "ift", steps: int = 300, l
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--solver", default="anderson", choices=sorted(SOLVERS))
+    p.add_argument("--solver", default="anderson", choices=SOLVER_NAMES,
+                   help="forward solver (naive = plain fixed-point iteration)")
     p.add_argument("--adjoint", default="ift", choices=["ift", "phantom"])
     p.add_argument("--steps", type=int, default=300, help="optimizer steps (full batch)")
     p.add_argument("--lr", type=float, default=1e-2)

@@ -1,10 +1,10 @@
 """Stage 4, KITTI 2015 training, from the Sintel weights: 50k steps, batch 6, lr 1e-4,
 288x960, wd 1e-5, gamma 0.9, batch norm frozen.
 
-    deq-flow train --config experiments/configs/kitti.py:H --workdir runs/kitti-H \
+    deq-flow train --config deq_flow_jax/configs/kitti.py:H --workdir runs/kitti-H \
         --config.init_from=runs/sintel-H
 """
-from experiments.configs.things import get_config as things_config
+from deq_flow_jax.configs.things import get_config as things_config
 
 
 def get_config(arg: str | None = None):

@@ -1,19 +1,19 @@
-"""Colour wheel, error maps and panels (deq_flow_jax.viz)."""
+"""Colour wheel, error maps and panels (deq_flow_jax.evaluate.flow_colors)."""
 import colorsys
 import hashlib
 
 import numpy as np
 import pytest
 
-from deq_flow_jax import viz
+from deq_flow_jax.evaluate import flow_colors
 
 
 def _one(u, v, max_flow=1.0):
-    return viz.flow_to_color(np.array([[[u, v]]], np.float32), max_flow)[0, 0].tolist()
+    return flow_colors.flow_to_color(np.array([[[u, v]]], np.float32), max_flow)[0, 0].tolist()
 
 
 def test_colorwheel_ramps_by_hand():
-    wheel = viz.make_colorwheel()
+    wheel = flow_colors.make_colorwheel()
     assert wheel.shape == (55, 3)
     assert wheel[0].tolist() == [255, 0, 0]            # start of red-yellow
     assert wheel[15].tolist() == [255, 255, 0]         # start of yellow-green
@@ -50,16 +50,16 @@ def test_hue_follows_direction_and_saturation_follows_magnitude():
 def test_auto_scale_is_per_image_and_golden():
     rng = np.random.default_rng(0)
     flow = rng.normal(size=(2, 6, 7, 2)).astype(np.float32) * 3
-    batched = viz.flow_to_color(flow)
+    batched = flow_colors.flow_to_color(flow)
     assert batched.shape == (2, 6, 7, 3) and batched.dtype == np.uint8
     for i in range(2):
-        np.testing.assert_array_equal(batched[i], viz.flow_to_color(flow[i]))
+        np.testing.assert_array_equal(batched[i], flow_colors.flow_to_color(flow[i]))
     # scale invariance of the automatic normalisation
-    np.testing.assert_array_equal(viz.flow_to_color(flow[0]), viz.flow_to_color(10 * flow[0]))
+    np.testing.assert_array_equal(flow_colors.flow_to_color(flow[0]), flow_colors.flow_to_color(10 * flow[0]))
     # golden: a tiny field over all directions, hash of the bytes (produced once, checked by hand
     # at the four axis directions above)
     yy, xx = np.mgrid[-3:4, -3:4].astype(np.float32)
-    img = viz.flow_to_color(np.stack([xx, yy], -1), max_flow=3.0)
+    img = flow_colors.flow_to_color(np.stack([xx, yy], -1), max_flow=3.0)
     assert img[3, 3].tolist() == [255, 255, 255]
     assert img[3, 6].tolist() == [255, 0, 0]
     assert hashlib.sha256(img.tobytes()).hexdigest()[:16] == GOLDEN_7x7
@@ -70,9 +70,9 @@ GOLDEN_7x7 = "14faf6110d6f9309"
 
 def test_bad_shapes_are_errors():
     with pytest.raises(ValueError, match=r"\(\.\.\., H, W, 2\)"):
-        viz.flow_to_color(np.zeros((4, 4, 3)))
+        flow_colors.flow_to_color(np.zeros((4, 4, 3)))
     with pytest.raises(ValueError, match="max_flow"):
-        viz.flow_to_color(np.zeros((4, 4, 2)), max_flow=0)
+        flow_colors.flow_to_color(np.zeros((4, 4, 2)), max_flow=0)
 
 
 def test_error_map_and_panel():
@@ -81,15 +81,15 @@ def test_error_map_and_panel():
     pred[:, 5:, 0] = 2.0
     valid = np.ones((8, 10), np.float32)
     valid[0] = 0
-    err = viz.error_map(pred, gt, valid)
+    err = flow_colors.error_map(pred, gt, valid)
     assert err.shape == (8, 10, 3)
     assert (err[0] == 0).all()                           # invalid: black
     assert (err[1:, 5:] == err[1, 9]).all()              # one error value, one colour
     assert err[1, 9].astype(int).sum() > err[1, 0].astype(int).sum()  # larger error brighter
     frame = np.full((8, 10, 3), 128, np.uint8)
-    panel = viz.flow_panel(frame, pred, gt, valid, labels=False)
+    panel = flow_colors.flow_panel(frame, pred, gt, valid, labels=False)
     assert panel.shape == (8, 4 * 10 + 3 * 4, 3)
     np.testing.assert_array_equal(panel[:, :10], frame)
-    assert viz.flow_panel(frame, pred).shape == (8, 2 * 10 + 4, 3)
+    assert flow_colors.flow_panel(frame, pred).shape == (8, 2 * 10 + 4, 3)
     with pytest.raises(ValueError, match="one height"):
-        viz.side_by_side([frame, frame[:4]])
+        flow_colors.side_by_side([frame, frame[:4]])

@@ -2,10 +2,10 @@
 Things), from the Things weights: 120k steps, batch 6, lr 1.25e-4, 368x768, wd 1e-5,
 gamma 0.9, batch norm frozen.
 
-    deq-flow train --config experiments/configs/sintel.py:H --workdir runs/sintel-H \
+    deq-flow train --config deq_flow_jax/configs/sintel.py:H --workdir runs/sintel-H \
         --config.init_from=runs/things-H
 """
-from experiments.configs.things import get_config as things_config
+from deq_flow_jax.configs.things import get_config as things_config
 
 
 def get_config(arg: str | None = None):

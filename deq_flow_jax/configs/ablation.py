@@ -2,8 +2,8 @@
 
 The paper's supplementary section C / Fig. 1: with a limited forward budget (16 Anderson
 steps), compare three ways of training the same DEQ-Flow with identical seeds, data and
-budgets. `deq-flow ablate --config experiments/configs/ablation.py --workdir DIR` trains
-every setting in `config.ablation.settings` (see `experiments/ablation/settings.py` for what
+budgets. `deq-flow ablate --config deq_flow_jax/configs/ablation.py --workdir DIR` trains
+every setting in `config.ablation.settings` (see `deq_flow_jax/ablation/settings.py` for what
 each one overrides):
 
 * `ift`: implicit differentiation, the final state supervised only;
@@ -12,10 +12,10 @@ each one overrides):
 * `correction`: one-step (phantom, k=1, tau=1) gradient with one fixed-point correction
   term (`n_losses=2`: the state after 8 of the 16 steps and the final one).
 
-Variants via `--config experiments/configs/ablation.py:ARG`:
+Variants via `--config deq_flow_jax/configs/ablation.py:ARG`:
 
-* `synthetic` (default): built on `experiments/configs/synthetic.py`, CPU-sized;
-* `chairs`: built on `experiments/configs/chairs.py` (FlyingChairs, prepared with
+* `synthetic` (default): built on `deq_flow_jax/configs/synthetic.py`, CPU-sized;
+* `chairs`: built on `deq_flow_jax/configs/chairs.py` (FlyingChairs, prepared with
   `deq-flow prepare chairs`), the paper's setting at a reduced step budget.
 
 Every key can be overridden, e.g. `--config.num_steps=400 --config.ablation.jac_weight=5.0`.
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from experiments.configs import chairs, synthetic
+from deq_flow_jax.configs import chairs, synthetic
 
 _BASES = {"synthetic": synthetic.get_config, "chairs": chairs.get_config}
 

@@ -19,9 +19,8 @@ import math
 import os
 from typing import Mapping, Sequence
 
-from deq_flow_jax.plots import read_jsonl, series
-
-from experiments.ablation.settings import LABELS
+from deq_flow_jax.ablation.settings import LABELS
+from deq_flow_jax.train.curves import read_jsonl, series
 
 # Summary columns: (key, header, format).
 COLUMNS = (
@@ -41,6 +40,12 @@ COLUMNS = (
     ("steps_per_s", "steps/s", "{:.2f}"),
     ("skipped", "skipped", "{:d}"),
 )
+
+
+def read_json(path: str):
+    """The JSON value stored in `path` (the file is closed before returning)."""
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
 
 
 def atomic_write_text(path: str, text: str) -> str:
@@ -189,7 +194,7 @@ def collect(workdir: str, settings: Sequence[str]) -> tuple[dict, dict]:
         run_dir = os.path.join(workdir, name)
         records = read_jsonl(os.path.join(run_dir, "train.jsonl"))
         diag_path = os.path.join(run_dir, "diagnostics.json")
-        diagnostics = json.load(open(diag_path)) if os.path.exists(diag_path) else None
+        diagnostics = read_json(diag_path) if os.path.exists(diag_path) else None
         runs[name] = records
         summary[name] = summarize_run(records, diagnostics)
         atomic_write_text(os.path.join(run_dir, "log.csv"), records_csv(records))
@@ -197,5 +202,6 @@ def collect(workdir: str, settings: Sequence[str]) -> tuple[dict, dict]:
         all_csv += [{"setting": name, **r} for r in records]
     atomic_write_text(os.path.join(workdir, "ablation.jsonl"), "\n".join(all_jsonl) + "\n")
     atomic_write_text(os.path.join(workdir, "ablation.csv"), records_csv(all_csv, extra={"setting": ""}))
-    atomic_write_text(os.path.join(workdir, "summary.json"), json.dumps(_jsonable(summary), indent=2, sort_keys=True) + "\n")
+    atomic_write_text(os.path.join(workdir, "summary.json"),
+                      json.dumps(_jsonable(summary), indent=2, sort_keys=True) + "\n")
     return runs, summary

@@ -1,6 +1,6 @@
 """Child-process entry of a parallel ablation: trains one setting.
 
-    python -m experiments.ablation.worker SETTING_CONFIG.json RUN_DIR [--no-probe]
+    python -m deq_flow_jax.ablation.worker SETTING_CONFIG.json RUN_DIR [--no-probe]
 
 `SETTING_CONFIG.json` is written by `runner._run_parallel` (a setting's full training
 config). Exit status 0 on success; any exception propagates (non-zero status, traceback in
@@ -14,13 +14,13 @@ import sys
 def main(argv: list[str]) -> int:
     args = [a for a in argv if a != "--no-probe"]
     if len(args) != 2:
-        print("usage: python -m experiments.ablation.worker SETTING_CONFIG.json RUN_DIR [--no-probe]",
+        print("usage: python -m deq_flow_jax.ablation.worker SETTING_CONFIG.json RUN_DIR [--no-probe]",
               file=sys.stderr)
         return 2
     from absl import flags
 
     flags.FLAGS.mark_as_parsed()  # grain worker processes read absl flags
-    from experiments.ablation.runner import config_from_json, run_setting
+    from deq_flow_jax.ablation.runner import config_from_json, run_setting
 
     cfg_path, run_dir = args
     with open(cfg_path, encoding="utf-8") as fh:

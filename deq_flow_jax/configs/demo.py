@@ -1,4 +1,4 @@
-"""`make demo` config: `experiments/configs/synthetic.py` tuned for a few CPU minutes.
+"""`make demo` config: `deq_flow_jax/configs/synthetic.py` tuned for a few CPU minutes.
 
 `deq-flow demo --workdir runs/demo` trains with this config; any key can be overridden,
 e.g. `deq-flow demo --workdir runs/demo --config.num_steps=100`. The values below were
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from experiments.configs.synthetic import get_config as synthetic_config
+from deq_flow_jax.configs.synthetic import get_config as synthetic_config
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -1,6 +1,6 @@
 """The shipped model's recipe: DEQ-Flow-S trained on the CPU on rendered layered scenes.
 
-    deq-flow train --config experiments/configs/cpu_pretrain.py --workdir runs/cpu_pretrain
+    deq-flow train --config deq_flow_jax/configs/cpu_pretrain.py --workdir runs/cpu_pretrain
 
 Variant S (this project's addition: RAFT-small's encoders, a narrow update block; 2.7x fewer
 CPU-seconds per training step than `tiny`, whose full-size encoders dominate its cost) on
@@ -14,7 +14,7 @@ curve, the CPU-hours and the command to continue.
 """
 import ml_collections
 
-from experiments.configs.common import base_config
+from deq_flow_jax.configs.common import base_config
 
 
 def get_config(arg: str | None = None):

@@ -28,7 +28,7 @@ def setting_config(config: ml_collections.ConfigDict, name: str) -> ml_collectio
     """Returns a copy of the ablation `config` with setting `name` applied.
 
     Args:
-      config: the ablation config (`experiments/configs/ablation.py`), with an `ablation`
+      config: the ablation config (`deq_flow_jax/configs/ablation.py`), with an `ablation`
         section holding `jac_weight`, `jac_every`, `jac_probes`, `correction_n_losses`,
         `correction_phantom_steps`.
       name: one of `SETTINGS`.

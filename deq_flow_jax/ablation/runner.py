@@ -12,7 +12,7 @@ Layout of an ablation workdir `DIR`:
     DIR/fig1.png                  (a) forward relative residual, (b) validation EPE
 
 Settings run one after another in this process, or in parallel child processes
-(`parallel=True`, one `python -m experiments.ablation.worker` per setting). Rerunning on
+(`parallel=True`, one `python -m deq_flow_jax.ablation.worker` per setting). Rerunning on
 the same workdir resumes every setting from its latest checkpoint (the training loop's
 resume); a finished setting only re-runs its final validation.
 """
@@ -27,10 +27,11 @@ from typing import Sequence
 
 import ml_collections
 
-from experiments.ablation import collect as collect_lib
-from experiments.ablation.settings import LABELS, selected_settings, setting_config
+from deq_flow_jax.ablation import collect as collect_lib
+from deq_flow_jax.ablation.settings import LABELS, selected_settings, setting_config
 
-_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# the directory that holds this deq_flow_jax package: child workers import the same copy
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def config_to_json(config: ml_collections.ConfigDict) -> str:
@@ -66,7 +67,7 @@ def run_setting(config: ml_collections.ConfigDict, run_dir: str, *, probe: bool 
     train_s = time.time() - t0
     diagnostics = {}
     if probe:
-        from experiments.ablation.probe import final_diagnostics
+        from deq_flow_jax.ablation.probe import final_diagnostics
 
         diagnostics = final_diagnostics(config, run_dir)
         collect_lib.atomic_write_text(os.path.join(run_dir, "diagnostics.json"),
@@ -94,17 +95,17 @@ def _is_number(v) -> bool:
 def _run_parallel(configs: dict, workdir: str, probe: bool) -> None:
     procs = {}
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (_REPO_ROOT, env.get("PYTHONPATH", "")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH", "")) if p)
     for name, cfg in configs.items():
         run_dir = os.path.join(workdir, name)
         os.makedirs(run_dir, exist_ok=True)
         cfg_path = os.path.join(run_dir, "ablation_setting.json")
         collect_lib.atomic_write_text(cfg_path, config_to_json(cfg))
-        cmd = [sys.executable, "-m", "experiments.ablation.worker", cfg_path, run_dir]
+        cmd = [sys.executable, "-m", "deq_flow_jax.ablation.worker", cfg_path, run_dir]
         if not probe:
             cmd.append("--no-probe")
         log = open(os.path.join(run_dir, "stdout.log"), "a", encoding="utf-8")
-        procs[name] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=_REPO_ROOT), log)
+        procs[name] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log)
         print(f"[ablate] started {name} (pid {procs[name][0].pid}), log: {log.name}", flush=True)
     failed = []
     for name, (proc, log) in procs.items():
@@ -129,7 +130,7 @@ def run_ablation(
     """Trains the selected settings and writes tables, `fig1.png` and `summary.md`.
 
     Args:
-      config: the ablation config (`experiments/configs/ablation.py`, after overrides).
+      config: the ablation config (`deq_flow_jax/configs/ablation.py`, after overrides).
       workdir: the ablation workdir (created if missing; reused to resume).
       parallel: run settings in parallel child processes instead of one after another.
       only: comma-separated subset of settings (default: `config.ablation.settings`).
@@ -149,24 +150,22 @@ def run_ablation(
     else:
         os.makedirs(workdir, exist_ok=True)
         collect_lib.atomic_write_text(os.path.join(workdir, "ablation_config.json"), config_to_json(config))
-    if not train:
-        pass
-    elif parallel:
-        _run_parallel(configs, workdir, probe)
-    else:
-        for name, cfg in configs.items():
-            print(f"[ablate] setting {name}: {LABELS[name]}", flush=True)
-            run_setting(cfg, os.path.join(workdir, name), probe=probe)
+        if parallel:
+            _run_parallel(configs, workdir, probe)
+        else:
+            for name, cfg in configs.items():
+                print(f"[ablate] setting {name}: {LABELS[name]}", flush=True)
+                run_setting(cfg, os.path.join(workdir, name), probe=probe)
     wall = time.time() - t0
     runs, summary = collect_lib.collect(workdir, names)
-    from deq_flow_jax.plots import plot_convergence_figure
+    from deq_flow_jax.train.curves import plot_convergence_figure
 
     stage = config.data.get("stage", "?")
     title = (f"{stage}, variant {config.model.get('variant', '?')}, {config.num_steps} steps, "
              f"Anderson {config.deq.f_max_steps} steps")
     plot_convergence_figure(runs, os.path.join(workdir, "fig1.png"), labels=LABELS, title=title)
     info = [os.path.join(workdir, n, "run_info.json") for n in names]
-    walls = [json.load(open(p))["wall_s"] for p in info if os.path.exists(p)]
+    walls = [collect_lib.read_json(p)["wall_s"] for p in info if os.path.exists(p)]
     how = "parallel" if parallel else "sequential"
     wall_text = (f"wall time {wall:.0f} s ({how})" if train else
                  f"per-setting wall times {', '.join(f'{w:.0f}' for w in walls)} s (tables rebuilt from the logs)")

@@ -1,11 +1,11 @@
-"""Training-curve plots from hand-made `train.jsonl` logs (deq_flow_jax.plots)."""
+"""Training-curve plots from hand-made `train.jsonl` logs (deq_flow_jax.train.curves)."""
 import json
 
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from deq_flow_jax import plots
+from deq_flow_jax.train import curves
 
 
 def _write(path, records, tail=""):
@@ -32,7 +32,7 @@ def test_read_jsonl_dedupes_resumed_steps_and_skips_truncated_line(tmp_path):
     again = [{"step": 3, "kind": "train", "loss": 99.0}, {"step": 4, "kind": "train", "loss": 98.0}]
     p = tmp_path / "train.jsonl"
     _write(p, recs + again, tail='{"step": 5, "kind": "tr')
-    out = plots.read_jsonl(p)
+    out = curves.read_jsonl(p)
     train = [r for r in out if r["kind"] == "train"]
     assert [r["step"] for r in train] == [1, 2, 3, 4]
     assert train[2]["loss"] == 99.0 and train[3]["loss"] == 98.0
@@ -41,23 +41,23 @@ def test_read_jsonl_dedupes_resumed_steps_and_skips_truncated_line(tmp_path):
 
 def test_read_jsonl_errors_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.jsonl"):
-        plots.read_jsonl(tmp_path / "missing.jsonl")
+        curves.read_jsonl(tmp_path / "missing.jsonl")
     p = tmp_path / "bad.jsonl"
     _write(p, [{"step": 1, "loss": 2.0}])
     with pytest.raises(ValueError, match=r"bad.jsonl:1: every line needs"):
-        plots.read_jsonl(p)
+        curves.read_jsonl(p)
 
 
 def test_series_drops_non_finite_values():
     recs = [{"step": 1, "kind": "train", "loss": 1.0}, {"step": 2, "kind": "train", "loss": float("nan")},
             {"step": 3, "kind": "train", "loss": None}, {"step": 4, "kind": "val", "loss": 3.0},
             {"step": 5, "kind": "train", "loss": 0.5}]
-    assert plots.series(recs, "train", "loss") == ([1, 5], [1.0, 0.5])
+    assert curves.series(recs, "train", "loss") == ([1, 5], [1.0, 0.5])
 
 
 def test_convergence_figure_draws_each_setting(tmp_path):
     runs = {"ift": _run(0.01), "jac": _run(0.001), "phantom": _run(0.0001)}
-    fig = plots.convergence_figure(runs, labels={"ift": "IFT"})
+    fig = curves.convergence_figure(runs, labels={"ift": "IFT"})
     a_rel, a_epe = fig.axes
     assert [l.get_label() for l in a_rel.lines] == ["IFT", "jac", "phantom"]
     np.testing.assert_allclose(a_rel.lines[1].get_ydata(), 0.001 * np.arange(1, 11))
@@ -65,7 +65,7 @@ def test_convergence_figure_draws_each_setting(tmp_path):
     np.testing.assert_allclose(a_epe.lines[0].get_ydata(), [0.8, 0.4])
     assert "zero flow" in [l.get_label() for l in a_epe.lines]
     assert a_rel.get_yscale() == "log"
-    png = plots.save_figure(fig, tmp_path / "sub" / "fig1.png")
+    png = curves.save_figure(fig, tmp_path / "sub" / "fig1.png")
     img = mpimg.imread(png)
     assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 200
     assert not list((tmp_path / "sub").glob(".tmp_*"))
@@ -75,9 +75,9 @@ def test_plot_training_curves_writes_png(tmp_path):
     p = tmp_path / "run" / "train.jsonl"
     p.parent.mkdir()
     _write(p, _run(0.01))
-    png = plots.plot_training_curves(p, tmp_path / "curves.png")
+    png = curves.plot_training_curves(p, tmp_path / "curves.png")
     assert mpimg.imread(png).shape[0] > 100
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     with pytest.raises(ValueError, match="no log records"):
-        plots.plot_training_curves(empty, tmp_path / "x.png")
+        curves.plot_training_curves(empty, tmp_path / "x.png")

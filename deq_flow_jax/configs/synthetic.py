@@ -1,7 +1,7 @@
 """The shipped synthetic dataset (built on first use), a tiny DEQ-Flow, CPU-sized.
 
-    deq-flow train --config experiments/configs/synthetic.py --workdir runs/synth
-    deq-flow train --config experiments/configs/synthetic.py:B ...      # another variant
+    deq-flow train --config deq_flow_jax/configs/synthetic.py --workdir runs/synth
+    deq-flow train --config deq_flow_jax/configs/synthetic.py:B ...      # another variant
 
 96x128 pairs of textured layers moving rigidly (1000 train / 100 validation pairs); 64x96
 centre crops without augmentation, batch 4, lr 1e-3, 8 Anderson steps, 2 correction terms,
@@ -10,7 +10,7 @@ from 6.49 px (zero flow) to 3.40 px (first generator), from 6.35 to 4.90 px (syn
 """
 import ml_collections
 
-from experiments.configs.common import base_config
+from deq_flow_jax.configs.common import base_config
 
 
 def get_config(arg: str | None = None):

@@ -2,10 +2,10 @@
 lr 1.25e-4, 400x720, wd 1e-4, 40 solver steps, 2 correction terms with 3 phantom steps,
 gradients into the correlation lookup (`all_grad`), batch norm frozen.
 
-    deq-flow train --config experiments/configs/things.py:H --workdir runs/things-H \
+    deq-flow train --config deq_flow_jax/configs/things.py:H --workdir runs/things-H \
         --config.init_from=runs/chairs-H
 """
-from experiments.configs.common import base_config
+from deq_flow_jax.configs.common import base_config
 
 
 def get_config(arg: str | None = None):
