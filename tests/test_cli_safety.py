@@ -20,7 +20,7 @@ from deq_flow_jax import io
 from deq_flow_jax.io.outputs import MARKER
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SYNTHETIC = os.path.join(ROOT, "experiments", "configs", "synthetic.py")
+SYNTHETIC = os.path.join(ROOT, "deq_flow_jax", "configs", "synthetic.py")
 
 
 @pytest.fixture

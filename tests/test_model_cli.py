@@ -49,7 +49,7 @@ def test_init_never_replaces_what_it_did_not_write(tmp_path, capsys):
     for out in (user, tmp_path / "file.txt"):
         for extra in ([], ["--overwrite"]):
             assert main(["init", "--variant", "tiny", "--out", str(out)] + extra) == 2
-            _one_line_error(capsys, "deq-flow init: error:", str(out), "refusing to replace")
+            _one_line_error(capsys, "deq-flow init:", str(out), "refusing to replace")
     assert tree_hash(tmp_path) == before
 
 

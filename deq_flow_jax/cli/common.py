@@ -235,7 +235,7 @@ def load_checkpoint_arg(path: str | None, which: str = "best"):
         if path is None:
             raise CliError("--checkpoint", f"not given, and {_one_line(_message(err))}; pass "
                            "--checkpoint DIR (deq-flow init, convert or train writes one)") from None
-        raise CliError(None, _one_line(_message(err))) from None
+        raise CliError(flag, _one_line(_message(err))) from None
     except (ValueError, OSError, KeyError) as err:
         raise CliError(flag, f"cannot load: {_one_line(_message(err))}") from None
     deq = checkpoints.evaluation_deq(deq)

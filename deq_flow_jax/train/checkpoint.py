@@ -127,6 +127,6 @@ def best_step(manager: ocp.CheckpointManager) -> int | None:
 
 def load_model_from_workdir(workdir: str, which: str = "best"):
     """(variables, ModelConfig) of a training workdir: `deq_flow_jax.checkpoints.load`, kept
-    for callers written against the first API (cli/demo.py, experiments/ablation/probe.py)."""
+    for callers written against the first API (cli/demo.py, deq_flow_jax/ablation/probe.py)."""
     from deq_flow_jax import checkpoints
     return checkpoints.load(workdir, which)[:2]
