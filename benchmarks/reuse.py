@@ -57,9 +57,9 @@ def parse_args(argv=None):
 
 def load(args):
     if args.checkpoint:
-        from deq_flow_jax.evaluate.loading import load_any
+        from deq_flow_jax import checkpoints
 
-        return load_any(args.checkpoint, args.which)
+        return checkpoints.load(args.checkpoint, args.which)[:2]
     import jax
 
     from deq_flow_jax.model import ModelConfig, init_model

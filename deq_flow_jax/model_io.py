@@ -275,16 +275,3 @@ def _read_v1(directory: str, cfg: ModelConfig, abstract) -> dict:
     state = dict(state)
     return {"params": state["params"], "batch_stats": state.get("batch_stats") or {}}
 
-
-# Thin names kept for callers written against the first API (tests, benchmarks, README).
-def save_model(directory: str, variables: dict, cfg: ModelConfig, deq: DEQConfig | None = None,
-               *, overwrite: bool = False) -> str:
-    """Same as `deq_flow_jax.checkpoints.save`."""
-    return write_model_dir(directory, variables, cfg, deq, overwrite=overwrite)
-
-
-def load_model(directory: str) -> tuple[dict, ModelConfig]:
-    """(variables, cfg) of a model directory, through `deq_flow_jax.checkpoints.load`."""
-    from deq_flow_jax import checkpoints
-    variables, cfg, _ = checkpoints.load(directory)
-    return variables, cfg

@@ -55,13 +55,6 @@ def test_model_dir_round_trip_and_eval_budget(tiny, saved):
     assert deq == DEQConfig(**TINY_DEQ)
     assert checkpoints.evaluation_deq(deq).eval_max_steps == 24        # 12 x 2.0
     assert checkpoints.describe(with_deq) == (cfg, deq)
-    # The thin names for older callers read the same thing.
-    from deq_flow_jax.evaluate.loading import load_any, training_solver_defaults
-    chex.assert_trees_all_equal(load_any(with_deq)[0], got)
-    assert training_solver_defaults(with_deq)["f_max_steps"] == 12
-    assert training_solver_defaults(plain) == {"f_solver": "anderson", "f_max_steps": 40,
-                                               "f_tol": 1e-3, "f_stop_mode": "abs",
-                                               "eval_factor": 1.5}
 
 
 def test_scrambled_weights_name_the_file(saved, tmp_path):
@@ -133,8 +126,7 @@ def test_workdir_best_latest_and_describe(tiny, workdir):
                                   np.asarray(variables["params"]["fnet"]["conv1"]["kernel"]) + 7)
     assert checkpoints.workdir_checkpoint(workdir, "best") == (5, {"epe": 3.0})
     assert checkpoints.describe(workdir) == (cfg, DEQConfig(**TINY_DEQ))
-    from deq_flow_jax.train.checkpoint import load_model_from_workdir
-    chex.assert_trees_all_equal(load_model_from_workdir(workdir, "best")[0], best)
+    chex.assert_trees_all_equal(checkpoints.load(workdir, "best")[0], best)
     with pytest.raises(ValueError, match="which"):
         checkpoints.load(workdir, "newest")
 
@@ -176,15 +168,11 @@ def test_kind_errors(tmp_path):
 
 
 def test_no_pretrained_model_installed(tmp_path, monkeypatch):
-    from deq_flow_jax.evaluate.loading import load_any
     monkeypatch.setenv("DEQ_FLOW_PRETRAINED_DIR", str(tmp_path))
     for call in (checkpoints.load, checkpoints.describe):
         with pytest.raises(FileNotFoundError, match="no pretrained model is installed") as e:
             call(None)
         _one_line(e.value)
-    with pytest.raises(FileNotFoundError,
-                       match="^--checkpoint omitted and no pretrained model is installed"):
-        load_any(None)
 
 
 def test_workdir_without_checkpoints_folder(tmp_path):

@@ -19,14 +19,14 @@ pytestmark = pytest.mark.slow   # about 35 s: init, save, compile; test_cli_safe
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     from deq_flow_jax import cli
-    from deq_flow_jax.model_io import load_model, save_model
+    from deq_flow_jax import checkpoints
 
     root = tmp_path_factory.mktemp("models")
     good = root / "tiny"
     assert cli.main(["init", "--variant", "tiny", "--out", str(good), "--seed", "1"]) == 0
-    variables, cfg = load_model(str(good))
+    variables, cfg = checkpoints.load(str(good))[:2]
     poisoned = jax.tree.map(lambda x: np.full(x.shape, np.nan, np.float32), variables)
-    save_model(str(root / "nan"), poisoned, cfg)
+    checkpoints.save(str(root / "nan"), poisoned, cfg)
     return good, root / "nan"
 
 

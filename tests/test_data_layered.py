@@ -177,11 +177,11 @@ def test_pretrained_benchmark_on_a_tiny_model(tmp_path, capsys):
     import jax
 
     from deq_flow_jax.model import ModelConfig, init_model
-    from deq_flow_jax.model_io import save_model
+    from deq_flow_jax import checkpoints
 
     cfg = ModelConfig.variant("tiny")
     ckpt = str(tmp_path / "tiny")
-    save_model(ckpt, init_model(cfg, jax.random.PRNGKey(0), image_size=(16, 16)), cfg)
+    checkpoints.save(ckpt, init_model(cfg, jax.random.PRNGKey(0), image_size=(16, 16)), cfg)
     bench = _benchmark()
     out = tmp_path / "res.json"
     argv = ["--checkpoint", ckpt, "--quick", "--size", "48", "64", "--sets", "layered", "photo_pairs",

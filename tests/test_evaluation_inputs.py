@@ -168,7 +168,7 @@ def test_batched_pairs_match_one_by_one():
 
 
 def test_checkpoint_kind(tmp_path):
-    from deq_flow_jax.evaluate.loading import checkpoint_kind
+    from deq_flow_jax.checkpoints import kind as checkpoint_kind
 
     model = tmp_path / "model"
     model.mkdir()

@@ -28,12 +28,12 @@ def model(tmp_path_factory):
     import jax
 
     from deq_flow_jax.model import ModelConfig, init_model
-    from deq_flow_jax.model_io import save_model
+    from deq_flow_jax import checkpoints
 
     cfg = ModelConfig.variant("tiny")
     variables = init_model(cfg, jax.random.PRNGKey(0), image_size=(16, 16))
     ckpt = str(tmp_path_factory.mktemp("ckpt") / "tiny")
-    save_model(ckpt, variables, cfg)
+    checkpoints.save(ckpt, variables, cfg)
     return variables, cfg, ckpt
 
 

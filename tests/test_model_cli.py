@@ -8,7 +8,7 @@ import pytest
 
 from deq_flow_jax.cli import main
 from deq_flow_jax.model import ModelConfig
-from deq_flow_jax.model_io import load_model, save_model
+from deq_flow_jax import checkpoints
 from checkpoint_helpers import tree_hash
 from model_golden import load_golden
 
@@ -18,17 +18,17 @@ def test_init_writes_a_loadable_model(tmp_path, capsys):
     assert main(["init", "--variant", "tiny", "--out", str(out), "--seed", "3"]) == 0
     text = capsys.readouterr().out
     assert "variant tiny: 2,490,976 parameters" in text
-    variables, cfg = load_model(str(out))
+    variables, cfg = checkpoints.load(str(out))[:2]
     assert cfg == ModelConfig.variant("tiny")
     assert json.loads((out / "model_config.json").read_text())["model"]["hidden_dim"] == 32
     again = tmp_path / "again"
     main(["init", "--variant", "tiny", "--out", str(again), "--seed", "3"])
-    v2, _ = load_model(str(again))
+    v2, _ = checkpoints.load(str(again))[:2]
     jax.tree.map(np.testing.assert_array_equal, variables, v2)      # seeded
-    # save_model replaces an existing model only when asked, atomically (no leftovers).
+    # checkpoints.save replaces an existing model only when asked, atomically (no leftovers).
     with pytest.raises(ValueError, match="pass --overwrite"):
-        save_model(str(out), v2, cfg)
-    save_model(str(out), v2, cfg, overwrite=True)
+        checkpoints.save(str(out), v2, cfg)
+    checkpoints.save(str(out), v2, cfg, overwrite=True)
     assert sorted(os.listdir(tmp_path)) == ["again", "tiny"]
 
 
@@ -56,7 +56,7 @@ def test_init_never_replaces_what_it_did_not_write(tmp_path, capsys):
 def test_init_overwrite_replaces_our_model_and_keeps_dir_old(tmp_path, capsys):
     out = tmp_path / "model"
     assert main(["init", "--variant", "tiny", "--out", str(out), "--seed", "1"]) == 0
-    seed1, _ = load_model(str(out))
+    seed1, _ = checkpoints.load(str(out))[:2]
     old = tmp_path / "model.old"
     old.mkdir()
     (old / "keep.txt").write_text("precious")
@@ -68,7 +68,7 @@ def test_init_overwrite_replaces_our_model_and_keeps_dir_old(tmp_path, capsys):
                  "--overwrite"]) == 0
     assert tree_hash(old) == old_before                              # untouched
     assert sorted(os.listdir(tmp_path)) == ["model", "model.old"]    # no temp leftovers
-    seed2, _ = load_model(str(out))
+    seed2, _ = checkpoints.load(str(out))[:2]
     kernel = lambda v: np.asarray(v["params"]["fnet"]["conv1"]["kernel"])
     assert not np.array_equal(kernel(seed1), kernel(seed2))          # replaced
 
@@ -87,7 +87,7 @@ def test_convert_of_a_folder_or_onto_a_file(tmp_path, capsys):
 
 def test_load_model_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="neither a model directory"):
-        load_model(str(tmp_path))
+        checkpoints.load(str(tmp_path))
 
 
 def test_convert_official_pth(tmp_path, capsys):
@@ -97,7 +97,7 @@ def test_convert_official_pth(tmp_path, capsys):
     torch.save({k: torch.from_numpy(v) for k, v in sd.items()}, pth)
     assert main(["convert", str(pth), str(tmp_path / "B"), "--variant", "B"]) == 0
     assert "variant B: 5,242,816 parameters" in capsys.readouterr().out
-    variables, _ = load_model(str(tmp_path / "B"))
+    variables, _ = checkpoints.load(str(tmp_path / "B"))[:2]
     np.testing.assert_allclose(
         variables["params"]["update_block"]["flow_head"]["conv2"]["weight_v"],
         np.transpose(sd["module.update_block.flow_head.conv2.weight_v"], (2, 3, 1, 0)))

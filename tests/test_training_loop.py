@@ -49,18 +49,18 @@ def test_workdir_logs_and_checkpoints(trained):
 
 
 def test_load_model_and_resume_finished_run(trained, capsys):
+    from deq_flow_jax import checkpoints
     from deq_flow_jax.train import train_and_evaluate
-    from deq_flow_jax.train.checkpoint import load_model_from_workdir
     cfg, workdir, m = trained
-    variables, mcfg = load_model_from_workdir(str(workdir), "best")
+    variables, mcfg = checkpoints.load(str(workdir), "best")[:2]
     assert mcfg.name == "tiny" and "batch_stats" in variables
-    latest, _ = load_model_from_workdir(str(workdir), "latest")
+    latest, _ = checkpoints.load(str(workdir), "latest")[:2]
     chex.assert_trees_all_equal(variables, latest)
     again = train_and_evaluate(cfg, str(workdir))          # nothing left to train
     assert f"resumed from step {NUM_STEPS}" in capsys.readouterr().out
     np.testing.assert_allclose(again["epe"], m["epe"], rtol=1e-5)
     with pytest.raises(FileNotFoundError, match="checkpoints"):
-        load_model_from_workdir(str(workdir / "nope"))
+        checkpoints.load(str(workdir / "nope"))
 
 
 def _benchmark_module(name):
@@ -80,7 +80,7 @@ def test_one_metrics_core_log_eval_demo_benchmark_agree(trained, tmp_path, capsy
     from deq_flow_jax.cli.demo import _evaluate
     from deq_flow_jax.data import make_eval_source
     from deq_flow_jax.evaluate.estimator import FlowEstimator, SolverSettings
-    from deq_flow_jax.train.checkpoint import load_model_from_workdir
+    from deq_flow_jax import checkpoints
     from deq_flow_jax.train.config import deq_config
 
     cfg, workdir, final = trained
@@ -101,7 +101,7 @@ def test_one_metrics_core_log_eval_demo_benchmark_agree(trained, tmp_path, capsy
 
     demo = _evaluate(str(workdir), cfg, 0)
 
-    variables, mcfg = load_model_from_workdir(str(workdir), which="best")
+    variables, mcfg = checkpoints.load(str(workdir), which="best")[:2]
     settings = SolverSettings(dcfg.f_solver, dcfg.eval_max_steps, dcfg.f_tol, dcfg.f_stop_mode)
     src = make_eval_source("synthetic", "validation", data_dir=cfg.data.data_dir, **dict(syn))
     bench = _benchmark_module("reuse").run_mode(FlowEstimator(variables, mcfg, settings),

@@ -31,8 +31,8 @@ def _wait(proc, timeout):
 
 
 def _latest(workdir):
-    from deq_flow_jax.train.checkpoint import load_model_from_workdir
-    return load_model_from_workdir(str(workdir), "latest")[0]
+    from deq_flow_jax import checkpoints
+    return checkpoints.load(str(workdir), "latest")[0]
 
 
 def test_sigkill_then_resume_is_bitwise_identical(tmp_path):

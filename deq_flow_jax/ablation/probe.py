@@ -48,12 +48,12 @@ def final_diagnostics(config, run_dir: str, *, which: str = "latest") -> dict:
 
     from deq_flow_jax.data import make_eval_source
     from deq_flow_jax.model import DEQConfig
-    from deq_flow_jax.train.checkpoint import load_model_from_workdir
+    from deq_flow_jax import checkpoints
 
     if _probe_jit is None:
         _probe_jit = jax.jit(_probe, static_argnames=("cfg", "deq", "probes", "iters"))
     ab = config.ablation
-    variables, cfg = load_model_from_workdir(run_dir, which=which)
+    variables, cfg = checkpoints.load(run_dir, which=which)[:2]
     d = config.deq
     deq = DEQConfig(f_solver=d.f_solver, f_max_steps=int(d.f_max_steps), f_tol=float(d.f_tol),
                     f_stop_mode=d.f_stop_mode, all_grad=bool(d.all_grad))

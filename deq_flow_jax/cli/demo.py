@@ -43,11 +43,11 @@ def _evaluate(workdir: str, config, num_viz: int) -> dict:
     from deq_flow_jax import io
     from deq_flow_jax.evaluate import flow_colors
     from deq_flow_jax.data import make_eval_source
-    from deq_flow_jax.train.checkpoint import load_model_from_workdir
+    from deq_flow_jax import checkpoints
     from deq_flow_jax.train.config import deq_config
     from deq_flow_jax.train.validate import validate
 
-    variables, cfg = load_model_from_workdir(workdir, which="best")
+    variables, cfg = checkpoints.load(workdir, which="best")[:2]
     data = config.data
     kw = dict(data.get("synthetic", None) or {}) if data.val_dataset.startswith("synthetic") else {}
     src = make_eval_source(data.val_dataset, data.val_split, data_dir=os.path.expanduser(data.data_dir), **kw)

@@ -14,7 +14,6 @@ Modules, one idea each:
   infer        infer_frames: .flo / .npy / colour PNG / video / stats.json
   submission   Sintel and KITTI test-set writers
   export       jax.export serialisation of inference
-  loading      a model from a model directory or a training workdir
   (their flags live in deq_flow_jax/cli/model_args.py)
 """
 from deq_flow_jax.evaluate.aggregate import MetricAccumulator

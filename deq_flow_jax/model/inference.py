@@ -56,7 +56,7 @@ def estimate_flow(variables, cfg: ModelConfig, image1, image2, *, solver: str = 
     """Optical flow from image1 to image2 (no gradients; batch norm in inference mode).
 
     Args:
-      variables: {"params", "batch_stats"} (from init_model, load_model or load_official).
+      variables: {"params", "batch_stats"} (from init_model, checkpoints.load or load_official).
       cfg: the model's ModelConfig.
       image1, image2: (B, H, W, 3) or (H, W, 3) RGB, 0..255, any size >= 16x16.
       solver: anderson | broyden | naive.

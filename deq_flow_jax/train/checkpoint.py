@@ -124,9 +124,3 @@ def best_step(manager: ocp.CheckpointManager) -> int | None:
             best = (float(m["epe"]), step)
     return None if best is None else best[1]
 
-
-def load_model_from_workdir(workdir: str, which: str = "best"):
-    """(variables, ModelConfig) of a training workdir: `deq_flow_jax.checkpoints.load`, kept
-    for callers written against the first API (cli/demo.py, deq_flow_jax/ablation/probe.py)."""
-    from deq_flow_jax import checkpoints
-    return checkpoints.load(workdir, which)[:2]
