@@ -400,9 +400,10 @@ def table(report: dict) -> str:
             continue
         rs = rat.get(f"train {r['setting']} step_s ours/official")
         rm = rat.get(f"train {r['setting']} peak_mb ours/official")
+        comp = f"{r['compile_s']:.1f}" if "compile_s" in r else ""
         out.append(f"| {r['impl']} | {r['setting']} | {r['steps']} | {r['batch']} | "
                    f"{r['step_s']:.3f} | {r['pairs_per_s']:.2f} | {r['peak_mb']:.0f} "
-                   f"({r['peak_source']}) | {r.get('compile_s', float('nan')):.1f} | "
+                   f"({r['peak_source']}) | {comp} | "
                    f"{'' if rs is None else f'{rs:.2f}'} | {'' if rm is None else f'{rm:.2f}'} |")
     problems = [r for r in report["records"] if r.get("kind") in ("error", "killed")]
     out += [""] + [f"- {r['kind']}: {r['job']} {r.get('reason', r.get('exit', ''))}" for r in problems]

@@ -79,6 +79,8 @@ def _level_window(corr: jax.Array, c: jax.Array, radius: int) -> jax.Array:
     """
     n, hl, wl = corr.shape
     k = 2 * radius + 1
+    if hl == 0 or wl == 0:                 # a level pooled away (frames under 64 px): all outside
+        return jnp.zeros((n, k, k), jnp.float32)
     p0 = jnp.floor(c)
     frac = c - p0
     frac = jnp.where(jnp.isfinite(frac), frac, 0.0)           # inf / NaN centres: all taps zero
