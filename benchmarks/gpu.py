@@ -451,6 +451,11 @@ def main(argv=None) -> int:
     if run.child("probe", end, end) != "ok":
         print("the probe child failed: no device to measure", file=sys.stderr)
         return 1
+    if not a.dry_run and run.probe["platform"] != "gpu":
+        print(f"benchmarks/gpu.py: JAX sees no GPU (platform {run.probe['platform']!r}, "
+              f"{run.probe['device_kind']!r}); the full sizes are for a GPU: use --dry-run on a CPU",
+              file=sys.stderr)
+        return 1
     jobs = plan(a.official)
     if a.only:
         wanted = a.only.split(",")

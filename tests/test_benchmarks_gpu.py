@@ -95,6 +95,17 @@ def test_dry_run_inference_and_chairs_step(tmp_path):
     assert "| impl | variant | dtype | batch |" in stdout and "| jax | chairs | 2 | 2 |" in stdout
 
 
+def test_full_sizes_refused_without_a_gpu(tmp_path):
+    """Without --dry-run and with no GPU visible, the script stops after its probe (exit 1)."""
+    import jax
+    if jax.devices()[0].platform == "gpu":
+        pytest.skip("a GPU is visible: the full benchmark would run")
+    proc = subprocess.run([sys.executable, SCRIPT, "--out", str(tmp_path / "x.json")],
+                          capture_output=True, text=True, env=_env(tmp_path), cwd=ROOT,
+                          timeout=300, check=False)
+    assert proc.returncode == 1 and "JAX sees no GPU" in proc.stderr, proc.stderr[-2000:]
+
+
 def test_ratios_and_table_from_records():
     """ours / official and DEQ / BPTT ratios pair records of the same setting only."""
     gpu = _load_gpu()
