@@ -2,6 +2,7 @@
 
     PYTHONPATH=$PWD python benchmarks/inference.py [--variants B H] [--size 368 496]
         [--steps 12 24] [--solver anderson] [--repeats 3] [--official /path/to/code.v.2.0]
+        [--ceiling]
 
 For each variant, `estimate_flow` (random weights, batch 1) is compiled and timed with
 exactly 12 and 24 f-evaluations (tol 0, so the solver never stops early):
@@ -9,7 +10,10 @@ per-iteration = (t24 - t12) / 12, fixed cost (encoders, correlation, upsampling)
 t12 - 12 * per-iteration. One f application is also timed alone (jit of f).
 If the official code is given (flag or DEQ_FLOW_OFFICIAL env var; never part of this
 repository) and torch is installed, the official model is timed the same way in the same
-run and the ratio ours / official is printed. Prints one JSON line, then a table.
+run and the ratio ours / official is printed. XLA's cost analysis gives the FLOPs of one f
+application (`f_flops`) and of the encoders (`encode_flops`); `f_gflop_per_s` is f_flops over
+the per-iteration time. `--ceiling` also times a 2048^3 float32 matrix product (XLA and torch),
+the rate this machine reaches in practice. Prints one JSON line, then a table.
 """
 from __future__ import annotations
 
@@ -47,7 +51,6 @@ def _summarise(res, times, steps):
 def bench_ours(variant, size, steps, solver, repeats):
     from deq_flow_jax.model import ModelConfig, estimate_flow, init_model
     from deq_flow_jax.model import deq_flow as D
-    from deq_flow_jax.model import inference as I
     cfg = ModelConfig.variant(variant)
     v = init_model(cfg, jax.random.PRNGKey(0))
     rng = np.random.default_rng(0)
@@ -57,8 +60,9 @@ def bench_ours(variant, size, steps, solver, repeats):
     res = {"variant": variant, "impl": "jax", "solver": solver}
     times = {}
     for n in steps:
-        run = lambda: jax.block_until_ready(
-            estimate_flow(v, cfg, im1, im2, solver=solver, max_steps=n, tol=0.0).flow)
+        def run(n=n):
+            return jax.block_until_ready(
+                estimate_flow(v, cfg, im1, im2, solver=solver, max_steps=n, tol=0.0).flow)
         t = time.perf_counter()
         run()
         res[f"compile_s_{n}"] = time.perf_counter() - t
@@ -72,35 +76,48 @@ def bench_ours(variant, size, steps, solver, repeats):
     jax.block_until_ready(f(z, args))
     res["f_alone_s"], res["cpu_f_alone_s"] = _time(lambda: jax.block_until_ready(f(z, args)),
                                                    3 * repeats)
+    # XLA's count of floating-point operations of one f application (update block + lookup)
+    res["f_flops"] = _flops(f.lower(z, args))
+    res["encode_flops"] = _flops(enc_fn.lower(v, im1, im2))
+    res["f_gflop_per_s"] = res["f_flops"] / res["per_iter_s"] / 1e9 if res["per_iter_s"] > 0 else None
     return res
 
 
+def _flops(lowered) -> float:
+    """Floating-point operations of a lowered computation (XLA's HLO cost analysis)."""
+    ca = lowered.cost_analysis()
+    if isinstance(ca, (list, tuple)):
+        ca = ca[0]
+    return float(ca["flops"])
+
+
+def matmul_ceiling(n: int = 2048, repeats: int = 10) -> dict:
+    """GFLOP/s of a float32 (n, n) @ (n, n) product through XLA and through torch (if present):
+    what this machine's matrix units reach in practice, the ceiling for the convolutions of f."""
+    a = jnp.asarray(np.random.default_rng(0).standard_normal((n, n)), jnp.float32)
+    mm = jax.jit(lambda x: x @ x)
+    jax.block_until_ready(mm(a))
+    wall, cpu = _time(lambda: jax.block_until_ready(mm(a)), repeats)
+    out = {"n": n, "xla_gflop_per_s": 2 * n ** 3 / wall / 1e9, "xla_cpu_s_per_wall_s": cpu / wall}
+    try:
+        import torch
+    except ImportError:
+        return out
+    t = torch.from_numpy(np.asarray(a))
+    t @ t
+    wall, cpu = _time(lambda: t @ t, repeats)
+    out |= {"torch_gflop_per_s": 2 * n ** 3 / wall / 1e9, "torch_cpu_s_per_wall_s": cpu / wall,
+            "torch_threads": torch.get_num_threads()}
+    return out
+
+
 def bench_official(path, variant, size, steps, solver, repeats):
-    import argparse as ap
-    import torch
-    sys.path.insert(0, os.path.join(path, "core"))
-    from deq_flow import DEQFlow  # noqa: the official code, from the user's own copy
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import official
+
+    times = official.inference_times(path, variant, size, steps, solver=solver, repeats=repeats,
+                                     device="cpu")
     res = {"variant": variant, "impl": "official", "solver": solver}
-    h, w = size
-    rng = np.random.default_rng(0)
-    im1 = torch.from_numpy(rng.uniform(0, 255, (1, 3, h, w)).astype(np.float32))
-    im2 = torch.roll(im1, (2, 3), dims=(2, 3))
-    times = {}
-    for n in steps:
-        args = ap.Namespace(tiny=False, large=variant.endswith("L"), huge=variant.endswith("H"),
-                            gigantic=variant.endswith("G"), old_version=False,
-                            gma=variant.startswith("GMA"), wnorm=True, dropout=0.0,
-                            mixed_precision=False, all_grad=False,
-                            f_solver="naive_solver" if solver == "naive" else solver,
-                            b_solver="broyden", f_thres=n, b_thres=n, f_eps=0.0, b_eps=0.0,
-                            f_stop_mode="abs", b_stop_mode="abs", eval_factor=1.0,
-                            eval_f_thres=n, indexing_core=False, ift=False, safe_ift=False,
-                            n_losses=1, indexing=[], phantom_grad=[1], tau=1.0, sup_all=False)
-        model = DEQFlow(args).eval()
-        with torch.no_grad():
-            model(im1, im2)
-            times[n] = _time(lambda: model(im1, im2), repeats)
     _summarise(res, times, steps)
     return res
 
@@ -112,6 +129,8 @@ def main(argv=None):
     p.add_argument("--steps", nargs=2, type=int, default=[12, 24])
     p.add_argument("--solver", default="anderson", choices=["anderson", "naive", "broyden"])
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--ceiling", action="store_true",
+                   help="also time a 2048^3 float32 matrix product (XLA, torch): GFLOP/s ceiling")
     p.add_argument("--official", default=os.environ.get("DEQ_FLOW_OFFICIAL"),
                    help="path to a local copy of the official code.v.2.0 (timed for the ratio)")
     a = p.parse_args(argv)
@@ -126,7 +145,9 @@ def main(argv=None):
                     o, f = ours[tag + k], off[tag + k]
                     ours[f"ratio_{tag}{k}"] = o / f if f > 0 else float("nan")
             rows.append(off)
-    print(json.dumps({"device": str(jax.devices()[0]), "size": a.size, "results": rows}))
+    ceiling = matmul_ceiling() if a.ceiling else None
+    print(json.dumps({"device": str(jax.devices()[0]), "size": a.size, "results": rows,
+                      "matmul_ceiling": ceiling}))
     print("wall seconds (min over repeats); CPU seconds of all threads in brackets")
     hdr = (f"{'variant':8} {'impl':9} {'per-iter s':>10} {'fixed s':>8} "
            f"{'fwd' + str(a.steps[0]) + ' s':>8} {'fwd' + str(a.steps[1]) + ' s':>8} "
@@ -143,6 +164,15 @@ def main(argv=None):
               f"{r[f'cpu_forward_s_{a.steps[0]}']:8.3f} {r[f'cpu_forward_s_{a.steps[1]}']:8.3f} "
               f"{r.get('cpu_f_alone_s', float('nan')):9.4f} {'':9} "
               f"{r.get('ratio_cpu_per_iter_s', float('nan')):10.2f}")
+    for r in rows:
+        if r.get("f_flops"):
+            rate = r["f_gflop_per_s"]
+            print(f"{r['variant']}: f = {r['f_flops'] / 1e9:.2f} GFLOP per iteration, encoders + "
+                  f"pyramid {r['encode_flops'] / 1e9:.1f} GFLOP; per-iteration rate "
+                  + (f"{rate:.0f} GFLOP/s" if rate else "n/a"))
+    if ceiling:
+        print("matmul ceiling: " + ", ".join(f"{k} {v:.2f}" for k, v in ceiling.items()
+                                           if isinstance(v, float)))
     return 0
 
 

@@ -21,18 +21,26 @@ processes sharing a persistent compilation cache:
   steps; `peak_rss_mb` is that process's peak RSS (ru_maxrss), comparable to a PyTorch
   process's; `step_s` the median step time.
 
-The parent prints one JSON object (also written to `--out`) and a table, with ratios
-against BPTT at 12 steps and against the official PyTorch code's measurements on this CPU.
+* official phase (with `--official PATH` or `DEQ_FLOW_OFFICIAL`, a local copy of the official
+  code.v.2.0, never part of this repository, and torch installed): the official PyTorch
+  training step of the same mode, steps, variant, size and batch (`benchmarks/official.py`;
+  `onestep`, `correction6`, `ift`: the official code has no BPTT) in its own fresh process,
+  one warm-up and `--iters` timed steps; its `peak_rss_mb` and `step_s` are measured the same way.
+
+The parent prints one JSON object (also written to `--out`) and a table, with ratios against
+BPTT at 12 steps and, with `--official`, ours / official of the same run.
 
     PYTHONPATH=$PWD python benchmarks/train_memory.py [--modes onestep,correction6,ift,bptt]
         [--steps 12,24,48] [--variant B] [--size 368,496] [--batch 1] [--iters 2]
-        [--remat none|encoders|all] [--compute-dtype float32|bfloat16] [--cpu-memory-scheduler] [--out runs/bench/train_memory.json]
+        [--remat none|encoders|all] [--compute-dtype float32|bfloat16] [--cpu-memory-scheduler]
+        [--official PATH] [--out runs/bench/train_memory.json]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,11 +53,6 @@ _ROOT = os.path.dirname(_HERE)
 # scheduler instead (measured: 20-25 % less temp memory, a few % slower steps).
 MEMORY_SCHEDULER_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
 
-# The official PyTorch code on this 2-core CPU (B, batch 1, 368x496): chairs-stage step
-# (24 solver steps without gradient + 6 correction terms, 1 phantom step each) and its
-# RAFT 12-iteration BPTT step. Source: issue 5.
-OFFICIAL = {"correction6@24": {"step_s": 6.7, "peak_rss_mb": 1790.0},
-            "bptt@12": {"step_s": 6.6, "peak_rss_mb": 2340.0}}
 
 
 # ----------------------------------------------------------------------------- child
@@ -59,6 +62,30 @@ def _read_status_kb(field: str) -> float:
             if line.startswith(field + ":"):
                 return float(line.split()[1])
     return float("nan")
+
+
+def run_official(path: str, mode: str, steps: int, variant: str, size, batch: int, iters: int,
+                 solver: str, seed: int) -> dict:
+    """The official training step of `mode` in this (fresh) process: warm-up, `iters` timed steps."""
+    sys.path.insert(0, _HERE)
+    import official
+
+    step, _ = official.make_train_step(path, mode, steps, variant=variant, size=size, batch=batch,
+                                       solver=solver, device="cpu", seed=seed)
+    rss_before = _read_status_kb("VmRSS") / 1024
+    t0 = time.perf_counter()
+    step()
+    first_s = time.perf_counter() - t0
+    times, loss = [], None
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        loss = step()
+        times.append(time.perf_counter() - t0)
+    return {"mode": mode, "steps": steps, "variant": variant, "size": list(size), "batch": batch,
+            "solver": solver, "impl": "official", "first_step_s": first_s,
+            "step_s": statistics.median(times),
+            "step_times_s": times, "loss": loss, "rss_before_steps_mb": rss_before,
+            "peak_rss_mb": _max_rss_mb(), "torch_threads": __import__("torch").get_num_threads()}
 
 
 def run_child(phase: str, mode: str, steps: int, variant: str, size, batch: int, iters: int,
@@ -123,6 +150,8 @@ def _spawn(phase, mode, steps, args, cache_dir) -> dict:
            "--variant", args.variant, "--size", args.size, "--batch", str(args.batch),
            "--iters", str(args.iters), "--solver", args.solver, "--seed", str(args.seed),
            "--remat", args.remat, "--compute-dtype", args.compute_dtype]
+    if phase == "official":
+        cmd += ["--official", args.official]
     env = dict(os.environ)
     if args.cpu_memory_scheduler:
         env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + MEMORY_SCHEDULER_FLAG).strip()
@@ -153,7 +182,17 @@ def measure(mode, steps, args, cache_dir, run: bool = True) -> dict:
     return res | run
 
 
-def _ratios(results: list) -> dict:
+def measure_official(mode, steps, args, cache_dir) -> dict | None:
+    """The official step of (mode, steps) in a fresh process, or None (no copy given, or BPTT)."""
+    sys.path.insert(0, _HERE)
+    import official
+
+    if not args.official or mode not in official.TRAIN_MODES:
+        return None
+    return _spawn("official", mode, steps, args, cache_dir)
+
+
+def _ratios(results: list, official: list = ()) -> dict:
     by = {f"{r['mode']}@{r['steps']}": r for r in results if "error" not in r}
     ratios = {}
     ref = by.get("bptt@12")
@@ -166,15 +205,16 @@ def _ratios(results: list) -> dict:
         a, b = by.get(f"{mode}@12"), by.get(f"{mode}@48")
         if a and b:
             ratios[f"temp: {mode}@48 / {mode}@12"] = b["temp_mb"] / max(a["temp_mb"], 1e-9)
-    for key, off in OFFICIAL.items():
+    for off in official:
+        key = f"{off['mode']}@{off['steps']}"
         r = by.get(key)
-        if r and "step_s" in r:
+        if "error" not in off and r and "step_s" in r:
             ratios[f"step time: {key} / official"] = r["step_s"] / off["step_s"]
             ratios[f"peak RSS: {key} / official"] = r["peak_rss_mb"] / off["peak_rss_mb"]
     return ratios
 
 
-def _table(results: list, ratios: dict) -> str:
+def _table(results: list, ratios: dict, official: list = ()) -> str:
     head = (f"{'mode':<12} {'steps':>5} {'temp MB':>9} {'args MB':>8} {'peak RSS MB':>11} "
             f"{'step s':>7} {'compile s':>9} {'compile RSS MB':>14}")
     rows = [head, "-" * len(head)]
@@ -187,6 +227,12 @@ def _table(results: list, ratios: dict) -> str:
                     f"{r.get('peak_rss_mb', float('nan')):>11.0f} {r.get('step_s', float('nan')):>7.2f} "
                     f"{r['compile_s']:>9.1f} "
                     f"{r['compile_peak_rss_mb']:>14.0f}")
+    for r in official:
+        if "error" in r:
+            rows.append(f"{'official':<12} {r['mode']}@{r['steps']} ERROR {r['error'][-300:]}")
+        else:
+            rows.append(f"{'official':<12} {r['steps']:>5} {'':>9} {'':>8} {r['peak_rss_mb']:>11.0f} "
+                        f"{r['step_s']:>7.2f}   ({r['mode']}, torch, {r['torch_threads']} threads)")
     rows.append("")
     rows += [f"{k:<44} {v:.2f}" for k, v in ratios.items() if v is not None]
     return "\n".join(rows)
@@ -212,13 +258,22 @@ def main(argv=None) -> int:
     p.add_argument("--run", default="all",
                    help="which MODE@STEPS also get the run phase (step time, peak RSS): 'all', "
                         "'none' or a comma-separated list, e.g. correction6@24,bptt@12")
+    p.add_argument("--official", default=os.environ.get("DEQ_FLOW_OFFICIAL"),
+                   help="path to a local copy of the official code.v.2.0: its training step of "
+                        "each measured mode (not bptt) is timed in the same run (needs torch)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     size = tuple(int(s) for s in args.size.split(","))
     if len(size) != 2 or size[0] % 8 or size[1] % 8:
         p.error(f"--size must be H,W with multiples of 8, got {args.size!r}")
+    if args.official and not os.path.isfile(os.path.join(args.official, "core", "deq_flow.py")):
+        p.error(f"--official {args.official}: no core/deq_flow.py there (expected code.v.2.0)")
     if args.child:
         phase, mode = args.child.split(":")
+        if phase == "official":
+            print(json.dumps(run_official(args.official, mode, int(args.steps), args.variant, size,
+                                          args.batch, args.iters, args.solver, args.seed)), flush=True)
+            return 0
         res = run_child(phase, mode, int(args.steps), args.variant, size, args.batch, args.iters,
                         args.solver, args.seed, args.remat, args.compute_dtype)
         print(json.dumps(res), flush=True)
@@ -228,7 +283,7 @@ def main(argv=None) -> int:
     if bad:
         p.error(f"unknown mode(s) {bad}")
     steps = [int(s) for s in args.steps.split(",") if s]
-    results = []
+    results, official = [], []
     with tempfile.TemporaryDirectory(prefix="deq_flow_bench_cache_") as cache_dir:
         for mode in modes:
             for n in steps:
@@ -239,14 +294,20 @@ def main(argv=None) -> int:
                       f"temp {r['temp_mb']:.0f} MB, compile {r['compile_s']:.1f} s" +
                       (f", peak RSS {r['peak_rss_mb']:.0f} MB, {r['step_s']:.2f} s/step" if run else "")),
                       file=sys.stderr, flush=True)
-    ratios = _ratios(results)
-    report = {"benchmark": "train_memory", "results": results, "ratios": ratios, "official": OFFICIAL,
+                off = measure_official(mode, n, args, cache_dir) if run else None
+                if off is not None:
+                    official.append(off)
+                    print(f"# official {mode}@{n}: " + ("ERROR " + off["error"][-500:] if "error" in off
+                          else f"peak RSS {off['peak_rss_mb']:.0f} MB, {off['step_s']:.2f} s/step"),
+                          file=sys.stderr, flush=True)
+    ratios = _ratios(results, official)
+    report = {"benchmark": "train_memory", "results": results, "ratios": ratios, "official": official,
               "remat": args.remat, "compute_dtype": args.compute_dtype,
               "cpu_memory_scheduler": args.cpu_memory_scheduler,
               "cpu_count": os.cpu_count()}
     text = json.dumps(report, indent=2)
     print(text)
-    print(_table(results, ratios))
+    print(_table(results, ratios, official))
     if args.out:
         from deq_flow_jax.io.common import atomic_write_text
         atomic_write_text(args.out, text + "\n")
