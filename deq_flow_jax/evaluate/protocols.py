@@ -1,4 +1,5 @@
-"""The validation protocols of DEQ-Flow / RAFT: chairs, things, sintel, kitti, synthetic.
+"""The validation protocols of DEQ-Flow / RAFT: chairs, things, sintel, kitti, plus ours:
+synthetic, layered, photo_pairs.
 
 A protocol is a list of passes (Sintel clean and final, Things clean and final,
 ...), each one evaluation source (`deq_flow_jax.data.make_eval_source`), a
@@ -12,6 +13,8 @@ padding mode, a pooling rule (`aggregate.POOLING_RULES`) and the metrics it prin
 | sintel    | training clean, final      | sintel  | all     | EPE, 1/3/5 px over all pixels           |
 | kitti     | training (200 pairs)       | kitti   | kitti   | EPE per image averaged, Fl-all          |
 | synthetic | validation                 | sintel  | masked  | valid-pixel EPE, 1/3/5 px, Fl, noc / occ|
+| layered   | validation (held-out photos)| sintel | masked  | the same (rendered, no download)        |
+| photo_pairs | validation (homographies) | sintel  | masked  | the same (rendered, no download)        |
 
 `evaluate_source` runs one pass and returns the canonical metrics under the pass's
 pooling rule (`summary`: epe, 1px, 3px, 5px, fl_all), every pool's metrics (`metrics`,
@@ -73,6 +76,11 @@ PROTOCOLS = {
                       ("epe", "fl_all")),
     "synthetic": Protocol("synthetic", (Pass("synthetic", "synthetic", "validation"),), "sintel",
                           "masked", METRIC_NAMES + ("epe_noc", "epe_occ")),
+    # rendered on the fly (data/layered_source.py): held-out photographs, no download
+    "layered": Protocol("layered", (Pass("layered", "layered", "validation"),), "sintel",
+                        "masked", METRIC_NAMES + ("epe_noc", "epe_occ")),
+    "photo_pairs": Protocol("photo_pairs", (Pass("photo_pairs", "photo_pairs", "validation"),),
+                            "sintel", "masked", METRIC_NAMES + ("epe_noc", "epe_occ")),
 }
 
 
