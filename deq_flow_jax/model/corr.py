@@ -1,14 +1,11 @@
 """All-pairs correlation pyramid and its windowed bilinear lookup (RAFT's CorrBlock), NHWC.
 
 The pyramid is built once per image pair; the lookup runs inside f at every
-solver step. All taps of the (2r+1)^2 window share the same fractional offset, so
-each query gathers the (2r+2)^2 integer positions around its centre once (one
-flat gather per level; positions outside the level read as zero: zero padding, as
-grid_sample) and all levels are interpolated together, separably, first along y,
-then along x. (An
-earlier formulation, `Ay @ corr @ Ax^T` with dense (2r+1, H) / (2r+1, W)
-interpolation matrices, multiplied the whole level by mostly zeros; its values agree
-with these to rounding.)
+solver step, so it is written as two small batched matmuls instead of a gather:
+bilinear interpolation is separable and all taps of the (2r+1)^2 window share the
+same fractional offset, so the window is `Ay @ corr @ Ax^T` with `Ax`, `Ay`
+(2r+1, W)/(2r+1, H) interpolation matrices holding at most two non-zeros per row
+(rows pointing outside the image are zero: zero padding, as grid_sample).
 Coordinates are pixel centres (align_corners=True), x first.
 
 Channel order follows the official code: level-major, then the x offset, then the
@@ -67,33 +64,24 @@ def build_pyramid(fmap1: jax.Array, fmap2: jax.Array, num_levels: int = 4) -> Py
     return tuple(levels)
 
 
-def _level_taps(corr: jax.Array, c: jax.Array, radius: int):
-    """The (2r+2)^2 integer positions around each centre in one level, and the centres' offsets.
+def _interp_matrix(pos: jax.Array, size: int, radius: int) -> jax.Array:
+    """Linear interpolation weights of the 2r+1 taps around `pos` on a grid of `size`.
 
     Args:
-      corr: (N, hl, wl) one pyramid level (query pixels flattened).
-      c: (N, 2) centres (x, y) in this level's pixels.
+      pos: (N,) sample centres in pixels.
+      size: grid length.
       radius: r.
 
     Returns:
-      (taps (N, 2r+2 y, 2r+2 x) float32, zero outside the level; frac (N, 2) in [0, 1)).
+      (N, 2r+1, size): row k holds the weights sampling at pos + k - r; zero outside.
     """
-    n, hl, wl = corr.shape
-    k = 2 * radius + 1
-    p0 = jnp.floor(c)
-    frac = c - p0
-    frac = jnp.where(jnp.isfinite(frac), frac, 0.0)           # inf / NaN centres: all taps zero
-    if hl == 0 or wl == 0:                 # a level pooled away (frames under 64 px): all outside
-        return jnp.zeros((n, k + 1, k + 1), jnp.float32), frac
-    # Clamped so that int32 cannot overflow; a clamped centre still has every tap outside.
-    lo, hi = -(radius + 2), jnp.array([wl + radius, hl + radius], jnp.float32)
-    base = jnp.where(jnp.isfinite(p0), jnp.clip(p0, lo, hi), lo).astype(jnp.int32)
-    offs = jnp.arange(k + 1, dtype=jnp.int32) - radius
-    ix, iy = base[:, 0:1] + offs, base[:, 1:2] + offs          # (N, 2r+2)
-    inside = ((iy >= 0) & (iy < hl))[:, :, None] & ((ix >= 0) & (ix < wl))[:, None, :]
-    flat = (jnp.arange(n, dtype=jnp.int32)[:, None, None] * (hl * wl)
-            + jnp.clip(iy, 0, hl - 1)[:, :, None] * wl + jnp.clip(ix, 0, wl - 1)[:, None, :])
-    return jnp.where(inside, corr.reshape(-1)[flat], 0.0), frac
+    p0 = jnp.floor(pos)
+    frac = (pos - p0)[:, None, None]
+    offs = jnp.arange(-radius, radius + 1, dtype=pos.dtype)
+    left = (p0[:, None] + offs)[:, :, None]                      # (N, 2r+1, 1)
+    grid = jnp.arange(size, dtype=pos.dtype)[None, None, :]     # (1, 1, size)
+    # Exact compare of small integers held in float32.
+    return jnp.where(grid == left, 1.0 - frac, 0.0) + jnp.where(grid == left + 1.0, frac, 0.0)
 
 
 def lookup(pyramid: Pyramid, coords: jax.Array, radius: int = 4) -> jax.Array:
@@ -108,14 +96,14 @@ def lookup(pyramid: Pyramid, coords: jax.Array, radius: int = 4) -> jax.Array:
       (B, h, w, levels * (2r+1)^2) float32, official channel order (see module doc).
     """
     b, h, w, _ = coords.shape
-    k = 2 * radius + 1
     c = coords.reshape(b * h * w, 2).astype(jnp.float32)
-    taps, frac = zip(*(_level_taps(corr, c / (2.0 ** lvl), radius)
-                       for lvl, corr in enumerate(pyramid)))
-    # All levels interpolated at once (one set of fused loops instead of one per level).
-    g = jnp.stack(taps, axis=1)                                  # (N, L, 2r+2 y, 2r+2 x)
-    frac = jnp.stack(frac, axis=1)                               # (N, L, 2)
-    fx, fy = frac[..., 0, None, None], frac[..., 1, None, None]
-    rows = (1.0 - fy) * g[:, :, :k, :] + fy * g[:, :, 1:, :]     # (N, L, 2r+1 y, 2r+2 x)
-    win = (1.0 - fx) * rows[..., :k] + fx * rows[..., 1:]        # (N, L, 2r+1 y, 2r+1 x)
-    return jnp.swapaxes(win, 2, 3).reshape(b, h, w, -1)          # level*K*K + dx*K + dy
+    out = []
+    for lvl, corr in enumerate(pyramid):
+        hl, wl = corr.shape[1:]
+        cl = c / (2.0 ** lvl)
+        ax = _interp_matrix(cl[:, 0], wl, radius)                # (N, K, wl)  x taps
+        ay = _interp_matrix(cl[:, 1], hl, radius)                # (N, K, hl)  y taps
+        rows = jnp.einsum("nky,nyx->nkx", ay, corr, precision=jax.lax.Precision.HIGHEST)
+        win = jnp.einsum("njx,nkx->njk", ax, rows, precision=jax.lax.Precision.HIGHEST)
+        out.append(win.reshape(b, h, w, -1))                     # [dx, dy] -> dx*K + dy
+    return jnp.concatenate(out, axis=-1)
