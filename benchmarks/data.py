@@ -63,7 +63,7 @@ def main() -> None:
                                        "examples_per_s": args.batches * args.batch / dt}
             del it
     print(json.dumps(results, indent=1))
-    print(f"\n| measure | value |\n|---|---|")
+    print("\n| measure | value |\n|---|---|")
     print(f"| synthetic scene {args.height}x{args.width} | {results['scene_ms']:.1f} ms |")
     print(f"| build {args.num_train}+{args.num_val} examples | {results['build_s']:.1f} s "
           f"({results['build_ms_per_example']:.1f} ms/example) |")

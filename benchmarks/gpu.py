@@ -29,7 +29,8 @@ recorded as skipped; a child still running at the deadline is killed):
 
 `--dry-run` runs the same code path on the CPU with tiny sizes (variant tiny, 128x128, batch 2,
 2 and 3 solver steps, training with 2; XLA's backend optimisation off for faster compiles), so
-the suite can check that the script works while no GPU is at hand (`--only` picks jobs, e.g. `--only inference:float32,train:chairs:correction6`).
+the suite can check that the script works while no GPU is at hand (`--only` picks jobs, e.g.
+`--only inference:float32,train:chairs:correction6`).
 
 It imports only what a standard CUDA JAX environment holds (jax, flax, optax, numpy; torch for
 `--official`); never tensorflow_datasets, grain or ml_collections. The parent process does not

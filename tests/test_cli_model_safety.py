@@ -18,8 +18,7 @@ pytestmark = pytest.mark.slow   # about 35 s: init, save, compile; test_cli_safe
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    from deq_flow_jax import cli
-    from deq_flow_jax import checkpoints
+    from deq_flow_jax import checkpoints, cli
 
     root = tmp_path_factory.mktemp("models")
     good = root / "tiny"

@@ -176,8 +176,8 @@ def _benchmark():
 def test_pretrained_benchmark_on_a_tiny_model(tmp_path, capsys):
     import jax
 
-    from deq_flow_jax.model import ModelConfig, init_model
     from deq_flow_jax import checkpoints
+    from deq_flow_jax.model import ModelConfig, init_model
 
     cfg = ModelConfig.variant("tiny")
     ckpt = str(tmp_path / "tiny")

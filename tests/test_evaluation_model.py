@@ -27,8 +27,8 @@ SOLVER_FLAGS = ["--solver", "naive", "--max-steps", "12", "--tol", "1e-3", "--st
 def model(tmp_path_factory):
     import jax
 
-    from deq_flow_jax.model import ModelConfig, init_model
     from deq_flow_jax import checkpoints
+    from deq_flow_jax.model import ModelConfig, init_model
 
     cfg = ModelConfig.variant("tiny")
     variables = init_model(cfg, jax.random.PRNGKey(0), image_size=(16, 16))

@@ -5,12 +5,12 @@ import os
 import jax
 import numpy as np
 import pytest
-
-from deq_flow_jax.cli import main
-from deq_flow_jax.model import ModelConfig
-from deq_flow_jax import checkpoints
 from checkpoint_helpers import tree_hash
 from model_golden import load_golden
+
+from deq_flow_jax import checkpoints
+from deq_flow_jax.cli import main
+from deq_flow_jax.model import ModelConfig
 
 
 def test_init_writes_a_loadable_model(tmp_path, capsys):

@@ -1,10 +1,10 @@
 """Bad input gets one clear error: frame sizes, non-RGB arrays, wrong / broken checkpoints."""
 import numpy as np
 import pytest
+from model_golden import load_golden
 
 from deq_flow_jax.convert import CheckpointMismatchError, load_official
 from deq_flow_jax.model import ModelConfig, estimate_flow
-from model_golden import load_golden
 
 CFG = ModelConfig.variant("tiny")
 

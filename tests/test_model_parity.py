@@ -6,12 +6,12 @@ Official parameters are regenerated from the fixtures' seed rule, converted with
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from model_golden import load_golden
 
 from deq_flow_jax.convert import load_official
 from deq_flow_jax.model import ModelConfig, estimate_flow
 from deq_flow_jax.model import deq_flow as D
 from deq_flow_jax.model.corr import lookup
-from model_golden import load_golden
 
 FEATURE_TOL = 1e-3     # encoder outputs and f
 FLOW_TOL = 1e-3        # px (issue target)

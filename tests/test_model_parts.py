@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from deq_flow_jax.model import ModelConfig, DEQConfig
+from deq_flow_jax.model import DEQConfig, ModelConfig
 from deq_flow_jax.model.corr import build_pyramid, lookup
 from deq_flow_jax.model.padding import compute_padding, pad, unpad
 from deq_flow_jax.model.upsample import convex_upsample

@@ -10,9 +10,8 @@ import chex
 import jax
 import numpy as np
 import pytest
+from checkpoint_helpers import TINY_DEQ, largest_file, make_workdir, scramble, tiny_variables, tree_hash, truncate
 
-from checkpoint_helpers import (TINY_DEQ, largest_file, make_workdir, scramble, tiny_variables,
-                                tree_hash, truncate)
 import deq_flow_jax
 from deq_flow_jax import checkpoints, pretrained
 from deq_flow_jax.model import DEQConfig

@@ -76,11 +76,10 @@ def _benchmark_module(name):
 def test_one_metrics_core_log_eval_demo_benchmark_agree(trained, tmp_path, capsys):
     """The same weights on the same pairs: the training log's validation, `deq-flow eval`, the
     demo's result and the reuse benchmark report the same EPE / n-px / Fl-all (1e-5)."""
-    from deq_flow_jax import cli
+    from deq_flow_jax import checkpoints, cli
     from deq_flow_jax.cli.demo import _evaluate
     from deq_flow_jax.data import make_eval_source
     from deq_flow_jax.evaluate.estimator import FlowEstimator, SolverSettings
-    from deq_flow_jax import checkpoints
     from deq_flow_jax.train.config import deq_config
 
     cfg, workdir, final = trained

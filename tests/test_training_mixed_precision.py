@@ -87,11 +87,11 @@ def test_training_step_with_mixed_precision(tmp_path):
     calling the objective directly keeps the compile to ~10 s.)
     """
     import optax
+    from training_helpers import tiny_config
 
     from deq_flow_jax.train.config import check_config, deq_config, model_config
     from deq_flow_jax.train.objective import make_flow_loss_fn
     from deq_flow_jax.train.optim import adamw_without_lr
-    from training_helpers import tiny_config
 
     c = tiny_config(tmp_path, mixed_precision=True, **{
         "deq.f_max_steps": 2, "deq.f_solver": "naive", "data.crop_size": (32, 32)})

@@ -7,7 +7,6 @@
 * Every gradient mode (phantom k, IFT, correction terms, Jacobian regularisation) lowers
   the loss on a fixed tiny batch.
 """
-import os
 import signal
 import socket
 import time
@@ -16,7 +15,6 @@ import chex
 import jax
 import numpy as np
 import pytest
-
 from training_helpers import cli_args, start_train, train_env
 
 pytestmark = pytest.mark.slow
@@ -172,8 +170,9 @@ def test_synthetic_run_beats_zero_flow(tmp_path):
     """A few hundred CPU steps of the shipped synthetic config (tiny model) beat zero flow by
     a clear margin on held-out pairs, with the spectral radius logged."""
     import json
-    from deq_flow_jax.train import train_and_evaluate
+
     from deq_flow_jax.configs.synthetic import get_config
+    from deq_flow_jax.train import train_and_evaluate
     cfg = get_config()                      # the shipped config, as `make demo` trains it
     cfg.data.data_dir = str(tmp_path / "data")
     cfg.num_steps, cfg.eval_every, cfg.checkpoint_every = LEARN_STEPS, LEARN_STEPS, LEARN_STEPS

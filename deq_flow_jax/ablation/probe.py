@@ -46,9 +46,9 @@ def final_diagnostics(config, run_dir: str, *, which: str = "latest") -> dict:
     global _probe_jit
     import jax
 
+    from deq_flow_jax import checkpoints
     from deq_flow_jax.data import make_eval_source
     from deq_flow_jax.model import DEQConfig
-    from deq_flow_jax import checkpoints
 
     if _probe_jit is None:
         _probe_jit = jax.jit(_probe, static_argnames=("cfg", "deq", "probes", "iters"))

@@ -40,10 +40,9 @@ def _evaluate(workdir: str, config, num_viz: int) -> dict:
     """
     import numpy as np
 
-    from deq_flow_jax import io
-    from deq_flow_jax.evaluate import flow_colors
+    from deq_flow_jax import checkpoints, io
     from deq_flow_jax.data import make_eval_source
-    from deq_flow_jax import checkpoints
+    from deq_flow_jax.evaluate import flow_colors
     from deq_flow_jax.train.config import deq_config
     from deq_flow_jax.train.validate import validate
 

@@ -22,7 +22,7 @@ from typing import Any, Dict, Mapping, Tuple
 import jax
 import numpy as np
 
-from deq_flow_jax.model.config import ModelConfig, _VARIANTS
+from deq_flow_jax.model.config import _VARIANTS, ModelConfig
 from deq_flow_jax.model.deq_flow import init_variables
 
 

@@ -56,7 +56,7 @@ def write_sintel_submission(estimator, sources: Mapping[str, object], out_dir: s
         for dstype, source in sources.items():
             seq = SequenceEstimator(estimator, reuse)
             prev, n, total = None, 0, 0
-            for i, item in tqdm(_items(source, limit), desc=f"sintel/{dstype}", unit="pair",
+            for _, item in tqdm(_items(source, limit), desc=f"sintel/{dstype}", unit="pair",
                                 total=len(source) if limit is None else min(limit, len(source)),
                                 disable=not progress):
                 meta = item["meta"]

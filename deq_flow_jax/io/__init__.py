@@ -39,6 +39,7 @@ def read_flow(path):
 __all__ = [
     "FlowFormatError", "apply_umask", "atomic_path", "atomic_write_bytes", "atomic_write_text",
     "atomic_write_json", "dumps_json", "strict_json", "read_flo", "write_flo", "encode_flo", "decode_flo",
-    "read_pfm", "read_pfm_flow", "write_pfm", "read_kitti_flow", "write_kitti_flow", "encode_kitti_flow", "decode_kitti_flow",
+    "read_pfm", "read_pfm_flow", "write_pfm", "read_kitti_flow", "write_kitti_flow", "encode_kitti_flow",
+    "decode_kitti_flow",
     "read_image", "write_image", "decode_image", "encode_png", "read_flow",
 ]

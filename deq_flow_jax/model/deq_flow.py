@@ -28,8 +28,8 @@ import jax.numpy as jnp
 from deq_flow_jax.model.config import ModelConfig
 from deq_flow_jax.model.corr import Pyramid, build_pyramid, lookup
 from deq_flow_jax.model.encoder import Encoder, apply_encoder
-from deq_flow_jax.model.remat import late_checkpoint
 from deq_flow_jax.model.gma import Attention
+from deq_flow_jax.model.remat import late_checkpoint
 from deq_flow_jax.model.update import UpdateBlock, context_projections
 from deq_flow_jax.model.upsample import MaskHead, convex_upsample
 from deq_flow_jax.model.weight_norm import apply_weight_norm, fold_weight_norm

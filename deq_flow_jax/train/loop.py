@@ -20,8 +20,7 @@ from deq_flow_jax.train.config import check_config, deq_config, model_config
 from deq_flow_jax.train.logging import JSONL, MetricLogger, truncate_jsonl
 from deq_flow_jax.train.objective import make_flow_loss_fn
 from deq_flow_jax.train.optim import make_optimizer
-from deq_flow_jax.train.parallel import (check_batch_size, make_mesh, replicate, shard_batch,
-                                         to_host)
+from deq_flow_jax.train.parallel import check_batch_size, make_mesh, replicate, shard_batch, to_host
 from deq_flow_jax.train.state import create_train_state, state_variables
 from deq_flow_jax.train.step import make_train_step
 from deq_flow_jax.train.validate import validate

@@ -48,7 +48,7 @@ def make_flow_loss_fn(model_cfg, deq_cfg, *, gamma: float = 0.8, add_noise: bool
     Metrics: epe, 1px, 3px, 5px (last prediction), f_nstep, f_abs, f_rel, and jac_loss /
     sradius when computed.
     """
-    from deq_flow_jax.model import model_forward   # the model package is only needed here
+    from deq_flow_jax.model import model_forward  # the model package is only needed here
     use_jac = jac_weight > 0 and jac_probes > 0
 
     def loss_fn(params, probe, batch_stats, batch, key, sample_idx):

@@ -24,7 +24,8 @@ import jax
 import jax.numpy as jnp
 import optax
 from jax import lax
-from jax.sharding import Mesh, PartitionSpec as P
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
 
 from deq_flow_jax.train.parallel import DATA_AXIS
 from deq_flow_jax.train.state import TrainState
