@@ -263,10 +263,17 @@ def _configs_from_extra(extra, step_dir: str):
 def _read_workdir(workdir: str, which: str):
     """Restores the model part of a training checkpoint onto this process's first device,
     whatever topology saved it (e.g. 2 hosts)."""
+    manager, step, step_dir = _workdir_step(workdir, which)
+    try:
+        return _restore_model(manager, step, step_dir)
+    finally:
+        manager.close()            # waits for orbax's background work before returning
+
+
+def _restore_model(manager, step: int, step_dir: str):
     import jax
     import orbax.checkpoint as ocp
 
-    manager, step, step_dir = _workdir_step(workdir, which)
     if os.path.isfile(os.path.join(step_dir, model_io.MANIFEST_NAME)):   # older runs have none
         model_io.verify_manifest(step_dir, required=())
     with quiet_orbax():

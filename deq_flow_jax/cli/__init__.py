@@ -51,5 +51,12 @@ def main(argv: list[str] | None = None) -> int:
         return report(name, err)
 
 
+def console_main() -> None:
+    """The `deq-flow` console script: `main()`, then `common.exit_process` (a user error
+    exits without interpreter shutdown, so no background thread adds a traceback)."""
+    from deq_flow_jax.cli.common import exit_process
+    exit_process(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

@@ -1,5 +1,3 @@
-import sys
+from deq_flow_jax.cli import console_main
 
-from deq_flow_jax.cli import main
-
-sys.exit(main())
+console_main()

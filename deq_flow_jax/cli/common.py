@@ -178,6 +178,18 @@ def report(name: str, err: BaseException) -> int:
     return EXIT_INTERNAL
 
 
+def exit_process(code: int) -> None:
+    """Ends the process with `code`. After a user error (2) it skips interpreter shutdown
+    (`os._exit`, streams flushed first): a failed orbax / tensorstore read can leave
+    asyncio work in a background thread that prints "Event loop is closed" tracebacks
+    during shutdown, after the one-line message. Other codes exit normally."""
+    if code == EXIT_USAGE:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 def run_command(name: str, parser: argparse.ArgumentParser | Callable[[list], object],
                 argv: Sequence[str], body: Callable[[object], int | None]) -> int:
     """Parses `argv` and runs `body(args)` with the one error path of every command.

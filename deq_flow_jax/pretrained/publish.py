@@ -154,4 +154,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from deq_flow_jax.cli.common import exit_process
+    exit_process(main())
