@@ -20,7 +20,7 @@ demo: $(STAMP)
 
 ## make test: the CI suite (slow checks excluded).
 test: $(STAMP)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 ## make test-slow: only the slow-marked checks.
 test-slow: $(STAMP)
