@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import sys
 
@@ -31,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from deq_flow_jax.io.common import dumps_json  # noqa: E402
 from deq_flow_jax.solvers import SOLVER_NAMES, STOP_MODES  # noqa: E402
 
 MODES = ("none", "warm", "reuse")
@@ -128,10 +128,10 @@ def main(argv=None) -> dict:
            "data": {"height": args.height, "width": args.width, "sequences": len(data),
                     "pairs": sum(len(i) for _, i in data)},
            "results": results}
-    print(json.dumps(out, default=float))
+    print(dumps_json(out, default=float))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(out, f, indent=1, default=float)
+            f.write(dumps_json(out, indent=1, default=float))
     print()
     print(f"{'mode':<6} {'steps':>6} {'steps(2+)':>9} {'ratio':>6} {'conv':>5} {'EPE':>7} {'1px%':>6} {'s/pair':>7}")
     for mode in MODES:

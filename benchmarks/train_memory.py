@@ -305,11 +305,11 @@ def main(argv=None) -> int:
               "remat": args.remat, "compute_dtype": args.compute_dtype,
               "cpu_memory_scheduler": args.cpu_memory_scheduler,
               "cpu_count": os.cpu_count()}
-    text = json.dumps(report, indent=2)
+    from deq_flow_jax.io.common import atomic_write_text, dumps_json
+    text = dumps_json(report, indent=2)
     print(text)
     print(_table(results, ratios, official))
     if args.out:
-        from deq_flow_jax.io.common import atomic_write_text
         atomic_write_text(args.out, text + "\n")
     return 0
 

@@ -20,6 +20,7 @@ import os
 from typing import Mapping, Sequence
 
 from deq_flow_jax.ablation.settings import LABELS
+from deq_flow_jax.io.common import dumps_json
 from deq_flow_jax.train.curves import read_jsonl, series
 
 # Summary columns: (key, header, format).
@@ -198,10 +199,10 @@ def collect(workdir: str, settings: Sequence[str]) -> tuple[dict, dict]:
         runs[name] = records
         summary[name] = summarize_run(records, diagnostics)
         atomic_write_text(os.path.join(run_dir, "log.csv"), records_csv(records))
-        all_jsonl += [json.dumps({"setting": name, **r}) for r in records]
+        all_jsonl += [dumps_json({"setting": name, **r}) for r in records]
         all_csv += [{"setting": name, **r} for r in records]
     atomic_write_text(os.path.join(workdir, "ablation.jsonl"), "\n".join(all_jsonl) + "\n")
     atomic_write_text(os.path.join(workdir, "ablation.csv"), records_csv(all_csv, extra={"setting": ""}))
     atomic_write_text(os.path.join(workdir, "summary.json"),
-                      json.dumps(_jsonable(summary), indent=2, sort_keys=True) + "\n")
+                      dumps_json(_jsonable(summary), indent=2, sort_keys=True) + "\n")
     return runs, summary

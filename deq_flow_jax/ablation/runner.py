@@ -29,6 +29,7 @@ import ml_collections
 
 from deq_flow_jax.ablation import collect as collect_lib
 from deq_flow_jax.ablation.settings import LABELS, selected_settings, setting_config
+from deq_flow_jax.io.common import dumps_json
 
 # the directory that holds this deq_flow_jax package: child workers import the same copy
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -71,7 +72,7 @@ def run_setting(config: ml_collections.ConfigDict, run_dir: str, *, probe: bool 
 
         diagnostics = final_diagnostics(config, run_dir)
         collect_lib.atomic_write_text(os.path.join(run_dir, "diagnostics.json"),
-                                      json.dumps(collect_lib._jsonable(diagnostics), indent=2) + "\n")
+                                      dumps_json(collect_lib._jsonable(diagnostics), indent=2) + "\n")
     info = {
         "setting": config.ablation.get("setting", os.path.basename(run_dir)),
         "train_wall_s": train_s,
@@ -80,7 +81,7 @@ def run_setting(config: ml_collections.ConfigDict, run_dir: str, *, probe: bool 
         "diagnostics": diagnostics,
     }
     collect_lib.atomic_write_text(os.path.join(run_dir, "run_info.json"),
-                                  json.dumps(collect_lib._jsonable(info), indent=2) + "\n")
+                                  dumps_json(collect_lib._jsonable(info), indent=2) + "\n")
     return info
 
 

@@ -10,10 +10,9 @@ Rerunning on a workdir with checkpoints resumes ("resumed from step N").
 """
 from __future__ import annotations
 
-import json
-
 from deq_flow_jax.cli.common import ArgumentParser, at_least, run_command
 from deq_flow_jax.cli.config_args import add_config_arg, parse_config_command
+from deq_flow_jax.io.common import dumps_json
 
 
 def build_parser() -> ArgumentParser:
@@ -38,5 +37,5 @@ def _run(fv) -> int:
     initialize_distributed(fv.coordinator_address, fv.num_processes, fv.process_id)
     from deq_flow_jax.train import train_and_evaluate
     metrics = train_and_evaluate(fv.config, fv.workdir)
-    print(json.dumps({"final_val": metrics}, sort_keys=True))
+    print(dumps_json({"final_val": metrics}, sort_keys=True))
     return 0
