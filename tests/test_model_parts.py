@@ -132,3 +132,30 @@ def test_configs_are_hashable_and_round_trip():
     assert deq.loss_steps() == (6, 12, 18, 24, 30, 36) and deq.eval_max_steps == 54
     assert DEQConfig(indexing=(10,), f_max_steps=40).loss_steps() == (10, 40)
     assert DEQConfig.from_dict(deq.to_dict()) == deq
+
+
+def test_small_encoder_variant_s():
+    """Variant S: RAFT-small's bottleneck encoders, 1/8 resolution, the same values with the
+    block-by-block remat path, and far fewer FLOPs than the basic encoder (XLA cost analysis)."""
+    from deq_flow_jax.model.encoder import Encoder, apply_encoder
+
+    cfg = ModelConfig.variant("S")
+    assert cfg.encoder == "small" and ModelConfig.variant("B").encoder == "basic"
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    x = jax.random.uniform(jax.random.PRNGKey(0), (2, 32, 48, 3), minval=-1, maxval=1)
+    enc = Encoder(16, "batch", "small")
+    v = jax.jit(enc.init)(jax.random.PRNGKey(1), x)
+    y, stats = jax.jit(lambda v, x: apply_encoder(enc, v, x, bn_train=True))(v, x)
+    y2, stats2 = jax.jit(lambda v, x: apply_encoder(enc, v, x, bn_train=True, remat=True))(v, x)
+    assert y.shape == (2, 4, 6, 16)
+    np.testing.assert_allclose(y2, y, rtol=1e-5, atol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), stats2, stats)
+    flops = {}
+    for kind in ("basic", "small"):
+        e = Encoder(16, "instance", kind)
+        shapes = jax.eval_shape(e.init, jax.random.PRNGKey(1), x)
+        cost = jax.jit(e.apply).lower(shapes, x).cost_analysis()
+        flops[kind] = (cost[0] if isinstance(cost, list) else cost)["flops"]
+    assert flops["small"] < flops["basic"] / 10
+    with pytest.raises(ValueError, match="encoder"):
+        ModelConfig.variant("B", encoder="tiny")
