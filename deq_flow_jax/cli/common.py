@@ -245,8 +245,7 @@ def load_checkpoint_arg(path: str | None, which: str = "best"):
         variables, cfg, deq = checkpoints.load(path, which)
     except FileNotFoundError as err:
         if path is None:
-            raise CliError("--checkpoint", f"not given, and {_one_line(_message(err))}; pass "
-                           "--checkpoint DIR (deq-flow init, convert or train writes one)") from None
+            raise CliError("--checkpoint", f"not given, and {_one_line(_message(err))}") from None
         raise CliError(flag, _one_line(_message(err))) from None
     except (ValueError, OSError, KeyError) as err:
         raise CliError(flag, f"cannot load: {_one_line(_message(err))}") from None
