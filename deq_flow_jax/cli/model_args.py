@@ -15,7 +15,8 @@ from deq_flow_jax.cli.common import (
     load_checkpoint_arg,
     positive,
 )
-from deq_flow_jax.evaluate.estimator import SOLVERS, STOP_MODES, SolverSettings
+from deq_flow_jax.evaluate.estimator import SolverSettings
+from deq_flow_jax.solvers import SOLVER_NAMES, STOP_MODES
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +27,7 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
 
 def add_solver_args(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("solver (defaults: the checkpoint's stored DEQ config, else official)")
-    g.add_argument("--solver", choices=SOLVERS, default=None, help="forward solver (default anderson)")
+    g.add_argument("--solver", choices=SOLVER_NAMES, default=None, help="forward solver (default anderson)")
     g.add_argument("--max-steps", type=at_least(1), default=None,
                    help="solver budget; default int(f_thres * eval_factor)")
     g.add_argument("--f-thres", type=at_least(1), default=None, help="training budget f_thres (default 40)")

@@ -13,8 +13,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from deq_flow_jax.solvers import SOLVER_NAMES as SOLVERS  # noqa: F401  (re-exported: CLI choices)
-from deq_flow_jax.solvers import STOP_MODES, check_stop_mode, solver_name  # noqa: F401  (idem)
+from deq_flow_jax.solvers import STOP_MODES, check_stop_mode, solver_name  # noqa: F401  (STOP_MODES re-exported)
 
 
 @dataclasses.dataclass(frozen=True)
