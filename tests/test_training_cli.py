@@ -6,12 +6,12 @@ from deq_flow_jax.cli import train as cli
 from deq_flow_jax.train.config import check_config, model_config
 
 
-@pytest.mark.parametrize("stage", ["synthetic", "chairs", "things", "sintel", "kitti"])
+@pytest.mark.parametrize("stage", ["synthetic", "chairs", "things", "sintel", "kitti", "cpu_pretrain"])
 def test_shipped_configs_are_valid(stage):
     import importlib
     c = importlib.import_module(f"deq_flow_jax.configs.{stage}").get_config()
     check_config(c)
-    assert c.data.stage == stage
+    assert c.data.stage == {"cpu_pretrain": "layered"}.get(stage, stage)
 
 
 def test_stage_values_follow_the_paper():
@@ -48,3 +48,18 @@ def test_config_errors_name_the_key():
     del c["eval_every"]
     with pytest.raises(ValueError, match="eval_every"):
         check_config(c)
+
+
+def test_extra_validation_sets_parse_and_errors_name_the_key():
+    from deq_flow_jax.configs.synthetic import get_config
+    from deq_flow_jax.train.config import extra_validations
+    c = get_config()
+    assert extra_validations(c.data) == []
+    c.data.extra_val = "photo_pairs:validation:8, sintel_clean:training, kitti"
+    assert extra_validations(c.data) == [("photo_pairs", "validation", 8),
+                                         ("sintel_clean", "training", 0), ("kitti", "validation", 0)]
+    for bad in ("photo_pairs:validation:x", "photo_pairs:validation:-1", "a:b:1:2", ":validation",
+                "kitti,kitti", "synthetic"):          # the last repeats the main val_dataset
+        c.data.extra_val = bad
+        with pytest.raises(ValueError, match="config.data.extra_val"):
+            check_config(c)

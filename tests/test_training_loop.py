@@ -15,7 +15,9 @@ def trained(tmp_path_factory):
     from deq_flow_jax.train import train_and_evaluate
     root = tmp_path_factory.mktemp("train")
     cfg = tiny_config(root / "data", num_steps=NUM_STEPS, lr=1e-3, log_every=5,
-                      eval_every=NUM_STEPS, checkpoint_every=10)
+                      eval_every=NUM_STEPS, checkpoint_every=10,
+                      **{"data.extra_val": "photo_pairs:validation:2"})
+    cfg.data.layered = {"height": 64, "width": 96}          # the photo pairs, rendered small
     workdir = root / "run"
     metrics = train_and_evaluate(cfg, str(workdir))
     return cfg, workdir, metrics
@@ -41,6 +43,9 @@ def test_workdir_logs_and_checkpoints(trained):
         assert all(key in l for l in train), key
     assert train[0]["skipped"] == 0 and train[0]["b_nstep"] == 0.0   # phantom: no backward solve
     assert [l["step"] for l in val] == [NUM_STEPS]
+    extra = [l for l in lines if l["kind"] == "val/photo_pairs"]    # config.data.extra_val
+    assert [(l["step"], l["n_pairs"]) for l in extra] == [(NUM_STEPS, 2)]
+    assert np.isfinite(extra[0]["epe"]) and extra[0]["zero_epe"] != val[0]["zero_epe"]
     for key in ("epe", "1px", "3px", "5px", "fl_all", "zero_epe", "f_nstep", "f_rel", "f_abs"):
         assert key in val[0]
     assert any(f.startswith("events") for f in os.listdir(workdir / "tb"))

@@ -11,8 +11,6 @@ same validation pairs with the same random probes:
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 
@@ -47,8 +45,8 @@ def final_diagnostics(config, run_dir: str, *, which: str = "latest") -> dict:
     import jax
 
     from deq_flow_jax import checkpoints
-    from deq_flow_jax.data import make_eval_source
     from deq_flow_jax.model import DEQConfig
+    from deq_flow_jax.train.config import validation_source
 
     if _probe_jit is None:
         _probe_jit = jax.jit(_probe, static_argnames=("cfg", "deq", "probes", "iters"))
@@ -58,8 +56,7 @@ def final_diagnostics(config, run_dir: str, *, which: str = "latest") -> dict:
     deq = DEQConfig(f_solver=d.f_solver, f_max_steps=int(d.f_max_steps), f_tol=float(d.f_tol),
                     f_stop_mode=d.f_stop_mode, all_grad=bool(d.all_grad))
     data = config.data
-    kw = dict(data.get("synthetic", None) or {}) if data.val_dataset.startswith("synthetic") else {}
-    src = make_eval_source(data.val_dataset, data.val_split, data_dir=os.path.expanduser(data.data_dir), **kw)
+    src = validation_source(data)
     n = min(len(src), int(ab.get("probe_examples", 4)))
     if n < 1:
         raise ValueError(f"{run_dir}: no validation pairs to probe ({data.val_dataset}/{data.val_split})")

@@ -41,15 +41,13 @@ def _evaluate(workdir: str, config, num_viz: int) -> dict:
     import numpy as np
 
     from deq_flow_jax import checkpoints, io
-    from deq_flow_jax.data import make_eval_source
     from deq_flow_jax.evaluate import flow_colors
-    from deq_flow_jax.train.config import deq_config
+    from deq_flow_jax.train.config import deq_config, validation_source
     from deq_flow_jax.train.validate import validate
 
     variables, cfg = checkpoints.load(workdir, which="best")[:2]
     data = config.data
-    kw = dict(data.get("synthetic", None) or {}) if data.val_dataset.startswith("synthetic") else {}
-    src = make_eval_source(data.val_dataset, data.val_split, data_dir=os.path.expanduser(data.data_dir), **kw)
+    src = validation_source(data)
     metrics, panels = validate(variables, cfg, deq_config(config), src,
                                dataset=data.val_dataset, max_examples=0, num_images=num_viz)
     os.makedirs(os.path.join(workdir, "viz"), exist_ok=True)

@@ -48,7 +48,8 @@ def base_config(variant: str = "B") -> ml_collections.ConfigDict:
     c.data = ml_collections.ConfigDict(dict(
         stage="chairs", data_dir="~/tensorflow_datasets", crop_size=(368, 496), num_workers=4,
         val_dataset="chairs", val_split="validation", val_max_examples=0,    # 0 = all pairs
-        augment=True))                    # False: centre crops, no augmentation
+        augment=True,                     # False: centre crops, no augmentation
+        extra_val=""))                    # more validation sets: "name[:split[:max]],..."
 
     c.log_every = 100
     c.eval_every = 5_000

@@ -27,6 +27,7 @@ def check_config(config) -> None:
         raise ValueError("config.jac_weight and config.sradius_every must be >= 0")
     if config.jac_weight > 0 and config.jac_probes < 1:
         raise ValueError("config.jac_weight > 0 needs config.jac_probes >= 1")
+    extra_validations(config.data)          # raises on a malformed data.extra_val
     crop = tuple(config.data.crop_size)
     if len(crop) != 2 or crop[0] % 8 or crop[1] % 8:
         raise ValueError(f"config.data.crop_size must be (H, W), multiples of 8; got {crop}")
@@ -46,3 +47,55 @@ def deq_config(config):
     """`DEQConfig(**config.deq)`."""
     from deq_flow_jax.model import DEQConfig
     return DEQConfig.from_dict(dict(config.deq))
+
+
+def source_kwargs(data_cfg, dataset: str) -> dict:
+    """The `make_eval_source` keyword arguments a training config gives `dataset`: the
+    `data.synthetic` generator settings for the synthetic sets, `data.layered` (seed and
+    renderer overrides) for the rendered ones, nothing for prepared datasets."""
+    from deq_flow_jax.data.sources import RENDERED
+    if dataset.startswith("synthetic"):
+        return dict(data_cfg.get("synthetic", None) or {})
+    if dataset in RENDERED:
+        return dict(data_cfg.get("layered", None) or {})
+    return {}
+
+
+def extra_validations(data_cfg) -> list[tuple[str, str, int]]:
+    """`data.extra_val` parsed: a comma-separated list of `dataset[:split[:max_examples]]`
+    (split defaults to 'validation', max_examples to 0 = all), validated beside the main set.
+
+    Raises:
+      ValueError naming `config.data.extra_val` on a malformed entry.
+    """
+    spec = str(data_cfg.get("extra_val", "") or "").strip()
+    out = []
+    for entry in filter(None, (e.strip() for e in spec.split(","))):
+        parts = entry.split(":")
+        if len(parts) > 3 or not parts[0]:
+            raise ValueError(f"config.data.extra_val: {entry!r} is not dataset[:split[:max_examples]]")
+        split = parts[1] if len(parts) > 1 and parts[1] else "validation"
+        try:
+            n = int(parts[2]) if len(parts) > 2 else 0
+        except ValueError:
+            n = -1
+        if n < 0:
+            raise ValueError(f"config.data.extra_val: {entry!r}: max_examples must be an integer >= 0")
+        out.append((parts[0], split, n))
+    names = [d for d, _, _ in out]
+    if len(set(names)) != len(names) or data_cfg.get("val_dataset") in names:
+        raise ValueError(f"config.data.extra_val: {spec!r} names a dataset twice (or the main "
+                         f"val_dataset {data_cfg.get('val_dataset')!r})")
+    return out
+
+
+def validation_source(data_cfg, dataset: str | None = None, split: str | None = None):
+    """Opens a validation source of a training config (the main `val_dataset`/`val_split`
+    by default) with the config's generator settings (`source_kwargs`)."""
+    import os
+
+    from deq_flow_jax.data import make_eval_source
+    dataset = dataset or data_cfg.val_dataset
+    split = split or data_cfg.val_split
+    return make_eval_source(dataset, split, data_dir=os.path.expanduser(data_cfg.data_dir),
+                            **source_kwargs(data_cfg, dataset))

@@ -111,7 +111,7 @@ def plot_training_curves(jsonl: str | os.PathLike, png: str | os.PathLike, title
     """Plots one run's training curves into a 2x2 PNG.
 
     Panels: training loss; EPE (train, validation and the zero-flow EPE of the validation
-    pairs, pixels); forward relative residual (train and validation, log scale); forward
+    pairs, pixels; also those of each `config.data.extra_val` set, kind `val/NAME`); forward relative residual (train and validation, log scale); forward
     solver steps.
 
     Args:
@@ -132,6 +132,11 @@ def plot_training_curves(jsonl: str | os.PathLike, png: str | os.PathLike, title
     _plot_line(a_epe, *series(records, "train", "epe"), label="train EPE", alpha=0.7)
     _plot_line(a_epe, *series(records, "val", "epe"), label="val EPE", marker="o")
     _plot_line(a_epe, *series(records, "val", "zero_epe"), label="val zero-flow EPE", ls="--", color="gray")
+    for kind in sorted({str(r["kind"]) for r in records if str(r["kind"]).startswith("val/")}):
+        name = kind.split("/", 1)[1]            # config.data.extra_val sets
+        (line,) = a_epe.plot(*series(records, kind, "epe"), marker="s", label=f"{name} EPE")
+        _plot_line(a_epe, *series(records, kind, "zero_epe"), label=f"{name} zero-flow EPE",
+                   ls=":", color=line.get_color())
     a_epe.set_title("end-point error (px)")
     _plot_line(a_rel, *series(records, "train", "f_rel"), label="train", log=True)
     _plot_line(a_rel, *series(records, "val", "f_rel"), label="val", marker="o", log=True)

@@ -16,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from deq_flow_jax.train import checkpoint as ck
-from deq_flow_jax.train.config import check_config, deq_config, model_config
+from deq_flow_jax.train.config import check_config, deq_config, extra_validations, model_config, validation_source
 from deq_flow_jax.train.logging import JSONL, MetricLogger, truncate_jsonl
 from deq_flow_jax.train.objective import make_flow_loss_fn
 from deq_flow_jax.train.optim import make_optimizer
@@ -98,7 +98,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
       dict of the last validation's metrics (epe, 1px, 3px, 5px, fl_all, zero_epe, f_nstep,
       ...; see `train.validate`) plus "step".
     """
-    from deq_flow_jax.data import make_eval_source, make_train_loader
+    from deq_flow_jax.data import make_train_loader
     check_config(config)
     workdir = os.path.abspath(os.path.expanduser(workdir))
     is_main = jax.process_index() == 0
@@ -126,10 +126,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
         process_count=jax.process_count(), synthetic=synthetic_kw or None,
         layered=layered_kw or None, aug=None if config.data.get("augment", True) else False)
     data_iter = iter(loader)
-    val_kw = synthetic_kw if config.data.val_dataset.startswith("synthetic") else \
-        layered_kw if config.data.val_dataset in ("layered", "photo_pairs") else {}
-    val_source = make_eval_source(config.data.val_dataset, config.data.val_split,
-                                  data_dir=data_dir, **val_kw)
+    val_source = validation_source(config.data)
+    extra_sources = [(name, n, validation_source(config.data, name, split))
+                     for name, split, n in extra_validations(config.data)]
 
     manager = ck.make_manager(workdir)
     start = 0
@@ -154,6 +153,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
         line = logger.write(step, "val", metrics)
         if panels and is_main:
             logger.images(step, "val/flow", _flow_panels(panels))
+        for name, n, source in extra_sources:       # config.data.extra_val: logged, not "best"
+            extra_metrics, _ = validate(variables, mcfg, dcfg, source, dataset=name,
+                                        max_examples=n, num_images=0)
+            logger.write(step, f"val/{name}", extra_metrics)
         logger.flush()
         return line
 
