@@ -3,6 +3,7 @@
     python benchmarks/pretrained.py --checkpoint runs/layered --out pretrained.json
     python benchmarks/pretrained.py --checkpoint runs/layered --quick        # 4 + 4 + 1 pairs
     python benchmarks/pretrained.py --out baselines.json                     # baselines only
+    python benchmarks/pretrained.py --pretrained --quick --panel docs/pretrained_panel.png
 
 Evaluation sets (none of their photographs is used for training, see docs/data_layered.md):
   layered      the rendered `layered` validation split (held-out photographs, 64 pairs);
@@ -15,8 +16,10 @@ Farneback (pyr_scale 0.5, 3 levels, window 15, 3 iterations, poly_n 5, sigma 1.2
 Metrics (`deq_flow_jax.metrics.flow_metrics`, pooled over all valid pixels of a set):
 EPE in pixels and 1px / 3px / 5px as percent of valid pixels with EPE below 1 / 3 / 5.
 Seconds per pair: mean wall time per layered pair (photo pair without --sets layered;
-frame size `--size`), the model's first call (compilation) excluded. Writes one JSON (atomically; stdout without --out),
-then a markdown table on stdout.
+frame size `--size`), the model's first call (compilation) excluded. Writes one JSON (atomically;
+stdout without --out), then a markdown table on stdout. `--panel PNG` also draws the first pair
+of each set: frame 1 | model | DIS medium | ground truth, one colour scale per row (the
+ground truth's largest valid motion), each prediction captioned with its EPE.
 """
 from __future__ import annotations
 
@@ -46,7 +49,9 @@ def parse_args(argv=None):
     p.add_argument("--which", choices=("best", "latest"), default="best",
                    help="checkpoint of a training workdir (default best)")
     p.add_argument("--out", default=None, metavar="FILE", help="write the JSON here (default: stdout)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument("--panel", default=None, metavar="PNG",
+                   help="also draw the first pair of each set, the methods side by side, into PNG")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out / --panel file")
     p.add_argument("--quick", action="store_true", help="4 layered + 4 photo pairs + the motorcycle")
     p.add_argument("--size", type=int, nargs=2, default=(384, 512), metavar=("H", "W"),
                    help="frame size of the rendered sets (default 384 512)")
@@ -65,19 +70,25 @@ def parse_args(argv=None):
 
 
 def check_output(args) -> None:
-    """Refuses an --out that is (inside) the checkpoint or an existing file (without --overwrite)."""
-    if args.out is None:
-        return
-    out = os.path.realpath(os.path.expanduser(args.out))
-    if args.checkpoint:
-        ckpt = os.path.realpath(os.path.expanduser(args.checkpoint))
-        if out == ckpt or out.startswith(ckpt + os.sep):
-            raise ValueError(f"--out {args.out}: inside the input --checkpoint {args.checkpoint}; "
-                             "write the results elsewhere")
-    if os.path.isdir(out):
-        raise ValueError(f"--out {args.out}: is a directory, expected a JSON file path")
-    if os.path.exists(out) and not args.overwrite:
-        raise ValueError(f"--out {args.out}: exists (pass --overwrite to replace it)")
+    """Refuses an --out / --panel that is (inside) the checkpoint, a directory, the same file
+    twice, or an existing file (without --overwrite)."""
+    seen = {}
+    for flag, path in (("--out", args.out), ("--panel", args.panel)):
+        if path is None:
+            continue
+        out = os.path.realpath(os.path.expanduser(path))
+        if args.checkpoint:
+            ckpt = os.path.realpath(os.path.expanduser(args.checkpoint))
+            if out == ckpt or out.startswith(ckpt + os.sep):
+                raise ValueError(f"{flag} {path}: inside the input --checkpoint {args.checkpoint}; "
+                                 "write the results elsewhere")
+        if os.path.isdir(out):
+            raise ValueError(f"{flag} {path}: is a directory, expected a file path")
+        if os.path.exists(out) and not args.overwrite:
+            raise ValueError(f"{flag} {path}: exists (pass --overwrite to replace it)")
+        if out in seen:
+            raise ValueError(f"{flag} {path}: the same file as {seen[out]}")
+        seen[out] = flag
 
 
 def evaluation_sets(args) -> dict:
@@ -155,9 +166,10 @@ def make_methods(args):
     return methods, info
 
 
-def evaluate(methods, sets) -> tuple[dict, dict]:
+def evaluate(methods, sets, firsts: dict | None = None) -> tuple[dict, dict]:
     """Pooled metrics per set and method; mean seconds per pair of the first rendered set
-    (layered, else photo_pairs; frames of --size) per method."""
+    (layered, else photo_pairs; frames of --size) per method. `firsts`, when given, receives
+    {set: (first pair, {method: flow})} for the panel."""
     from deq_flow_jax.metrics import flow_metrics, valid_mask
 
     # n-px accuracies in percent, whether flow_metrics returns fractions or percent.
@@ -175,6 +187,8 @@ def evaluate(methods, sets) -> tuple[dict, dict]:
             for m_name, fn in methods.items():
                 pred, sec = fn(ex["image1"], ex["image2"])
                 times[m_name].append(sec)
+                if firsts is not None and i == 0:
+                    firsts.setdefault(set_name, (ex, {}))[1][m_name] = pred
                 if n == 0:
                     continue
                 met = flow_metrics(pred, ex["flow"], ex["valid"])
@@ -192,15 +206,44 @@ def evaluate(methods, sets) -> tuple[dict, dict]:
     return results, seconds
 
 
-def _strict(obj):
-    """NaN / inf -> None, so the JSON is strict."""
-    if isinstance(obj, dict):
-        return {k: _strict(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_strict(v) for v in obj]
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj
+PANEL_HEIGHT = 240
+PANEL_METHODS = (("model", "model"), ("dis_medium", "DIS medium"))
+
+
+def draw_panel(firsts: dict) -> np.ndarray:
+    """(H, W, 3) uint8: a row per set (frame 1 | model | DIS medium | ground truth, each
+    PANEL_HEIGHT high), flows coloured on the ground truth's largest valid magnitude."""
+    import cv2
+
+    from deq_flow_jax.evaluate.flow_colors import flow_to_color, side_by_side
+    from deq_flow_jax.metrics import flow_metrics, valid_mask
+
+    rows = []
+    for set_name, (ex, preds) in firsts.items():
+        gt = np.asarray(ex["flow"], np.float32)
+        valid = np.asarray(valid_mask(gt, ex["valid"]), bool)
+        scale = float(np.linalg.norm(gt, axis=-1)[valid].max()) if valid.any() else 1.0
+        images, labels = [np.asarray(ex["image1"], np.uint8)], [set_name]
+        for key, label in PANEL_METHODS:
+            if key in preds:
+                epe = float(flow_metrics(preds[key], gt, ex["valid"])["epe"])
+                images.append(flow_to_color(preds[key], max(scale, 1e-3)))
+                labels.append(f"{label}: EPE {epe:.2f}")
+        gt_shown = np.where(valid[..., None], gt, 0.0)
+        images.append(flow_to_color(gt_shown, max(scale, 1e-3)))
+        labels.append("ground truth")
+        h, w = images[0].shape[:2]
+        size = (max(1, round(w * PANEL_HEIGHT / h)), PANEL_HEIGHT)
+        images = [cv2.resize(im, size, interpolation=cv2.INTER_AREA) for im in images]
+        rows.append(side_by_side(images, labels))
+    width = max(r.shape[1] for r in rows)
+    gap = np.full((4, width, 3), 255, np.uint8)
+    out = []
+    for i, r in enumerate(rows):
+        if i:
+            out.append(gap)
+        out.append(np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255))
+    return np.concatenate(out, axis=0)
 
 
 def table(report: dict) -> str:
@@ -228,8 +271,9 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"benchmarks/pretrained.py: error: {err}", file=sys.stderr)
         return 2
-    results, seconds = evaluate(methods, sets)
-    report = _strict({
+    firsts = {} if args.panel else None
+    results, seconds = evaluate(methods, sets, firsts)
+    raw = {
         "benchmark": "pretrained", "model": info, "quick": bool(args.quick), "seed": args.seed,
         "size": list(args.size), "real_scale": args.real_scale,
         "sets": {k: count for k, (count, _) in sets.items()},
@@ -238,14 +282,19 @@ def main(argv=None) -> int:
                   "seconds_per_pair": "mean wall seconds per layered pair, compilation excluded"},
         "results": results, "seconds_per_pair": seconds,
         "load_average": list(os.getloadavg()),
-    })
-    text = json.dumps(report, indent=2, allow_nan=False)
+    }
+    from deq_flow_jax.io.common import atomic_write_text, dumps_json
+    text = dumps_json(raw, indent=2)           # strict: non-finite values become null
+    report = json.loads(text)
     if args.out:
-        from deq_flow_jax.io.common import atomic_write_bytes
-        atomic_write_bytes(os.path.expanduser(args.out), (text + "\n").encode())
+        atomic_write_text(os.path.expanduser(args.out), text + "\n")
         print(f"wrote {args.out}")
     else:
         print(text)
+    if args.panel:
+        from deq_flow_jax.io import write_image
+        write_image(os.path.expanduser(args.panel), draw_panel(firsts))
+        print(f"wrote {args.panel}")
     print(table(report))
     return 0
 

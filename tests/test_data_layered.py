@@ -185,8 +185,12 @@ def test_pretrained_benchmark_on_a_tiny_model(tmp_path, capsys):
     bench = _benchmark()
     out = tmp_path / "res.json"
     argv = ["--checkpoint", ckpt, "--quick", "--size", "48", "64", "--sets", "layered", "photo_pairs",
-            "--solver", "naive", "--max-steps", "2", "--out", str(out)]
+            "--solver", "naive", "--max-steps", "2", "--panel", str(tmp_path / "panel.png"),
+            "--out", str(out)]
     assert bench.main(argv) == 0
+    from deq_flow_jax.io import read_image
+    panel = read_image(str(tmp_path / "panel.png"))       # a row per set, 4 columns of 320x240
+    assert panel.shape == (2 * bench.PANEL_HEIGHT + 4, 4 * 320 + 3 * 4, 3)
     report = json.loads(out.read_text())
     assert report["sets"] == {"layered": 4, "photo_pairs": 4}
     assert report["model"]["max_steps"] == 2 and report["model"]["solver"] == "naive"
@@ -207,6 +211,8 @@ def test_pretrained_benchmark_on_a_tiny_model(tmp_path, capsys):
     assert bench.main(argv[:-2] + ["--out", os.path.join(ckpt, "res.json")]) == 2
     assert not os.path.exists(os.path.join(ckpt, "res.json"))
     assert "inside the input --checkpoint" in capsys.readouterr().err
+    assert bench.main(argv[:-4] + ["--panel", str(tmp_path / "p2.png"), "--out", str(tmp_path / "p2.png")]) == 2
+    assert "the same file as --out" in capsys.readouterr().err and not (tmp_path / "p2.png").exists()
 
 
 def test_pretrained_benchmark_baselines_on_the_motorcycle_pair(tmp_path):
