@@ -81,3 +81,11 @@ def test_plot_training_curves_writes_png(tmp_path):
     empty.write_text("")
     with pytest.raises(ValueError, match="no log records"):
         curves.plot_training_curves(empty, tmp_path / "x.png")
+
+
+def test_running_mean_matches_windows():
+    v = [1.0, 3.0, 2.0, 6.0, 4.0]
+    np.testing.assert_allclose(curves.running_mean(v, 2), [2.0, 2.5, 4.0, 5.0])
+    np.testing.assert_allclose(curves.running_mean(v, 5), [3.2])
+    with pytest.raises(ValueError, match="window 6"):
+        curves.running_mean(v, 6)

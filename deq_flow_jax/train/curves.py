@@ -24,6 +24,7 @@ import os
 from typing import Mapping, Sequence
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -98,6 +99,15 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 100) -> str:
     return path
 
 
+def running_mean(values: Sequence[float], k: int) -> np.ndarray:
+    """Means of the `len(values) - k + 1` windows of `k` consecutive values."""
+    v = np.asarray(values, np.float64)
+    if k < 1 or k > len(v):
+        raise ValueError(f"running_mean: window {k} for {len(v)} values")
+    c = np.cumsum(np.concatenate([[0.0], v]))
+    return (c[k:] - c[:-k]) / k
+
+
 def _plot_line(ax, steps, values, label=None, log=False, **kw):
     if not steps:
         return False
@@ -110,9 +120,10 @@ def _plot_line(ax, steps, values, label=None, log=False, **kw):
 def plot_training_curves(jsonl: str | os.PathLike, png: str | os.PathLike, title: str | None = None) -> str:
     """Plots one run's training curves into a 2x2 PNG.
 
-    Panels: training loss; EPE (train, validation and the zero-flow EPE of the validation
-    pairs, pixels; also those of each `config.data.extra_val` set, kind `val/NAME`); forward relative residual (train and validation, log scale); forward
-    solver steps.
+    Panels: training loss; EPE (train, with a running mean on long runs; validation and the
+    zero-flow EPE of the validation pairs, also those of each `config.data.extra_val` set,
+    kind `val/NAME`; pixels); forward relative residual (train and validation, log scale);
+    forward solver steps.
 
     Args:
       jsonl: the run's `train.jsonl`.
@@ -129,14 +140,19 @@ def plot_training_curves(jsonl: str | os.PathLike, png: str | os.PathLike, title
     (a_loss, a_epe), (a_rel, a_nstep) = axes
     _plot_line(a_loss, *series(records, "train", "loss"), label="train loss", log=True)
     a_loss.set_title("training loss")
-    _plot_line(a_epe, *series(records, "train", "epe"), label="train EPE", alpha=0.7)
+    steps, epe = series(records, "train", "epe")
+    _plot_line(a_epe, steps, epe, label="train EPE", alpha=0.35 if len(epe) > 50 else 0.7)
+    if len(epe) > 50:          # long runs: the noisy per-log EPE gets a running mean on top
+        k = max(5, len(epe) // 40)
+        _plot_line(a_epe, steps[k - 1:], list(running_mean(epe, k)),
+                   label=f"train EPE, mean of {k} logs", color="C0")
     _plot_line(a_epe, *series(records, "val", "epe"), label="val EPE", marker="o")
     _plot_line(a_epe, *series(records, "val", "zero_epe"), label="val zero-flow EPE", ls="--", color="gray")
     for kind in sorted({str(r["kind"]) for r in records if str(r["kind"]).startswith("val/")}):
         name = kind.split("/", 1)[1]            # config.data.extra_val sets
         (line,) = a_epe.plot(*series(records, kind, "epe"), marker="s", label=f"{name} EPE")
         _plot_line(a_epe, *series(records, kind, "zero_epe"), label=f"{name} zero-flow EPE",
-                   ls=":", color=line.get_color())
+                   ls=":", marker="x", color=line.get_color())
     a_epe.set_title("end-point error (px)")
     _plot_line(a_rel, *series(records, "train", "f_rel"), label="train", log=True)
     _plot_line(a_rel, *series(records, "val", "f_rel"), label="val", marker="o", log=True)
