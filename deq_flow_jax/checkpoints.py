@@ -291,5 +291,7 @@ def _restore_model(manager, step: int, step_dir: str):
                                   f"incomplete or corrupt ({_first_line(e)})") from None
     cfg, deq = _configs_from_extra(out.extra, step_dir)
     raw = _map(np.asarray, out.state)
-    variables = {"params": raw["params"], "batch_stats": raw.get("batch_stats") or {}}
+    # A run with config.ema_decay > 0 validated (and chose its best step by) the EMA weights.
+    params = raw["ema_params"] if raw.get("ema_params") else raw["params"]
+    variables = {"params": params, "batch_stats": raw.get("batch_stats") or {}}
     return variables, cfg, deq, step_dir

@@ -64,3 +64,39 @@ def test_jsonl_logger_and_truncation(tmp_path):
     assert [(l["step"], l["kind"]) for l in lines] == [(10, "train"), (20, "train"), (20, "val")]
     assert lines[0]["loss"] == 1.0 and lines[0]["nan"] is None
     assert any(f.startswith("events") for f in os.listdir(tmp_path / "tb"))
+
+
+def test_resume_adds_or_drops_the_ema(tmp_path):
+    """A checkpoint without EMA (older runs, ema_decay 0) resumes into a run that keeps one
+    (the EMA starts at the restored weights) and vice versa; the workdir loader reads the EMA."""
+    from deq_flow_jax import checkpoints
+    from deq_flow_jax.model import ModelConfig
+    mesh = make_mesh(jax.devices()[:1])
+    extra = {"model_config": ModelConfig.variant("tiny").to_dict()}
+    mgr = ck.make_manager(str(tmp_path / "plain"))
+    plain = replicate(_state(1), mesh)
+    ck.save(mgr, 1, plain, {"pos": 1}, extra)
+    with_ema = replicate(_state_ema(2), mesh)
+    got, _, _ = ck.restore(mgr, 1, with_ema)
+    chex.assert_trees_all_equal(to_host(got.ema_params), to_host(plain.params))
+    chex.assert_trees_all_equal(to_host(got.params), to_host(plain.params))
+    # A run with an EMA, resumed without one: the average is dropped.
+    mgr2 = ck.make_manager(str(tmp_path / "ema"))
+    s = with_ema.replace(ema_params=jax.tree.map(lambda p: p + 1.0, with_ema.params))
+    ck.save(mgr2, 3, s, {"pos": 3}, extra)
+    got, _, _ = ck.restore(mgr2, 3, replicate(_state(0), mesh))
+    assert got.ema_params == {}
+    chex.assert_trees_all_equal(to_host(got.params), to_host(s.params))
+    got, _, _ = ck.restore(mgr2, 3, replicate(_state_ema(0), mesh))
+    chex.assert_trees_all_equal(to_host(got.ema_params), to_host(s.ema_params))
+    # Reading the model out of the workdir gives the averaged weights.
+    mgr2.close()
+    variables = checkpoints._read_workdir(str(tmp_path / "ema"), "latest")[0]
+    chex.assert_trees_all_equal(variables["params"], to_host(s.ema_params))
+
+
+def _state_ema(seed):
+    r = np.random.RandomState(seed)
+    variables = {"params": {"w": r.randn(3, 4).astype(np.float32), "b": np.zeros(4, np.float32)},
+                 "batch_stats": {"mean": r.randn(4).astype(np.float32)}}
+    return create_train_state(variables, adamw_without_lr(1.0, 1e-4), seed, ema=True)

@@ -112,3 +112,33 @@ def test_batch_not_divisible_raises():
     from deq_flow_jax.train.parallel import check_batch_size
     with pytest.raises(ValueError, match="batch_size=3"):
         check_batch_size(3, make_mesh(jax.devices()[:2]))
+
+
+def test_ema_follows_the_applied_updates_and_skips_with_them():
+    """ema <- d ema + (1 - d) params after each applied update, d = min(decay, (1+t)/(10+t))."""
+    from deq_flow_jax.train.state import ema_decay_at, has_ema, state_variables
+    net = TinyNet()
+    variables = net.init(jax.random.PRNGKey(0), jnp.zeros((1, 8, 8, 3)))
+    tx, sched, mesh = adamw_without_lr(1.0, 1e-4), onecycle_linear(1e-2, 50, 0.05), make_mesh(jax.devices()[:1])
+    state = replicate(create_train_state(variables, tx, 0, ema=True), mesh)
+    assert has_ema(state)
+    step = make_train_step(_loss_fn, tx, sched, mesh, ema_decay=0.5)
+    ema = to_host(state.params)
+    for i in range(3):
+        bad = i == 1
+        b = _batch(i)
+        if bad:
+            b["x"][0, 0, 0, 0] = np.nan
+        state, met = step(state, shard_batch(b, mesh))
+        host = to_host(state)
+        if not bad:
+            d = float(ema_decay_at(0.5, i))
+            ema = jax.tree.map(lambda e, p: d * e + (1 - d) * p, ema, host.params)
+        chex.assert_trees_all_close(host.ema_params, ema, atol=1e-6)
+    assert float(ema_decay_at(0.5, 0)) == pytest.approx(0.1) and float(ema_decay_at(0.5, 100)) == 0.5
+    # Validation and inference read the average; the raw weights have moved on from it.
+    chex.assert_trees_all_equal(state_variables(host)["params"], host.ema_params)
+    assert not np.allclose(host.ema_params["Conv_0"]["kernel"], host.params["Conv_0"]["kernel"])
+    plain = replicate(create_train_state(variables, tx, 0), mesh)
+    with pytest.raises(ValueError, match="ema_params"):
+        step(plain, shard_batch(_batch(0), mesh))

@@ -39,6 +39,7 @@ def base_config(variant: str = "B") -> ml_collections.ConfigDict:
         b_solver="broyden", b_max_steps=36, b_tol=1e-3, b_stop_mode="abs",
         all_grad=False, eval_factor=1.5))
 
+    c.ema_decay = 0.0                     # > 0: keep an EMA of the weights (not in the paper)
     c.jac_weight = 0.0                    # 0 = no Jacobian regularisation
     c.jac_every = 1
     c.jac_probes = 1

@@ -15,11 +15,13 @@ workdir for inference is `deq_flow_jax.checkpoints.load(workdir, which)`.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
@@ -108,11 +110,30 @@ def restore(manager: ocp.CheckpointManager, step: int, state_target):
     step_dir = step_directory(manager, step)
     if os.path.isfile(os.path.join(step_dir, model_io.MANIFEST_NAME)):   # older runs have none
         model_io.verify_manifest(step_dir, required=())
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state_target)
+    # The fields the checkpoint holds: a run may add or drop the EMA (config.ema_decay)
+    # when it resumes, and checkpoints from before the EMA existed have no `ema_params`.
+    tree = getattr(manager.item_metadata(step)["state"], "tree", None) or {}
+    fields = {f.name: getattr(state_target, f.name) for f in dataclasses.fields(state_target)}
+    want_ema = bool(jax.tree.leaves(fields["ema_params"]))
+    target = {k: v for k, v in fields.items() if k in tree and k != "ema_params"}
+    if "ema_params" in tree:        # read in the layout of params (or empty), dropped if unwanted
+        target["ema_params"] = fields["params"] if jax.tree.leaves(tree["ema_params"]) else {}
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
     out = manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract), data=ocp.args.JsonRestore(),
         extra=ocp.args.JsonRestore()))
-    return out.state, decode_iterator_state(out.data), out.extra
+    restored = dict(out.state)
+    for k, v in fields.items():     # empty fields ({} batch_stats) may be absent from a checkpoint
+        if k not in restored and k != "ema_params" and not jax.tree.leaves(v):
+            restored[k] = v
+    missing = set(fields) - set(restored) - {"ema_params"}
+    if missing:
+        raise ValueError(f"{step_directory(manager, step)}: the checkpoint lacks {sorted(missing)}")
+    if not want_ema:
+        restored["ema_params"] = {}
+    elif not jax.tree.leaves(restored.get("ema_params", {})):   # the EMA starts at this step
+        restored["ema_params"] = jax.tree.map(jnp.copy, restored["params"])
+    return type(state_target)(**restored), decode_iterator_state(out.data), out.extra
 
 
 def best_step(manager: ocp.CheckpointManager) -> int | None:

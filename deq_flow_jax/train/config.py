@@ -19,6 +19,8 @@ def check_config(config) -> None:
                 "jac_every"):
         if int(config[key]) < 1:
             raise ValueError(f"config.{key} must be >= 1, got {config[key]}")
+    if not 0.0 <= float(config.get("ema_decay", 0.0)) < 1.0:
+        raise ValueError(f"config.ema_decay must be in [0, 1), got {config.ema_decay}")
     if config.lr <= 0:
         raise ValueError(f"config.lr must be > 0, got {config.lr}")
     if config.schedule not in ("onecycle", "cosine"):

@@ -71,7 +71,8 @@ class _StepVariants:
                 self.mcfg, self.dcfg, gamma=c.gamma, add_noise=c.add_noise,
                 bn_train=not c.freeze_bn, jac_weight=c.jac_weight if jac else 0.0,
                 jac_probes=c.jac_probes if jac else 0, sradius_iters=c.sradius_iters if sr else 0)
-            self._fns[(jac, sr)] = make_train_step(loss_fn, self.tx, self.schedule, self.mesh)
+            self._fns[(jac, sr)] = make_train_step(loss_fn, self.tx, self.schedule, self.mesh,
+                                                   ema_decay=float(c.get("ema_decay", 0.0)))
         return self._fns[(jac, sr)]
 
 
@@ -114,7 +115,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
         raise ValueError(f"config.batch_size={config.batch_size} must be a multiple of the "
                          f"number of processes ({jax.process_count()})")
     tx, schedule = make_optimizer(config)
-    state = replicate(create_train_state(_initial_variables(config, mcfg), tx, config.seed), mesh)
+    state = replicate(create_train_state(_initial_variables(config, mcfg), tx, config.seed,
+                                         ema=float(config.get("ema_decay", 0.0)) > 0), mesh)
 
     data_dir = os.path.expanduser(config.data.data_dir)
     synthetic_kw = dict(config.data.get("synthetic", None) or {})

@@ -28,7 +28,7 @@ from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
 from deq_flow_jax.train.parallel import DATA_AXIS
-from deq_flow_jax.train.state import TrainState
+from deq_flow_jax.train.state import TrainState, ema_decay_at
 
 LossFn = Callable[..., tuple]
 
@@ -38,7 +38,8 @@ def _select(pred, a, b):
 
 
 def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation,
-                    schedule: optax.Schedule, mesh: Mesh, *, donate: bool = False):
+                    schedule: optax.Schedule, mesh: Mesh, *, donate: bool = False,
+                    ema_decay: float = 0.0):
     """Builds `train_step(state, batch) -> (state, metrics)`.
 
     Args:
@@ -49,6 +50,9 @@ def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation,
       schedule: learning rate as a function of the step.
       mesh: 1-D mesh with axis `data`; `batch` leaves are sharded on their leading axis.
       donate: donate the input state's buffers.
+      ema_decay: > 0 updates `state.ema_params` (which must exist, `create_train_state(...,
+        ema=True)`) after every applied update: ema <- d ema + (1 - d) params with
+        d = `state.ema_decay_at(ema_decay, step)`.
 
     Returns:
       A jitted function. `metrics` (replicated scalars): every entry of the loss metrics,
@@ -57,6 +61,9 @@ def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation,
     """
 
     def per_device(state: TrainState, batch: dict):
+        if ema_decay > 0 and not jax.tree.leaves(state.ema_params):
+            raise ValueError("make_train_step(ema_decay > 0) needs a state with ema_params "
+                             "(create_train_state(..., ema=True))")
         b = jax.tree.leaves(batch)[0].shape[0]
         sample_idx = lax.axis_index(DATA_AXIS) * b + jnp.arange(b, dtype=jnp.int32)
         key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
@@ -73,9 +80,15 @@ def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation,
         updates, new_opt = tx.update(safe_grads, state.opt_state, state.params)
         lr = schedule(state.step)
         new_params = jax.tree.map(lambda p, u: p - lr * u.astype(p.dtype), state.params, updates)
+        params = _select(finite, new_params, state.params)
+        ema = state.ema_params
+        if ema_decay > 0:
+            d = ema_decay_at(ema_decay, state.step)
+            ema = _select(finite, jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, ema, params), ema)
         new_state = state.replace(
             step=state.step + 1,
-            params=_select(finite, new_params, state.params),
+            params=params,
+            ema_params=ema,
             opt_state=_select(finite, new_opt, state.opt_state),
             batch_stats=_select(finite, new_bs, state.batch_stats),
             skipped=state.skipped + (1 - finite.astype(jnp.int32)),
