@@ -53,6 +53,9 @@ def parse_args(argv=None):
                    help="also draw the first pair of each set, the methods side by side, into PNG")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out / --panel file")
     p.add_argument("--quick", action="store_true", help="4 layered + 4 photo pairs + the motorcycle")
+    p.add_argument("--max-pairs", type=int, default=None, metavar="N",
+                   help="the first N pairs of each rendered set (default: all, 4 with --quick); "
+                        "8 photo pairs are what cpu_pretrain validates on during training")
     p.add_argument("--size", type=int, nargs=2, default=(384, 512), metavar=("H", "W"),
                    help="frame size of the rendered sets (default 384 512)")
     p.add_argument("--real-scale", type=float, default=1.0,
@@ -64,6 +67,8 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if min(args.size) < 32:
         p.error(f"--size: frames must be at least 32x32, got {args.size[0]}x{args.size[1]}")
+    if args.max_pairs is not None and args.max_pairs < 1:
+        p.error(f"--max-pairs: must be >= 1, got {args.max_pairs}")
     if not 0 < args.real_scale <= 4:
         p.error(f"--real-scale: must be in (0, 4], got {args.real_scale}")
     return args
@@ -103,7 +108,8 @@ def evaluation_sets(args) -> dict:
     for name in ("layered", "photo_pairs"):
         if name in args.sets:
             src = make_layered_source(name, "validation", seed=args.seed, height=h, width=w)
-            sets[name] = (min(len(src), 4) if args.quick else len(src), src.__getitem__)
+            limit = args.max_pairs or (4 if args.quick else len(src))
+            sets[name] = (min(len(src), limit), src.__getitem__)
     if "motorcycle" in args.sets:
         moto = motorcycle_pair()
         if args.real_scale != 1.0:

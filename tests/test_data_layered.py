@@ -231,3 +231,13 @@ def test_pretrained_benchmark_baselines_on_the_motorcycle_pair(tmp_path):
     assert rows["zero"]["epe"] == pytest.approx(expected, rel=1e-4)
     assert rows["zero"]["valid_pixels"] == int((valid >= 0.5).sum())
     assert rows["dis_medium"]["epe"] < 0.5 * rows["zero"]["epe"]
+
+
+def test_pretrained_benchmark_pair_limits():
+    bench = _benchmark()
+    sets = bench.evaluation_sets(bench.parse_args(["--sets", "photo_pairs", "layered", "--max-pairs", "8"]))
+    assert {k: n for k, (n, _) in sets.items()} == {"layered": 8, "photo_pairs": 8}
+    sets = bench.evaluation_sets(bench.parse_args(["--sets", "photo_pairs", "--quick"]))
+    assert sets["photo_pairs"][0] == 4
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--max-pairs", "0"])
