@@ -80,6 +80,7 @@ def _check_inference(r, steps=(2, 3)):
     assert math.isfinite(r["per_iter_s"]) and math.isfinite(r["fixed_s"])
 
 
+@pytest.mark.slow   # ~1 min; the other gpu.py checks stay in make test
 def test_dry_run_inference_and_chairs_step(tmp_path):
     rep, stdout = _run(tmp_path, "--only", "inference:float32,train:chairs:correction6")
     assert rep["dry_run"] and rep["platform"] == "cpu" and rep["benchmark"] == "gpu"

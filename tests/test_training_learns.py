@@ -18,6 +18,7 @@ that does not learn (an untrained model scores 1.0x or worse).
 """
 import jax
 import numpy as np
+import pytest
 
 STEPS = 120
 BATCH = 4
@@ -35,6 +36,7 @@ def _pairs(seeds, scene_cfg):
     return out
 
 
+@pytest.mark.slow   # 2-3.5 min of the CI budget on 2 cores; make test-slow
 def test_short_synthetic_run_beats_zero_flow():
     from deq_flow_jax.data.synthetic import SceneConfig
     from deq_flow_jax.model import DEQConfig, ModelConfig, init_model

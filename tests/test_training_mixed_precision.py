@@ -80,6 +80,7 @@ def test_bf16_estimate_flow_close_to_float32():
     assert err > 0.0                                       # bf16 really changed the numbers
 
 
+@pytest.mark.slow   # ~45 s; the bf16 forward and gradient checks stay in make test
 def test_training_step_with_mixed_precision(tmp_path):
     """One AdamW step of the real objective (make_flow_loss_fn) with config.mixed_precision=True.
 
