@@ -269,12 +269,13 @@ def table(report: dict) -> str:
 
 
 def main(argv=None) -> int:
+    from deq_flow_jax.cli.common import CliError
     args = parse_args(argv)
     try:
         check_output(args)
         methods, info = make_methods(args)
         sets = evaluation_sets(args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, CliError) as err:   # CliError: a bad --checkpoint
         print(f"benchmarks/pretrained.py: error: {err}", file=sys.stderr)
         return 2
     firsts = {} if args.panel else None

@@ -241,3 +241,9 @@ def test_pretrained_benchmark_pair_limits():
     assert sets["photo_pairs"][0] == 4
     with pytest.raises(SystemExit):
         bench.parse_args(["--max-pairs", "0"])
+
+
+def test_pretrained_benchmark_missing_checkpoint_is_one_line(tmp_path, capsys):
+    assert _benchmark().main(["--checkpoint", str(tmp_path / "none"), "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert "--checkpoint" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
