@@ -24,7 +24,6 @@ ground truth's largest valid motion), each prediction captioned with its EPE.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -290,9 +289,9 @@ def main(argv=None) -> int:
         "results": results, "seconds_per_pair": seconds,
         "load_average": list(os.getloadavg()),
     }
-    from deq_flow_jax.io.common import atomic_write_text, dumps_json
+    from deq_flow_jax.io.common import atomic_write_text, dumps_json, strict_json
     text = dumps_json(raw, indent=2)           # strict: non-finite values become null
-    report = json.loads(text)
+    report = strict_json(raw)[0]
     if args.out:
         atomic_write_text(os.path.expanduser(args.out), text + "\n")
         print(f"wrote {args.out}")

@@ -29,7 +29,7 @@ def get_config(arg: str | None = None):
     # gradient noise is ~sqrt(3) larger than at batch 12 (docs/pretrained.md).
     c.lr = 2e-4
     c.weight_decay = 1e-4
-    # From step 3,550 (session 4): validation and the shipped weights use an EMA of the
+    # From step 3,650 (session 4): validation and the shipped weights use an EMA of the
     # weights; batch-4 updates made the validation EPE jump by 2 px between evaluations.
     c.ema_decay = 0.999
     c.pct_start = 0.02

@@ -21,7 +21,7 @@ import numpy as np
 
 from deq_flow_jax.data.augment import augment, center_crop
 from deq_flow_jax.data.mixtures import Component, apply_aug_override, stage_components
-from deq_flow_jax.data.sources import RENDERED, FlowSource, make_eval_source
+from deq_flow_jax.data.sources import FlowSource, generator_kwargs, make_eval_source
 
 BATCH_KEYS = ("image1", "image2", "flow", "valid")
 
@@ -109,11 +109,8 @@ def make_train_loader(stage, *, data_dir, crop_size, global_batch_size, seed, nu
     components = apply_aug_override(stage_components(stage, crop_size), aug)
     sources = []
     for c in components:
-        if c.dataset.startswith("synthetic"):
-            kw = dict(synthetic or {})
-        else:
-            kw = dict(layered or {}) if c.dataset in RENDERED else {}
-        sources.append(make_eval_source(c.dataset, c.split, data_dir=data_dir, **kw))
+        sources.append(make_eval_source(c.dataset, c.split, data_dir=data_dir,
+                                        **generator_kwargs(c.dataset, synthetic, layered)))
     mixture = MixtureSource(components, sources)
     ds = grain.MapDataset.source(mixture).shuffle(seed=seed).repeat(None)
     # Augment before sharding, so element i is the same whatever the process count.

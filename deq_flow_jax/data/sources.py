@@ -47,6 +47,15 @@ SYNTHETIC = ("synthetic", "synthetic_video")
 RENDERED = ("layered", "photo_pairs")   # rendered on the fly (deq_flow_jax.data.layered_source)
 
 
+def generator_kwargs(name: str, synthetic: dict | None = None, layered: dict | None = None) -> dict:
+    """The `make_eval_source` keyword arguments of dataset `name`: `synthetic` (the arguments
+    of `ensure_synthetic`) for the synthetic sets, `layered` (seed and LayeredConfig
+    overrides) for the rendered ones, nothing for prepared datasets."""
+    if name.startswith("synthetic"):
+        return dict(synthetic or {})
+    return dict(layered or {}) if name in RENDERED else {}
+
+
 def canonical_name(name: str, dstype: str | None = None) -> str:
     """Resolves aliases: 'sintel' + dstype='final' -> 'sintel_final', 'sintel/final' too."""
     name = name.replace("/", "_").replace("-", "_").lower()

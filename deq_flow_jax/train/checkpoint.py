@@ -26,6 +26,7 @@ import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
 from deq_flow_jax.train.parallel import allgather_bytes
+from deq_flow_jax.train.state import has_ema
 
 CHECKPOINT_DIR = "checkpoints"
 
@@ -114,7 +115,7 @@ def restore(manager: ocp.CheckpointManager, step: int, state_target):
     # when it resumes, and checkpoints from before the EMA existed have no `ema_params`.
     tree = getattr(manager.item_metadata(step)["state"], "tree", None) or {}
     fields = {f.name: getattr(state_target, f.name) for f in dataclasses.fields(state_target)}
-    want_ema = bool(jax.tree.leaves(fields["ema_params"]))
+    want_ema = has_ema(state_target)
     target = {k: v for k, v in fields.items() if k in tree and k != "ema_params"}
     if "ema_params" in tree:        # read in the layout of params (or empty), dropped if unwanted
         target["ema_params"] = fields["params"] if jax.tree.leaves(tree["ema_params"]) else {}
@@ -128,7 +129,7 @@ def restore(manager: ocp.CheckpointManager, step: int, state_target):
             restored[k] = v
     missing = set(fields) - set(restored) - {"ema_params"}
     if missing:
-        raise ValueError(f"{step_directory(manager, step)}: the checkpoint lacks {sorted(missing)}")
+        raise ValueError(f"{step_dir}: the checkpoint lacks {sorted(missing)}")
     if not want_ema:
         restored["ema_params"] = {}
     elif not jax.tree.leaves(restored.get("ema_params", {})):   # the EMA starts at this step

@@ -51,18 +51,6 @@ def deq_config(config):
     return DEQConfig.from_dict(dict(config.deq))
 
 
-def source_kwargs(data_cfg, dataset: str) -> dict:
-    """The `make_eval_source` keyword arguments a training config gives `dataset`: the
-    `data.synthetic` generator settings for the synthetic sets, `data.layered` (seed and
-    renderer overrides) for the rendered ones, nothing for prepared datasets."""
-    from deq_flow_jax.data.sources import RENDERED
-    if dataset.startswith("synthetic"):
-        return dict(data_cfg.get("synthetic", None) or {})
-    if dataset in RENDERED:
-        return dict(data_cfg.get("layered", None) or {})
-    return {}
-
-
 def extra_validations(data_cfg) -> list[tuple[str, str, int]]:
     """`data.extra_val` parsed: a comma-separated list of `dataset[:split[:max_examples]]`
     (split defaults to 'validation', max_examples to 0 = all), validated beside the main set.
@@ -93,11 +81,12 @@ def extra_validations(data_cfg) -> list[tuple[str, str, int]]:
 
 def validation_source(data_cfg, dataset: str | None = None, split: str | None = None):
     """Opens a validation source of a training config (the main `val_dataset`/`val_split`
-    by default) with the config's generator settings (`source_kwargs`)."""
+    by default) with the config's generator settings (`data.synthetic`, `data.layered`)."""
     import os
 
     from deq_flow_jax.data import make_eval_source
+    from deq_flow_jax.data.sources import generator_kwargs
     dataset = dataset or data_cfg.val_dataset
     split = split or data_cfg.val_split
-    return make_eval_source(dataset, split, data_dir=os.path.expanduser(data_cfg.data_dir),
-                            **source_kwargs(data_cfg, dataset))
+    kw = generator_kwargs(dataset, data_cfg.get("synthetic", None), data_cfg.get("layered", None))
+    return make_eval_source(dataset, split, data_dir=os.path.expanduser(data_cfg.data_dir), **kw)

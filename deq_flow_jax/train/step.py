@@ -28,7 +28,7 @@ from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
 from deq_flow_jax.train.parallel import DATA_AXIS
-from deq_flow_jax.train.state import TrainState, ema_decay_at
+from deq_flow_jax.train.state import TrainState, ema_decay_at, has_ema
 
 LossFn = Callable[..., tuple]
 
@@ -61,7 +61,7 @@ def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation,
     """
 
     def per_device(state: TrainState, batch: dict):
-        if ema_decay > 0 and not jax.tree.leaves(state.ema_params):
+        if ema_decay > 0 and not has_ema(state):
             raise ValueError("make_train_step(ema_decay > 0) needs a state with ema_params "
                              "(create_train_state(..., ema=True))")
         b = jax.tree.leaves(batch)[0].shape[0]
