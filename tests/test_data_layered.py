@@ -64,6 +64,28 @@ def test_photo_pair_flow_is_exact():
         assert err.mean() < 1.5, (index, err.mean())
 
 
+def test_camera_only_scenes():
+    """camera_only_prob: some train scenes are the background alone, with exact flow; the
+    other scenes, the validation split and configs without it keep their random stream."""
+    cam = LayeredConfig(photometric=False, camera_only_prob=1.0, **SMALL)
+    for index in range(2):
+        ex = render(0, index, cam)
+        assert np.all(ex["layers"] == 0)
+        keep = ex["occlusion"] == 0
+        err = np.abs(warp_backward(ex["image2"], ex["flow"]) - ex["image1"]).mean(-1)[keep]
+        assert err.mean() < 2.5, (index, err.mean())
+    base = LayeredConfig(**SMALL)
+    np.testing.assert_array_equal(render(0, 3, base.replace(camera_only_prob=0.0))["image1"],
+                                  render(0, 3, base)["image1"])
+    np.testing.assert_array_equal(render(0, 3, cam, split="validation")["flow"],
+                                  render(0, 3, cam.replace(camera_only_prob=0.0), split="validation")["flow"])
+    mixed = base.replace(camera_only_prob=0.5)
+    n_cam = sum(int(render(1, i, mixed)["layers"].max() == 0) for i in range(24))
+    assert 4 <= n_cam <= 20, n_cam
+    with pytest.raises(ValueError, match="camera_only_prob"):
+        LayeredConfig(camera_only_prob=1.5)
+
+
 def test_same_seed_and_index_give_identical_samples():
     a, b = render(3, 17), render(3, 17)
     for k in a:

@@ -59,6 +59,9 @@ class LayeredConfig:
       photometric: apply the photometric changes between frames.
       noise: largest std of the Gaussian pixel noise (grey levels).
       blur_prob, jpeg_prob: probability of a Gaussian blur (per frame), of JPEG (per pair).
+      camera_only_prob: probability that a *train* scene is the background alone (camera
+        motion, no objects), as most of real footage is; the validation split ignores it, so
+        its scenes stay the same whatever the training mixture.
       num_train: virtual length of the train split (samples are rendered on demand).
       num_val, num_photo_pairs: sizes of the fixed validation and photo-pair sets.
     """
@@ -82,6 +85,7 @@ class LayeredConfig:
     noise: float = 4.0
     blur_prob: float = 0.15
     jpeg_prob: float = 0.3
+    camera_only_prob: float = 0.0
     num_train: int = 1_000_000
     num_val: int = 64
     num_photo_pairs: int = 32
@@ -92,6 +96,8 @@ class LayeredConfig:
         if not 0 <= self.min_objects <= self.max_objects:
             raise ValueError(f"need 0 <= min_objects <= max_objects, got {self.min_objects}, "
                              f"{self.max_objects}")
+        if not 0.0 <= self.camera_only_prob <= 1.0:
+            raise ValueError(f"camera_only_prob must be in [0, 1], got {self.camera_only_prob}")
         for k in ("num_train", "num_val", "num_photo_pairs"):
             if getattr(self, k) < 1:
                 raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
@@ -200,7 +206,8 @@ def _source(rng, bank, photo_prob, hw, used: list):
     return tex, np.diag([w / tw, h / th, 1.0]), None
 
 
-def _sample_scene(rng, cfg: LayeredConfig, bank, used: list) -> list[_Layer]:
+def _sample_scene(rng, cfg: LayeredConfig, bank, used: list, camera_only_prob: float = 0.0
+                  ) -> list[_Layer]:
     h, w = cfg.height, cfg.width
     scale = w / _REF_WIDTH
     half_diag = 0.5 * math.hypot(h, w)
@@ -209,6 +216,9 @@ def _sample_scene(rng, cfg: LayeredConfig, bank, used: list) -> list[_Layer]:
                      _motion(rng, (rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.7) * h), half_diag,
                              cfg.bg_still_prob, cfg.bg_shift, cfg.bg_rot, cfg.bg_zoom,
                              cfg.perspective_prob, cfg.bg_perspective, scale))]
+    # Drawn only when asked for, so scenes without it keep their random stream.
+    if camera_only_prob > 0 and rng.uniform() < camera_only_prob:
+        return layers
     n_obj = int(rng.integers(cfg.min_objects, cfg.max_objects + 1))
     for _ in range(n_obj):
         radius = min(h, w) * math.exp(rng.uniform(math.log(0.04), math.log(0.45)))
@@ -353,7 +363,8 @@ def render(seed: int, index: int, cfg: LayeredConfig = LayeredConfig(), split: s
         raise ValueError(f"layered split must be 'train' or 'validation', got {split!r}")
     rng = np.random.default_rng([int(seed), SALT[split], int(index)])
     used: list = []
-    layers = _sample_scene(rng, cfg, photos.photo_bank(split), used)
+    layers = _sample_scene(rng, cfg, photos.photo_bank(split), used,
+                           cfg.camera_only_prob if split == "train" else 0.0)
     return _finish(rng, layers, cfg, used)
 
 
