@@ -251,12 +251,13 @@ def _colour(img: np.ndarray, cm) -> np.ndarray:
 
 
 def _compose(layers, frame: int, h: int, w: int):
-    """Frame `frame` (0 or 1): (image (h, w, 3) float32, labels (h, w) int32)."""
+    """Frame `frame` (0, 1, 2, ...): each layer seen through M_l^frame A_l G_l, composited
+    back to front -> (image (h, w, 3) float32, labels (h, w) int32 visible layer)."""
     lin = cv2.INTER_LINEAR
     img = np.empty((h, w, 3), np.float32)
     labels = np.zeros((h, w), np.int32)
     for l, layer in enumerate(layers):
-        to_frame = layer.place if frame == 0 else layer.motion @ layer.place
+        to_frame = layer.place if frame == 0 else np.linalg.matrix_power(layer.motion, frame) @ layer.place
         if layer.mask is None:
             tex = cv2.warpPerspective(layer.src, to_frame @ layer.to_plane, (w, h), flags=lin,
                                       borderMode=cv2.BORDER_REFLECT_101)
@@ -307,32 +308,45 @@ def _flow_and_occlusion(layers, labels1, labels2):
     return flow, occlusion.astype(np.float32), out_of_frame.astype(np.float32)
 
 
+def _lighting(rng: np.random.Generator, mean: float):
+    """One lighting change of a frame whose mean is `mean`: contrast about the mean, gain and
+    bias as one affine map x -> scale * x + offset, then a gamma -> (scale, offset, gamma)."""
+    contrast, gain = 2.0 ** rng.uniform(-0.2, 0.2), 2.0 ** rng.uniform(-0.25, 0.25)
+    offset = gain * mean * (1 - contrast) + rng.uniform(-8, 8)
+    return contrast * gain, offset, 2.0 ** rng.uniform(-0.2, 0.2)
+
+
+def _camera(rng: np.random.Generator, cfg: LayeredConfig):
+    """The camera of a pair or sequence: (noise sigma in grey levels or 0, JPEG on)."""
+    sigma = rng.uniform(0, cfg.noise) if rng.uniform() < 0.5 else 0.0
+    return sigma, rng.uniform() < cfg.jpeg_prob
+
+
+def _expose(rng: np.random.Generator, img: np.ndarray, cfg: LayeredConfig, sigma: float, jpeg: bool,
+            gamma: float | None) -> np.ndarray:
+    """One float32 (H, W, 3) frame -> uint8: blur with p = cfg.blur_prob, noise of `sigma`,
+    rounding, the `gamma` curve (None: none), JPEG at a random quality when `jpeg`."""
+    if rng.uniform() < cfg.blur_prob:
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.4, 1.5))
+    if sigma > 0:
+        img = img + np.float32(sigma) * rng.standard_normal(img.shape, dtype=np.float32)
+    img = np.clip(np.round(img), 0, 255).astype(np.uint8)
+    if gamma is not None:
+        img = cv2.LUT(img, np.round(255.0 * (np.arange(256) / 255.0) ** gamma).astype(np.uint8))
+    if jpeg:
+        quality = int(rng.integers(30, 96))
+        _, buf = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+        img = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+    return np.ascontiguousarray(img)
+
+
 def photometric(rng: np.random.Generator, img1: np.ndarray, img2: np.ndarray, cfg: LayeredConfig):
     """Camera effects on a float32 pair -> uint8 pair: frame 2 gets a gain, contrast and gamma
     change; each frame Gaussian noise and (sometimes) blur; the pair (sometimes) JPEG."""
-    # Frame 2: contrast about the mean, gain and bias (one affine map), then gamma.
-    mean = float(img2.mean())
-    contrast, gain = 2.0 ** rng.uniform(-0.2, 0.2), 2.0 ** rng.uniform(-0.25, 0.25)
-    img2 = img2 * np.float32(contrast * gain) + np.float32(gain * mean * (1 - contrast)
-                                                          + rng.uniform(-8, 8))
-    gamma = 2.0 ** rng.uniform(-0.2, 0.2)
-    sigma = rng.uniform(0, cfg.noise) if rng.uniform() < 0.5 else 0.0
-    jpeg = rng.uniform() < cfg.jpeg_prob
-    out = []
-    for k, img in enumerate((img1, img2)):
-        if rng.uniform() < cfg.blur_prob:
-            img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.4, 1.5))
-        if sigma > 0:
-            img = img + np.float32(sigma) * rng.standard_normal(img.shape, dtype=np.float32)
-        img = np.clip(np.round(img), 0, 255).astype(np.uint8)
-        if k == 1:
-            img = cv2.LUT(img, np.round(255.0 * (np.arange(256) / 255.0) ** gamma).astype(np.uint8))
-        if jpeg:
-            quality = int(rng.integers(30, 96))
-            _, buf = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-            img = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
-        out.append(np.ascontiguousarray(img))
-    return out[0], out[1]
+    scale, offset, gamma = _lighting(rng, float(img2.mean()))
+    img2 = img2 * np.float32(scale) + np.float32(offset)
+    sigma, jpeg = _camera(rng, cfg)
+    return (_expose(rng, img1, cfg, sigma, jpeg, None), _expose(rng, img2, cfg, sigma, jpeg, gamma))
 
 
 def _finish(rng, layers, cfg: LayeredConfig, used) -> dict:
@@ -379,3 +393,4 @@ def render_photo_pair(seed: int, index: int, cfg: LayeredConfig = LayeredConfig(
     motion = _motion(rng, centre, 0.5 * math.hypot(h, w), 0.25, (0.5, 40.0), 5.0, 0.1, 0.5, 0.06,
                      w / _REF_WIDTH)
     return _finish(rng, [_Layer(photo.image, g, None, None, np.eye(3), motion)], cfg, [photo.name])
+
