@@ -1,5 +1,6 @@
 """The rendered layered dataset: exact flow, determinism, held-out photos, displacement
-statistics, the grain loader's exact resume, and benchmarks/pretrained.py end to end."""
+statistics, the grain loader's exact resume, the video renderer, and benchmarks/pretrained.py
+end to end."""
 import importlib.util
 import json
 import os
@@ -8,8 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from deq_flow_jax.data import make_eval_source, make_train_loader, photos, warp_backward
-from deq_flow_jax.data.layered import LayeredConfig, render, render_photo_pair
+from deq_flow_jax.data import layered, make_eval_source, make_train_loader, photos, warp_backward
+from deq_flow_jax.data.layered import VIDEO_CONFIG, LayeredConfig, render, render_photo_pair, render_sequence
+from deq_flow_jax.data.layered_source import sequence_items
 from deq_flow_jax.data.mixtures import stage_components
 
 EXACT = LayeredConfig(photometric=False)
@@ -123,6 +125,99 @@ def test_render_outputs_are_unchanged():
         np.testing.assert_allclose([ex["flow"][10, 20], ex["flow"][40, 70]], flow, atol=1e-4)
         assert ex["layers"].max() == top_layer
         assert ex["occlusion"].mean() == pytest.approx(occluded, abs=1e-3)
+
+
+def _sequence_pair(seq, t):
+    return {"image1": seq["images"][t], "image2": seq["images"][t + 1], "flow": seq["flows"][t],
+            "occlusion": seq["occlusion"][t], "layers": seq["layers"][t]}
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_sequence_flow_is_exact(index):
+    """Every consecutive pair of a video has exact flow, by the pair test's criteria. At full
+    size (384x512, 5 frames: about a second): at 64x96 the motions shrink to about a pixel and
+    bilinear resampling of the textures dominates the warping error. Train split: the held-out
+    photographs have large flat regions where the quarter-pixel test is less symmetric, for
+    pairs as for video."""
+    seq = render_sequence(5, index, VIDEO_CONFIG.replace(photometric=False), frames=5, split="train")
+    assert seq["images"].shape == (5, 384, 512, 3) and seq["images"].dtype == np.uint8
+    assert seq["flows"].shape == (4, 384, 512, 2) and seq["flows"].dtype == np.float32
+    assert seq["valid"].shape == seq["occlusion"].shape == seq["out_of_frame"].shape == (4, 384, 512)
+    assert seq["layers"].shape == (5, 384, 512) and seq["valid"].min() == 1.0
+    for t in range(4):
+        ex = _sequence_pair(seq, t)
+        err, zero = _warp_errors(ex)
+        assert err.mean() < 2.5 and np.median(err) < 1.5, (t, err.mean(), np.median(err))
+        assert err.mean() < 0.2 * zero.mean(), (t, err.mean(), zero.mean())
+        for d in ([0.25, 0], [0, 0.25]):
+            plus, _ = _warp_errors(ex, ex["flow"] + np.float32(d))
+            minus, _ = _warp_errors(ex, ex["flow"] - np.float32(d))
+            assert min(plus.mean(), minus.mean()) > 1.3 * err.mean(), (t, d, plus.mean(), err.mean())
+            assert abs(plus.mean() - minus.mean()) < 0.05 * err.mean(), (t, d, plus.mean(), minus.mean())
+        assert np.all(seq["occlusion"][t][seq["out_of_frame"][t] == 1] == 1)
+    assert len(np.unique(seq["layers"][-1])) >= 3         # objects still in view at the end
+
+
+def test_sequence_extends_the_pair_renderer(monkeypatch):
+    """With the pairs' random stream, a 2-frame video is exactly `render`'s pair: the video
+    renderer only adds frames (M_l^t), it does not change the scene or its geometry."""
+    cfg = VIDEO_CONFIG.replace(photometric=False, **SMALL)
+    monkeypatch.setitem(layered.SALT, "video_validation", layered.SALT["validation"])
+    seq, pair = render_sequence(3, 4, cfg, frames=2), render(3, 4, cfg, "validation")
+    np.testing.assert_array_equal(seq["images"][0], pair["image1"])
+    np.testing.assert_array_equal(seq["images"][1], pair["image2"])
+    for k in ("flow", "occlusion", "out_of_frame"):
+        np.testing.assert_array_equal(seq[k + "s" if k == "flow" else k][0], pair[k])
+    np.testing.assert_array_equal(seq["layers"][0], pair["layers"])
+
+
+def test_sequence_determinism_prefix_and_photometric():
+    cfg = VIDEO_CONFIG.replace(height=64, width=96)
+    a, b = render_sequence(2, 7, cfg, frames=6), render_sequence(2, 7, cfg, frames=6)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+    assert set(a["photos"]) <= set(photos.photo_names("validation"))
+    # Frames are drawn in order: a shorter video is a prefix of a longer one.
+    short = render_sequence(2, 7, cfg, frames=3)
+    np.testing.assert_array_equal(short["images"], a["images"][:3])
+    np.testing.assert_array_equal(short["flows"], a["flows"][:2])
+    # Another index, seed or split is another video; the video stream is not the pairs' one.
+    for other in (render_sequence(2, 8, cfg, frames=2), render_sequence(3, 7, cfg, frames=2),
+                  render_sequence(2, 7, cfg, frames=2, split="train")):
+        assert not np.array_equal(other["images"][0], a["images"][0])
+    assert not np.array_equal(render(2, 7, cfg, "validation")["image1"], a["images"][0])
+    # Photometric changes touch the colours only; each frame is changed once, so pairs share
+    # their frames (image2 of pair t is image1 of pair t + 1) and lighting varies along the video.
+    plain = render_sequence(2, 7, cfg.replace(photometric=False), frames=6)
+    for k in ("flows", "occlusion", "layers"):
+        np.testing.assert_array_equal(plain[k], a[k])
+    assert not np.array_equal(plain["images"][3], a["images"][3])
+    items = sequence_items(7, cfg, frames=6, seed=2)
+    assert [it["meta"]["frame"] for it in items] == [0, 1, 2, 3, 4]
+    assert len({it["meta"]["scene"] for it in items}) == 1
+    for t, it in enumerate(items):
+        np.testing.assert_array_equal(it["image1"], a["images"][t])
+        np.testing.assert_array_equal(it["image2"], a["images"][t + 1])
+        np.testing.assert_array_equal(it["flow"], a["flows"][t])
+        assert it["valid"].shape == (64, 96) and it["occlusion"].shape == (64, 96)
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        render_sequence(0, 0, cfg, frames=1)
+    with pytest.raises(ValueError, match="split"):
+        render_sequence(0, 0, cfg, split="test")
+
+
+def test_video_config_keeps_scenes_in_view():
+    """VIDEO_CONFIG's per-frame motions keep a 10-frame video meaningful: most objects are
+    still visible at the last frame, few pixels leave the frame per step."""
+    cfg = VIDEO_CONFIG.replace(photometric=False, height=96, width=128)
+    first, last, out = [], [], []
+    for index in range(4):
+        seq = render_sequence(0, index, cfg, frames=10)
+        first.append(len(np.unique(seq["layers"][0])))
+        last.append(len(np.unique(seq["layers"][-1])))
+        out.append(seq["out_of_frame"].mean())
+    assert np.mean(last) >= 0.7 * np.mean(first), (first, last)
+    assert np.mean(out) < 0.1, out
 
 
 def test_held_out_photos_never_reach_training(monkeypatch):

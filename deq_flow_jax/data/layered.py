@@ -24,6 +24,9 @@ applied after the geometry (`cfg.photometric=False` renders without them).
 
 `render_photo_pair(seed, index, cfg)` gives the held-out "photo pairs": one held-out
 photograph moved by a smooth global homography, with the same photometric changes.
+`render_sequence(seed, index, cfg, frames)` gives video: one scene shown for T frames, every
+layer moving by its M_l again at each frame (frame t shows it through M_l^t A_l G_l), so each
+consecutive pair has exact flow; `VIDEO_CONFIG` holds its slower per-frame motions.
 Arrays: images (H, W, 3) uint8 RGB, flow (H, W, 2) float32 (u, v) pixels.
 """
 from __future__ import annotations
@@ -38,7 +41,7 @@ import numpy as np
 from deq_flow_jax.data import photos
 from deq_flow_jax.data.synthetic import _texture
 
-SALT = {"train": 0, "validation": 1, "photo_pairs": 2}
+SALT = {"train": 0, "validation": 1, "photo_pairs": 2, "video_train": 3, "video_validation": 4}
 _REF_WIDTH = 512.0          # motions are given for this width and scaled with cfg.width
 
 
@@ -394,3 +397,65 @@ def render_photo_pair(seed: int, index: int, cfg: LayeredConfig = LayeredConfig(
                      w / _REF_WIDTH)
     return _finish(rng, [_Layer(photo.image, g, None, None, np.eye(3), motion)], cfg, [photo.name])
 
+
+# Per-frame motions of the video renderer: M_l is applied once per frame, so a layer's
+# displacement grows linearly along the sequence (and its rotation, zoom and perspective
+# compound). At the pairs' ranges (objects up to 110 px, 30 degrees, e^0.3 per frame) a
+# 10-frame sequence would lose most objects out of the frame or turn them inside out, so
+# video draws from ranges about a third as wide (see docs/data_layered.md).
+VIDEO_CONFIG = LayeredConfig(bg_shift=(0.5, 10.0), obj_shift=(1.0, 32.0), bg_rot=1.0, obj_rot=6.0,
+                             bg_zoom=0.02, obj_zoom=0.06, bg_perspective=0.015, obj_perspective=0.03)
+
+
+def render_sequence(seed: int, index: int, cfg: LayeredConfig = VIDEO_CONFIG, frames: int = 10,
+                    split: str = "validation") -> dict:
+    """Renders video `index` of `split` ('train' or 'validation' photos) from `seed`.
+
+    One scene of `render` (same law, its own random stream), shown for `frames` frames: frame t
+    shows layer l through M_l^t A_l G_l, i.e. every layer keeps a constant image-space motion
+    M_l from frame to frame, so the flow of a frame-t pixel x of layer l to frame t + 1 is
+    exactly pi(M_l [x, 1]) - x. Objects may leave the frame or be uncovered along the way.
+
+    With `cfg.photometric`, the camera (noise level, JPEG on or off) is drawn once per
+    sequence; every frame gets its own blur (p = cfg.blur_prob), noise and JPEG quality, and
+    the lighting does a random walk: frame t + 1's lighting is frame t's followed by one draw of
+    the pairs' frame-2 change (contrast, gain, bias, gamma), applied to the unclipped
+    intensities. Frame 0 is unchanged, so (frame 0, frame 1) is a pair of `render`'s law.
+    Frames are drawn in order: the first k frames of a longer sequence are the k-frame sequence.
+
+    Returns:
+      {"images": (T, H, W, 3) uint8 RGB frames (NHWC), "flows": (T-1, H, W, 2) float32 (u, v)
+       pixels, frame t -> t + 1, "valid": (T-1, H, W) float32 ones (dense), "occlusion":
+       (T-1, H, W) float32, 1 where the frame-t pixel is hidden in frame t + 1 or leaves it,
+       "out_of_frame": (T-1, H, W) float32, "layers": (T, H, W) int32 visible layer per frame
+       (0 = background), "photos": names of the photographs used}.
+    """
+    if split not in ("train", "validation"):
+        raise ValueError(f"layered split must be 'train' or 'validation', got {split!r}")
+    if int(frames) < 2:
+        raise ValueError(f"a sequence needs at least 2 frames, got {frames}")
+    rng = np.random.default_rng([int(seed), SALT["video_" + split], int(index)])
+    used: list = []
+    layers = _sample_scene(rng, cfg, photos.photo_bank(split), used,
+                           cfg.camera_only_prob if split == "train" else 0.0)
+    h, w = cfg.height, cfg.width
+    composed = [_compose(layers, t, h, w) for t in range(int(frames))]
+    labels = np.stack([lab for _, lab in composed])
+    flows, occlusion, out_of_frame = (np.stack(a) for a in zip(
+        *(_flow_and_occlusion(layers, labels[t], labels[t + 1]) for t in range(len(labels) - 1))))
+    images = np.empty((len(labels), h, w, 3), np.uint8)
+    if cfg.photometric:
+        sigma, jpeg = _camera(rng, cfg)
+        scale, offset, gamma = 1.0, 0.0, None
+        for t, (img, _) in enumerate(composed):
+            if t > 0:
+                s, o, g = _lighting(rng, scale * float(img.mean()) + offset)
+                scale, offset, gamma = scale * s, offset * s + o, (gamma or 1.0) * g
+                img = img * np.float32(scale) + np.float32(offset)
+            images[t] = _expose(rng, img, cfg, sigma, jpeg, gamma)
+    else:
+        for t, (img, _) in enumerate(composed):
+            images[t] = np.clip(np.round(img), 0, 255).astype(np.uint8)
+    return {"images": images, "flows": flows, "valid": np.ones(occlusion.shape, np.float32),
+            "occlusion": occlusion, "out_of_frame": out_of_frame, "layers": labels,
+            "photos": tuple(sorted(set(used)))}

@@ -11,12 +11,15 @@ so a source is a pure function of (name, split, seed, cfg): it pickles small, wo
 grain worker processes, and resumes exactly through grain's iterator state. Items have
 the keys of `FlowSource` items: image1, image2 (H, W, 3) uint8, flow (H, W, 2) float32,
 valid (H, W) float32 (ones), occlusion (H, W) float32, meta.
+
+`sequence_items(index, ...)` gives one rendered video (`layered.render_sequence`) as its
+consecutive pairs in the same item format, with meta (scene, frame) for fixed-point reuse.
 """
 from __future__ import annotations
 
 import dataclasses
 
-from deq_flow_jax.data.layered import LayeredConfig, render, render_photo_pair
+from deq_flow_jax.data.layered import VIDEO_CONFIG, LayeredConfig, render, render_photo_pair, render_sequence
 
 LAYERED = ("layered", "photo_pairs")
 _SPLITS = {"layered": ("train", "validation"), "photo_pairs": ("validation",)}
@@ -83,3 +86,19 @@ class LayeredSource:
 def make_layered_source(name: str, split: str, *, seed: int = 0, **overrides) -> LayeredSource:
     """The source of `name`/`split` with LayeredConfig `overrides` (height, width, num_val, ...)."""
     return LayeredSource(name, split, layered_config(**overrides), seed)
+
+
+def sequence_items(index: int, cfg: LayeredConfig = VIDEO_CONFIG, frames: int = 10,
+                   split: str = "validation", seed: int = 0) -> list[dict]:
+    """Video `index` of `split` (`render_sequence(seed, index, cfg, frames, split)`) as its
+    frames - 1 consecutive pairs, in order: item t has image1 = frame t, image2 = frame t + 1
+    ((H, W, 3) uint8), flow (H, W, 2) float32, valid and occlusion (H, W) float32, and meta
+    {scene, frame: t, id, dataset: 'layered_video', split, index: t, photos}: the keys of
+    `LayeredSource` items, so `evaluate_source(..., reuse=...)` chains the pairs of a scene."""
+    seq = render_sequence(seed, index, cfg, frames, split)
+    scene = f"video_{split}_{int(index):07d}"
+    return [{"image1": seq["images"][t], "image2": seq["images"][t + 1], "flow": seq["flows"][t],
+             "valid": seq["valid"][t], "occlusion": seq["occlusion"][t],
+             "meta": {"scene": scene, "frame": t, "id": f"{scene}_{t:03d}", "dataset": "layered_video",
+                      "split": split, "index": t, "photos": list(seq["photos"])}}
+            for t in range(len(seq["flows"]))]
