@@ -1,9 +1,14 @@
-"""Fixed-point reuse on synthetic video: solver steps and EPE with and without reuse.
+"""Fixed-point reuse on video: solver steps and EPE with and without reuse.
 
     python benchmarks/reuse.py --checkpoint runs/synth            # a training workdir or model dir
     python benchmarks/reuse.py --init tiny                        # random weights: plumbing only
+    python benchmarks/reuse.py --checkpoint training/cpu_pretrain --dataset layered \
+        --height 384 --width 512                                  # rendered layered video
 
-For every sequence of the synthetic dataset's video variant (validation split),
+For every sequence of the video set (`--dataset synthetic`, the default: the synthetic
+dataset's video variant, validation split, built under --data-dir; `--dataset layered`:
+`--sequences` videos of the layered renderer, `layered.render_sequence` with its
+`VIDEO_CONFIG` on the held-out validation photographs, seed 0, rendered in memory),
 each consecutive pair is solved three ways:
 
 * none:  from scratch, z0 = (0, 0);
@@ -16,7 +21,7 @@ budget when it never does), the fraction of pairs that converged, EPE and 1px (%
 as `deq-flow eval --dataset synthetic` computes them (`evaluate_source` with the
 synthetic protocol's pooling), and the estimator's seconds per pair (compilation
 excluded). The first pair of each sequence has nothing to reuse and is counted in
-all modes alike.
+all modes alike. Both datasets go through the same `run_mode`, so their EPE is computed alike.
 Prints one JSON object, then a table.
 """
 from __future__ import annotations
@@ -34,6 +39,7 @@ from deq_flow_jax.io.common import dumps_json  # noqa: E402
 from deq_flow_jax.solvers import SOLVER_NAMES, STOP_MODES  # noqa: E402
 
 MODES = ("none", "warm", "reuse")
+DATASETS = ("synthetic", "layered")
 
 
 def parse_args(argv=None):
@@ -42,7 +48,9 @@ def parse_args(argv=None):
     src.add_argument("--checkpoint", help="model directory or training workdir")
     src.add_argument("--init", metavar="VARIANT", help="random model of this variant (no meaning)")
     p.add_argument("--which", choices=("best", "latest"), default="best")
-    p.add_argument("--data-dir", default="/tmp/deq_flow_bench_data")
+    p.add_argument("--dataset", choices=DATASETS, default="synthetic",
+                   help="synthetic video (default) or rendered layered video")
+    p.add_argument("--data-dir", default="/tmp/deq_flow_bench_data", help="synthetic only")
     p.add_argument("--height", type=int, default=96)
     p.add_argument("--width", type=int, default=128)
     p.add_argument("--sequences", type=int, default=4, help="validation sequences")
@@ -52,7 +60,14 @@ def parse_args(argv=None):
     p.add_argument("--tol", type=float, default=1e-3)
     p.add_argument("--stop-mode", default="rel", choices=STOP_MODES)
     p.add_argument("--json", default=None, help="also write the JSON here")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.sequences < 1:
+        p.error(f"--sequences: must be >= 1, got {args.sequences}")
+    if args.frames < 2:
+        p.error(f"--frames: a sequence needs at least 2 frames, got {args.frames}")
+    if args.dataset == "layered" and min(args.height, args.width) < 32:
+        p.error(f"--height/--width: layered frames must be at least 32x32, got {args.height}x{args.width}")
+    return args
 
 
 def load(args):
@@ -69,6 +84,16 @@ def load(args):
 
 
 def sequences(args):
+    """Yields (scene, [pair items in frame order]) for each sequence of `args.dataset`."""
+    if args.dataset == "layered":
+        from deq_flow_jax.data.layered import VIDEO_CONFIG
+        from deq_flow_jax.data.layered_source import sequence_items
+
+        cfg = VIDEO_CONFIG.replace(height=args.height, width=args.width)
+        for index in range(args.sequences):
+            items = sequence_items(index, cfg, args.frames)
+            yield items[0]["meta"]["scene"], items
+        return
     from deq_flow_jax.data import make_eval_source
 
     src = make_eval_source("synthetic_video", "validation", data_dir=args.data_dir,
@@ -125,7 +150,7 @@ def main(argv=None) -> dict:
     out = {"benchmark": "reuse", "model": cfg.name,
            "checkpoint": os.path.abspath(args.checkpoint) if args.checkpoint else f"random {args.init}",
            "settings": dataclasses.asdict(settings),
-           "data": {"height": args.height, "width": args.width, "sequences": len(data),
+           "data": {"dataset": args.dataset, "height": args.height, "width": args.width, "sequences": len(data),
                     "pairs": sum(len(i) for _, i in data)},
            "results": results}
     print(dumps_json(out, default=float))
