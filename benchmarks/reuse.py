@@ -35,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from deq_flow_jax.io.common import dumps_json  # noqa: E402
+from deq_flow_jax.io.common import atomic_write_text, dumps_json  # noqa: E402
 from deq_flow_jax.solvers import SOLVER_NAMES, STOP_MODES  # noqa: E402
 
 MODES = ("none", "warm", "reuse")
@@ -59,7 +59,9 @@ def parse_args(argv=None):
     p.add_argument("--max-steps", type=int, default=36)
     p.add_argument("--tol", type=float, default=1e-3)
     p.add_argument("--stop-mode", default="rel", choices=STOP_MODES)
-    p.add_argument("--json", default=None, help="also write the JSON here")
+    p.add_argument("--json", default=None, help="also write the JSON here (atomically)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --json file that this benchmark wrote")
     args = p.parse_args(argv)
     if args.sequences < 1:
         p.error(f"--sequences: must be >= 1, got {args.sequences}")
@@ -127,11 +129,22 @@ def run_mode(est, items, mode: str) -> dict:
 
 
 def main(argv=None) -> dict:
+    """Runs the benchmark and returns its report; a bad --checkpoint or --json is one line on
+    stderr and exit status 2."""
     args = parse_args(argv)
+    from deq_flow_jax.cli.common import CliError
     from deq_flow_jax.evaluate.estimator import FlowEstimator, SolverSettings
     from deq_flow_jax.evaluate.sequence import SequenceEstimator
+    from deq_flow_jax.io.outputs import check_output_file, json_field
 
-    variables, cfg = load(args)
+    try:
+        if args.json:
+            check_output_file(args.json, args.overwrite, "--json",
+                              is_ours=lambda path: json_field(path, "benchmark") == "reuse")
+        variables, cfg = load(args)
+    except (ValueError, FileNotFoundError, CliError) as err:   # CliError: a bad --checkpoint
+        print(f"benchmarks/reuse.py: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
     settings = SolverSettings(args.solver, args.max_steps, args.tol, args.stop_mode)
     est = FlowEstimator(variables, cfg, settings)
     data = list(sequences(args))
@@ -155,8 +168,7 @@ def main(argv=None) -> dict:
            "results": results}
     print(dumps_json(out, default=float))
     if args.json:
-        with open(args.json, "w") as f:
-            f.write(dumps_json(out, indent=1, default=float))
+        atomic_write_text(args.json, dumps_json(out, indent=1, default=float) + "\n")
     print()
     print(f"{'mode':<6} {'steps':>6} {'steps(2+)':>9} {'ratio':>6} {'conv':>5} {'EPE':>7} {'1px%':>6} {'s/pair':>7}")
     for mode in MODES:

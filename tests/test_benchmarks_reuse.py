@@ -59,3 +59,19 @@ def test_reuse_benchmark_flags(capsys):
         err = capsys.readouterr().err
         last = err.strip().splitlines()[-1]
         assert flag in last and "error" in last and "Traceback" not in err, err
+
+
+def test_reuse_benchmark_bad_checkpoint_and_foreign_json_are_one_line(tmp_path, capsys):
+    bench = _benchmark()
+    foreign = tmp_path / "notes.json"
+    foreign.write_text('{"mine": 1}')
+    cases = ((["--checkpoint", str(tmp_path / "missing")], "missing"),
+             (["--init", "tiny", "--json", str(foreign)], "--json"),
+             (["--init", "tiny", "--json", str(foreign), "--overwrite"], "not written by deq-flow"))
+    for argv, words in cases:
+        with pytest.raises(SystemExit) as exc:
+            bench.main(argv)
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and words in err and "Traceback" not in err, err
+    assert foreign.read_text() == '{"mine": 1}'
