@@ -8,7 +8,6 @@ local copy of code.v.2.0.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -16,6 +15,7 @@ import subprocess
 import sys
 
 import pytest
+from training_helpers import benchmark_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "benchmarks", "gpu.py")
@@ -35,10 +35,7 @@ sys.meta_path.insert(0, _Block())
 
 
 def _load_gpu():
-    spec = importlib.util.spec_from_file_location("benchmarks_gpu", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return benchmark_module("gpu")
 
 
 def _env(tmp_path):

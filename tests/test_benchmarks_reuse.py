@@ -1,20 +1,14 @@
 """benchmarks/reuse.py: fixed-point reuse on rendered layered video, end to end on a tiny
 random model, and its flag checks (one line naming the flag, no traceback)."""
-import importlib.util
 import json
-import os
 
 import numpy as np
 import pytest
-
-SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "reuse.py")
+from training_helpers import benchmark_module
 
 
 def _benchmark():
-    spec = importlib.util.spec_from_file_location("reuse_benchmark", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return benchmark_module("reuse")
 
 
 def test_reuse_benchmark_on_layered_video(tmp_path, capsys):

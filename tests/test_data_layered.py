@@ -1,13 +1,13 @@
 """The rendered layered dataset: exact flow, determinism, held-out photos, displacement
 statistics, the grain loader's exact resume, the video renderer, and benchmarks/pretrained.py
 end to end."""
-import importlib.util
 import json
 import os
 
 import cv2
 import numpy as np
 import pytest
+from training_helpers import benchmark_module
 
 from deq_flow_jax.data import layered, make_eval_source, make_train_loader, photos, warp_backward
 from deq_flow_jax.data.layered import VIDEO_CONFIG, LayeredConfig, render, render_photo_pair, render_sequence
@@ -305,11 +305,7 @@ def test_motorcycle_pair_is_left_to_right_flow():
 
 
 def _benchmark():
-    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks", "pretrained.py")
-    spec = importlib.util.spec_from_file_location("pretrained_benchmark", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return benchmark_module("pretrained")
 
 
 def test_pretrained_benchmark_on_a_tiny_model(tmp_path, capsys):

@@ -9,7 +9,7 @@ import chex
 import jax
 import numpy as np
 import pytest
-from training_helpers import tiny_config
+from training_helpers import benchmark_module, tiny_config
 
 NUM_STEPS = 20
 
@@ -82,16 +82,6 @@ def test_load_model_and_resume_finished_run(trained, capsys):
         checkpoints.load(str(workdir / "nope"))
 
 
-def _benchmark_module(name):
-    import importlib.util
-
-    from training_helpers import REPO
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", os.path.join(REPO, "benchmarks", f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_one_metrics_core_log_eval_demo_benchmark_agree(trained, tmp_path, capsys):
     """The same weights on the same pairs: the training log's validation, `deq-flow eval`, the
     demo's result and the reuse benchmark report the same EPE / n-px / Fl-all (1e-5)."""
@@ -122,7 +112,7 @@ def test_one_metrics_core_log_eval_demo_benchmark_agree(trained, tmp_path, capsy
     variables, mcfg = checkpoints.load(str(workdir), which="best")[:2]
     settings = SolverSettings(dcfg.f_solver, dcfg.eval_max_steps, dcfg.f_tol, dcfg.f_stop_mode)
     src = make_eval_source("synthetic", "validation", data_dir=cfg.data.data_dir, **dict(syn))
-    bench = _benchmark_module("reuse").run_mode(FlowEstimator(variables, mcfg, settings),
+    bench = benchmark_module("reuse").run_mode(FlowEstimator(variables, mcfg, settings),
                                                 [src[i] for i in range(len(src))], "none")
     for k in keys:
         np.testing.assert_allclose(evaluated[k], log[k], atol=1e-5, err_msg=f"eval vs log: {k}")

@@ -1,9 +1,19 @@
-"""Shared pieces of the training tests: a tiny synthetic config and a subprocess runner."""
+"""Shared pieces of the training and benchmark tests: a tiny synthetic config, a subprocess
+runner, and a benchmark script loaded as a module."""
+import importlib.util
 import os
 import subprocess
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def benchmark_module(name: str):
+    """`benchmarks/<name>.py` imported as a module (the scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", os.path.join(REPO, "benchmarks", f"{name}.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def tiny_config(data_dir, **over):
