@@ -4,8 +4,10 @@
         [--budget-s 450] [--dry-run]
 
 One run, end to end in about `--budget-s` seconds (default 450, for an 8-minute window on one
-H200), writes one JSON file `<out>/gpu_<device>_<UTC date>.json` (rewritten atomically after
-every measurement, so a run stopped from outside still leaves what it measured) and prints a
+H200), writes one JSON file `<out>/gpu_<device>_<UTC date>.json` (`_2`, `_3`, ... appended when
+that name is taken; an existing `--out FILE.json` is refused: nothing is ever replaced that
+this run did not write; rewritten atomically after every measurement, so a run stopped from
+outside still leaves what it measured) and prints a
 markdown table. Sections, in this order, each with a share of the budget (what a section does
 not use passes to the next; a measurement that would start past its section's deadline is
 recorded as skipped; a child still running at the deadline is killed):
@@ -46,8 +48,12 @@ import queue
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+
+_UMASK = os.umask(0o022)   # read once at import (single-threaded), restored at once
+os.umask(_UMASK)
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _ROOT = os.path.dirname(_HERE)
@@ -324,13 +330,31 @@ class Run:
             dev = re.sub(r"[^a-z0-9]+", "_", (self.probe.get("device_kind") or "unknown").lower())
             name = f"gpu_{dev.strip('_')}_{self.date}{'_dry' if self.args.dry_run else ''}.json"
             self.path = (self.args.out if self.args.out.endswith(".json")
-                         else os.path.join(self.args.out, name))
+                         else free_path(os.path.join(self.args.out, name)))
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as fh:
-            json.dump(self.report(), fh, indent=1)
-            fh.write("\n")
-        os.replace(tmp, self.path)
+        folder, base = os.path.split(os.path.abspath(self.path))
+        fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(self.report(), fh, indent=1)
+                fh.write("\n")
+            os.chmod(tmp, 0o666 & ~_UMASK)
+            os.replace(tmp, self.path)     # only ever this run's own file (main checks --out)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+
+def free_path(path: str) -> str:
+    """`path`, or the first of `stem_2.json`, `stem_3.json`, ... that does not exist: a second
+    run on the same day never replaces the first one's file."""
+    stem, ext = os.path.splitext(path)
+    candidate, n = path, 1
+    while os.path.lexists(candidate):
+        n += 1
+        candidate = f"{stem}_{n}{ext}"
+    return candidate
 
 
 def _brief(rec):
@@ -448,6 +472,10 @@ def main(argv=None) -> int:
             p.error(f"unknown child job {a.child!r}")
         return 0
 
+    if a.out.endswith(".json") and os.path.lexists(a.out):
+        p.error(f"--out {a.out}: exists; not replaced (give a new file name, or a folder)")
+    if not a.out.endswith(".json") and os.path.lexists(a.out) and not os.path.isdir(a.out):
+        p.error(f"--out {a.out}: exists and is not a folder")
     run = Run(a, cfg)
     end = run.started + a.budget_s
     if run.child("probe", end, end) != "ok":

@@ -49,8 +49,10 @@ def parse_args(argv=None):
                    help="checkpoint of a training workdir (default best)")
     p.add_argument("--out", default=None, metavar="FILE", help="write the JSON here (default: stdout)")
     p.add_argument("--panel", default=None, metavar="PNG",
-                   help="also draw the first pair of each set, the methods side by side, into PNG")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out / --panel file")
+                   help="also draw the first pair of each set, the methods side by side, into PNG "
+                        "(.png or .jpg)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out / --panel file that this script wrote")
     p.add_argument("--quick", action="store_true", help="4 layered + 4 photo pairs + the motorcycle")
     p.add_argument("--max-pairs", type=int, default=None, metavar="N",
                    help="the first N pairs of each rendered set (default: all, 4 with --quick); "
@@ -73,26 +75,35 @@ def parse_args(argv=None):
     return args
 
 
+PANEL_COMMENT = "deq-flow-jax benchmarks/pretrained.py --panel"
+
+
 def check_output(args) -> None:
-    """Refuses an --out / --panel that is (inside) the checkpoint, a directory, the same file
-    twice, or an existing file (without --overwrite)."""
+    """Refuses an --out / --panel that overlaps the checkpoint, is a folder, names the same file
+    twice, or exists; with --overwrite an existing file is replaced only if this script wrote
+    it (a JSON with "benchmark": "pretrained", an image carrying PANEL_COMMENT)."""
+    from deq_flow_jax.io.image import COMMENT_EXTENSIONS, image_comment
+    from deq_flow_jax.io.outputs import check_no_overlap, check_output_file, json_field
+
+    ours = {"--out": lambda path: json_field(path, "benchmark") == "pretrained",
+            "--panel": lambda path: image_comment(path) == PANEL_COMMENT}
+    if args.panel and os.path.splitext(args.panel)[1].lower() not in COMMENT_EXTENSIONS:
+        raise ValueError(f"--panel {args.panel}: expected a {'/'.join(COMMENT_EXTENSIONS)} file name")
+    inputs = [("--checkpoint", args.checkpoint)]
+    if args.pretrained:
+        from deq_flow_jax import pretrained
+        inputs.append(("--pretrained: the shipped models", pretrained.root()))
     seen = {}
     for flag, path in (("--out", args.out), ("--panel", args.panel)):
         if path is None:
             continue
-        out = os.path.realpath(os.path.expanduser(path))
-        if args.checkpoint:
-            ckpt = os.path.realpath(os.path.expanduser(args.checkpoint))
-            if out == ckpt or out.startswith(ckpt + os.sep):
-                raise ValueError(f"{flag} {path}: inside the input --checkpoint {args.checkpoint}; "
-                                 "write the results elsewhere")
-        if os.path.isdir(out):
-            raise ValueError(f"{flag} {path}: is a directory, expected a file path")
-        if os.path.exists(out) and not args.overwrite:
-            raise ValueError(f"{flag} {path}: exists (pass --overwrite to replace it)")
-        if out in seen:
-            raise ValueError(f"{flag} {path}: the same file as {seen[out]}")
-        seen[out] = flag
+        path = os.path.expanduser(path)
+        check_no_overlap(path, flag, inputs)
+        check_output_file(path, args.overwrite, flag, is_ours=ours[flag])
+        real = os.path.realpath(path)
+        if real in seen:
+            raise ValueError(f"{flag} {path}: the same file as {seen[real]}")
+        seen[real] = flag
 
 
 def evaluation_sets(args) -> dict:
@@ -299,7 +310,7 @@ def main(argv=None) -> int:
         print(text)
     if args.panel:
         from deq_flow_jax.io import write_image
-        write_image(os.path.expanduser(args.panel), draw_panel(firsts))
+        write_image(os.path.expanduser(args.panel), draw_panel(firsts), comment=PANEL_COMMENT)
         print(f"wrote {args.panel}")
     print(table(report))
     return 0

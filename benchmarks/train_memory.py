@@ -254,7 +254,9 @@ def main(argv=None) -> int:
                    help="ModelConfig.compute_dtype (bfloat16 = mixed precision)")
     p.add_argument("--cpu-memory-scheduler", action="store_true",
                    help=f"run the children with XLA_FLAGS+={MEMORY_SCHEDULER_FLAG}")
-    p.add_argument("--out", default=None, help="also write the JSON here")
+    p.add_argument("--out", default=None, help="also write the JSON here (atomically)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out that this script wrote")
     p.add_argument("--run", default="all",
                    help="which MODE@STEPS also get the run phase (step time, peak RSS): 'all', "
                         "'none' or a comma-separated list, e.g. correction6@24,bptt@12")
@@ -278,6 +280,14 @@ def main(argv=None) -> int:
                         args.solver, args.seed, args.remat, args.compute_dtype)
         print(json.dumps(res), flush=True)
         return 0
+    if args.out:       # checked before any work: never replaces a file this script did not write
+        from deq_flow_jax.io.outputs import OutputError, check_output_file, json_field
+        try:
+            check_output_file(args.out, args.overwrite, "--out",
+                              is_ours=lambda path: json_field(path, "benchmark") == "train_memory")
+        except OutputError as err:
+            print(f"benchmarks/train_memory.py: error: {err}", file=sys.stderr)
+            return 2
     modes = [m for m in args.modes.split(",") if m]
     bad = [m for m in modes if m not in ("onestep", "correction6", "ift", "bptt")]
     if bad:

@@ -143,6 +143,35 @@ def test_image_reads_rgb_grey_rgba_and_ppm(tmp_path, rng):
         fio.read_image(tmp_path / "empty.png")
 
 
+@pytest.mark.parametrize("ext", ["png", "jpg"])
+def test_image_comment_round_trip(tmp_path, rng, ext):
+    img = (rng.random((24, 40, 3)) * 255).astype(np.uint8)
+    path = str(tmp_path / f"a.{ext}")
+    fio.write_image(path, img, comment="written by the test")
+    assert fio.image_comment(path) == "written by the test"
+    # The file stays an ordinary image for OpenCV (and for PIL, which sees the comment too).
+    plain = str(tmp_path / f"b.{ext}")
+    fio.write_image(plain, img)
+    assert fio.image_comment(plain) is None
+    np.testing.assert_array_equal(fio.read_image(path), fio.read_image(plain))
+    PIL = pytest.importorskip("PIL.Image")
+    with PIL.open(path) as im:
+        im.load()
+        found = im.info.get("Comment", im.info.get("comment"))
+    assert found in ("written by the test", b"written by the test")
+
+
+def test_image_comment_of_other_files(tmp_path):
+    assert fio.image_comment(str(tmp_path / "missing.png")) is None
+    (tmp_path / "t.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 7)   # truncated
+    assert fio.image_comment(str(tmp_path / "t.png")) is None
+    (tmp_path / "n.txt").write_text("Comment")
+    assert fio.image_comment(str(tmp_path / "n.txt")) is None
+    with pytest.raises(ValueError, match="ppm"):
+        fio.write_image(str(tmp_path / "c.ppm"), np.zeros((4, 4, 3), np.uint8), comment="x")
+    assert not (tmp_path / "c.ppm").exists()
+
+
 def test_writes_are_atomic(tmp_path, monkeypatch):
     path = tmp_path / "x.flo"
     fio.write_flo(path, np.zeros((2, 2, 2), np.float32))

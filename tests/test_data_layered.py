@@ -345,9 +345,28 @@ def test_pretrained_benchmark_on_a_tiny_model(tmp_path, capsys):
     assert bench.main(argv) == 2 and out.read_bytes() == before
     assert bench.main(argv[:-2] + ["--out", os.path.join(ckpt, "res.json")]) == 2
     assert not os.path.exists(os.path.join(ckpt, "res.json"))
-    assert "inside the input --checkpoint" in capsys.readouterr().err
+    assert "is inside the input" in capsys.readouterr().err
     assert bench.main(argv[:-4] + ["--panel", str(tmp_path / "p2.png"), "--out", str(tmp_path / "p2.png")]) == 2
     assert "the same file as --out" in capsys.readouterr().err and not (tmp_path / "p2.png").exists()
+    # --overwrite replaces only files this script wrote: a user's JSON and a user's image (same
+    # names as before, checked before any work) stay as they were.
+    from deq_flow_jax.io import image_comment, write_image
+    foreign_json, foreign_png = tmp_path / "mine.json", tmp_path / "mine.png"
+    foreign_json.write_text('{"benchmark": "something else"}')
+    write_image(str(foreign_png), np.zeros((8, 8, 3), np.uint8))
+    keep = foreign_json.read_bytes(), foreign_png.read_bytes()
+    for flag, path in (("--out", foreign_json), ("--panel", foreign_png)):
+        swapped = [str(path) if a == str(out if flag == "--out" else tmp_path / "panel.png") else a
+                   for a in argv]
+        assert bench.main(swapped + ["--overwrite"]) == 2
+        err = capsys.readouterr().err
+        assert "not written by deq-flow" in err and len(err.strip().splitlines()) == 1
+    assert (foreign_json.read_bytes(), foreign_png.read_bytes()) == keep
+    assert bench.main(argv[:-4] + ["--panel", str(tmp_path / "p.bmp")]) == 2
+    assert ".png/.jpg/.jpeg" in capsys.readouterr().err
+    # ... and its own outputs (the panel carries the script's comment) are replaced.
+    assert image_comment(str(tmp_path / "panel.png")) == bench.PANEL_COMMENT
+    assert bench.main(argv + ["--overwrite"]) == 0
 
 
 def test_pretrained_benchmark_baselines_on_the_motorcycle_pair(tmp_path):
