@@ -439,3 +439,77 @@ def test_config_file_and_overrides_are_parsed_in_process():
     c = args.config
     assert (c.num_steps, tuple(c.data.crop_size), c.deq.f_max_steps) == (3, (48, 64), 6)
     assert (args.workdir, args.process_id, args.num_processes) == ("w", 0, None)
+
+
+# ----------------------------------------------------------------- working folders
+
+@pytest.mark.parametrize("command", ["train", "demo", "ablate"])
+def test_workdir_holding_a_users_files_is_refused_untouched(tmp_path, capsys, command):
+    """train / demo / ablate write config.json, train.jsonl, checkpoints/ ... into --workdir in
+    place: a folder with files deq-flow did not write is refused before anything is written."""
+    work = tmp_path / "my_project"
+    work.mkdir()
+    (work / "config.json").write_text('{"mine": true}')
+    (work / "train.jsonl").write_text("my notes\n")
+    before = tree_state(tmp_path)
+    config = {"train": SYNTHETIC, "demo": os.path.join(ROOT, "deq_flow_jax", "configs", "demo.py"),
+              "ablate": os.path.join(ROOT, "deq_flow_jax", "configs", "ablation.py")}[command]
+    argv = [command, "--config", config, "--workdir", work]
+    if command == "demo":
+        argv += ["--config.data.data_dir", tmp_path / "data"]
+    rc, _, err = run(capsys, *argv)
+    assert_one_line_error(rc, err, command, str(work), "--workdir", ".deq-flow-workdir")
+    assert tree_state(tmp_path) == before
+
+
+def test_claim_workdir_rules(tmp_path):
+    from deq_flow_jax.io.outputs import WORKDIR_MARKER, OutputError, claim_workdir
+
+    new = tmp_path / "a" / "b"                               # missing parents are made
+    assert claim_workdir(new, "train") == str(new)
+    assert json.loads((new / WORKDIR_MARKER).read_text())["command"] == "train"
+    (new / "train.jsonl").write_text("{}\n")
+    assert claim_workdir(new, "train") == str(new)           # its own folder: resumed
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    claim_workdir(empty, "demo")
+    # A workdir written before the marker existed (config sections + model_config.json).
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "config.json").write_text(json.dumps({"model": {}, "deq": {}, "data": {}, "lr": 1e-4}))
+    (old / "model_config.json").write_text("{}")
+    claim_workdir(old, "train")
+    assert (old / WORKDIR_MARKER).is_file()
+    # Refused: a file, a folder with other files, an output folder of `infer` (its marker is
+    # not a workdir's), and a config.json without the training sections.
+    (tmp_path / "f").write_text("x")
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "config.json").write_text(json.dumps({"model": {}}))
+    (foreign / "model_config.json").write_text("{}")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / MARKER).write_text("{}")
+    for path, words in ((tmp_path / "f", "not a folder"), (foreign, "did not write"),
+                        (out, "did not write")):
+        state = tree_state(tmp_path)
+        with pytest.raises(OutputError, match=words):
+            claim_workdir(path, "train")
+        assert tree_state(tmp_path) == state
+
+
+def test_legacy_training_workdir_resumes(tmp_path):
+    """The committed training state (training/cpu_pretrain, written before the marker) is
+    still accepted as a workdir: train resumes it."""
+    import shutil
+
+    from deq_flow_jax.io.outputs import WORKDIR_MARKER, claim_workdir
+
+    src = os.path.join(ROOT, "training", "cpu_pretrain")
+    if not os.path.isdir(src):
+        pytest.skip("no committed training state")
+    dst = tmp_path / "run"
+    os.makedirs(dst)
+    for name in ("config.json", "model_config.json", "train.jsonl"):
+        shutil.copy(os.path.join(src, name), dst / name)
+    assert claim_workdir(dst, "train") == str(dst) and (dst / WORKDIR_MARKER).is_file()

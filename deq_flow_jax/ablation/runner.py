@@ -30,6 +30,7 @@ import ml_collections
 from deq_flow_jax.ablation import collect as collect_lib
 from deq_flow_jax.ablation.settings import LABELS, selected_settings, setting_config
 from deq_flow_jax.io.common import dumps_json
+from deq_flow_jax.io.outputs import claim_workdir, is_train_workdir, json_object
 
 # the directory that holds this deq_flow_jax package: child workers import the same copy
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -93,6 +94,16 @@ def _is_number(v) -> bool:
         return False
 
 
+def _is_ablation_workdir(path: str) -> bool:
+    """An ablation workdir from before io.outputs.WORKDIR_MARKER: it holds ablation_config.json."""
+    return json_object(os.path.join(path, "ablation_config.json")) is not None
+
+
+def _is_setting_dir(path: str) -> bool:
+    """A setting's folder from before the marker: its ablation_setting.json or a training workdir."""
+    return json_object(os.path.join(path, "ablation_setting.json")) is not None or is_train_workdir(path)
+
+
 def _run_parallel(configs: dict, workdir: str, probe: bool) -> None:
     procs = {}
     env = dict(os.environ)
@@ -148,8 +159,11 @@ def run_ablation(
         missing = [n for n in names if not os.path.exists(os.path.join(workdir, n, "train.jsonl"))]
         if missing:
             raise ValueError(f"{workdir}: no training log for setting(s) {', '.join(missing)}")
-    else:
-        os.makedirs(workdir, exist_ok=True)
+    claim_workdir(workdir, "ablate", legacy=_is_ablation_workdir)
+    if train:
+        for name in names:
+            claim_workdir(os.path.join(workdir, name), "ablate",
+                          flag=f"--workdir (its setting folder {name})", legacy=_is_setting_dir)
         collect_lib.atomic_write_text(os.path.join(workdir, "ablation_config.json"), config_to_json(config))
         if parallel:
             _run_parallel(configs, workdir, probe)

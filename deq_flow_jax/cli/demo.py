@@ -63,8 +63,10 @@ def main(argv: list[str]) -> int:
 
 
 def _run(fv) -> int:
-    config, workdir = fv.config, os.path.abspath(fv.workdir)
-    os.makedirs(workdir, exist_ok=True)
+    from deq_flow_jax.io.outputs import claim_workdir
+
+    config = fv.config
+    workdir = claim_workdir(fv.workdir, "demo")       # new, empty, or an earlier demo's
     t_start = time.time()
     timings = {}
 

@@ -7,6 +7,9 @@ Rules (docs/errors_and_safety.md):
   nothing behind. The folder carries a marker file, `MARKER`, saying deq-flow wrote it.
 * `overwrite` replaces an existing folder only if it carries that marker, and an
   existing file only if `is_ours(path)` says this tool wrote it; anything else is refused.
+* A working folder (train / demo / ablate `--workdir`) is written in place and resumed,
+  never replaced: it must be new, empty, or made by deq-flow (`WORKDIR_MARKER`, or a
+  workdir from before the marker); see `claim_workdir`.
 * An output that overlaps an input (the same path, a folder holding the input, or a
   path inside an input folder) is refused before any work (`check_no_overlap`).
 * A destination that cannot be written is reported with the user's path, before any work.
@@ -25,6 +28,7 @@ from typing import Callable, Iterable
 from deq_flow_jax.io.common import apply_umask, atomic_write_text
 
 MARKER = ".deq-flow-output"
+WORKDIR_MARKER = ".deq-flow-workdir"   # working folders (train, demo, ablate): never replaced
 
 
 class OutputError(ValueError):
@@ -114,15 +118,57 @@ def check_output_file(out, overwrite: bool, flag: str = "--out",
     _check_parent(out, flag)
 
 
-def json_field(path, key: str = "tool"):
-    """Entry `key` of a JSON object file (None if the file is not such JSON): how a command
-    recognises a results file it wrote before replacing it."""
+def json_object(path) -> dict | None:
+    """The JSON object in file `path`, or None (missing, unreadable, not JSON, not an object)."""
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except (OSError, ValueError):
         return None
-    return data.get(key) if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else None
+
+
+def json_field(path, key: str = "tool"):
+    """Entry `key` of a JSON object file (None if the file is not such JSON): how a command
+    recognises a results file it wrote before replacing it."""
+    data = json_object(path)
+    return None if data is None else data.get(key)
+
+
+def is_train_workdir(path) -> bool:
+    """True for a training workdir written before WORKDIR_MARKER existed: a `config.json`
+    holding the training config's sections and a `model_config.json`."""
+    cfg = json_object(os.path.join(path, "config.json"))
+    return (cfg is not None and {"model", "deq", "data"} <= set(cfg)
+            and json_object(os.path.join(path, "model_config.json")) is not None)
+
+
+def claim_workdir(path, command: str, flag: str = "--workdir",
+                  legacy: Callable[[str], bool] = is_train_workdir) -> str:
+    """Makes `path` the working folder of `command` (train, demo, ablate) or raises OutputError.
+
+    A working folder is written into in place and resumed (config.json, train.jsonl,
+    checkpoints/, ...), so unlike an output folder it is never replaced; instead it must be
+    new, empty, hold WORKDIR_MARKER (deq-flow made it), or be a deq-flow working folder from
+    before the marker (`legacy(path)` True). A folder holding anything else is refused, so a
+    run never writes over, truncates or resumes from a user's own files. Writes the marker
+    (JSON naming the command) if missing; returns the absolute path.
+    """
+    shown = os.fspath(path)
+    path = os.path.abspath(os.path.expanduser(shown))
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise OutputError(f"{shown}: {flag} exists and is not a folder")
+    marker = os.path.join(path, WORKDIR_MARKER)
+    if os.path.isdir(path) and not os.path.isfile(marker) and os.listdir(path) and not legacy(path):
+        raise OutputError(f"{shown}: {flag} holds files deq-flow did not write (no {WORKDIR_MARKER} "
+                          "inside); nothing written: choose a new or empty folder")
+    try:
+        os.makedirs(path, exist_ok=True)
+        if not os.path.isfile(marker):
+            atomic_write_text(marker, json.dumps({"tool": "deq-flow-jax", "command": command}) + "\n")
+    except OSError as err:
+        raise OutputError(f"{shown}: {flag}: cannot write here ({err.strerror})") from None
+    return path
 
 
 class StagedDir:

@@ -103,7 +103,11 @@ def train_and_evaluate(config, workdir: str) -> dict:
     check_config(config)
     workdir = os.path.abspath(os.path.expanduser(workdir))
     is_main = jax.process_index() == 0
-    os.makedirs(workdir, exist_ok=True)
+    if is_main:   # new, empty or deq-flow's own: never config.json / train.jsonl over a user's files
+        from deq_flow_jax.io.outputs import claim_workdir
+        claim_workdir(workdir, "train")
+    else:
+        os.makedirs(workdir, exist_ok=True)
     mcfg, dcfg = model_config(config), deq_config(config)
     if is_main:
         _write_json_atomic(os.path.join(workdir, "config.json"), config.to_dict())
