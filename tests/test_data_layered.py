@@ -88,6 +88,38 @@ def test_camera_only_scenes():
         LayeredConfig(camera_only_prob=1.5)
 
 
+def test_parallax_scenes_are_one_camera_seeing_depth():
+    """parallax_prob: a camera translating past a static scene. With rotation, forward motion
+    and independent movers switched off, every pixel's flow is the camera translation times
+    the inverse depth of the layer it shows: one direction, larger for nearer (front) layers,
+    at least the background's; the flow stays exact; other configs keep their stream."""
+    still = dict(bg_rot=0.0, bg_zoom=0.0, bg_still_prob=0.0, mover_prob=0.0, photometric=False)
+    par = LayeredConfig(parallax_prob=1.0, min_objects=6, max_objects=6, **still, **SMALL)
+    for index in range(3):
+        ex = render(2, index, par)
+        flow, lab = ex["flow"], ex["layers"]
+        bg = flow[lab == 0]
+        t = bg.mean(0)
+        np.testing.assert_allclose(bg, np.broadcast_to(t, bg.shape), atol=1e-3)   # one translation
+        ratio = flow @ t / (t @ t)                           # inverse depth seen at each pixel
+        np.testing.assert_allclose(flow, ratio[..., None] * t, atol=1e-3 * (1 + np.abs(t).max()))
+        assert ratio.min() > 1 - 1e-4 and ratio.max() <= par.max_parallax + 1e-4
+        per_layer = [ratio[lab == k].mean() for k in np.unique(lab)]
+        assert np.all(np.diff(per_layer) > 0), per_layer     # layer order = depth order
+        keep = ex["occlusion"] == 0
+        err = np.abs(warp_backward(ex["image2"], flow) - ex["image1"]).mean(-1)[keep]
+        assert err.mean() < 2.5, (index, err.mean())
+    base = LayeredConfig(**SMALL)
+    for split in ("train", "validation"):
+        np.testing.assert_array_equal(render(0, 3, base.replace(parallax_prob=0.0), split)["flow"],
+                                      render(0, 3, base, split)["flow"])
+    np.testing.assert_array_equal(render(0, 3, par, "validation")["flow"],
+                                  render(0, 3, par.replace(parallax_prob=0.0), "validation")["flow"])
+    for bad in (dict(parallax_prob=-0.1), dict(mover_prob=2.0), dict(max_parallax=0.5)):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            LayeredConfig(**bad)
+
+
 def test_same_seed_and_index_give_identical_samples():
     a, b = render(3, 17), render(3, 17)
     for k in a:

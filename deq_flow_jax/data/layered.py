@@ -65,6 +65,12 @@ class LayeredConfig:
       camera_only_prob: probability that a *train* scene is the background alone (camera
         motion, no objects), as most of real footage is; the validation split ignores it, so
         its scenes stay the same whatever the training mixture.
+      parallax_prob: probability that a *train* scene with objects is one camera moving
+        through a static scene: every layer moves by the same camera rotation and zoom, and
+        by the camera translation scaled by the layer's inverse depth (1 for the background,
+        1 to `max_parallax` for the objects, nearer objects drawn in front), as a real camera
+        sees depth. Each object still moves on its own with probability `mover_prob`.
+        Validation ignores it, as camera_only_prob.
       num_train: virtual length of the train split (samples are rendered on demand).
       num_val, num_photo_pairs: sizes of the fixed validation and photo-pair sets.
     """
@@ -89,6 +95,9 @@ class LayeredConfig:
     blur_prob: float = 0.15
     jpeg_prob: float = 0.3
     camera_only_prob: float = 0.0
+    parallax_prob: float = 0.0
+    max_parallax: float = 4.0
+    mover_prob: float = 0.25
     num_train: int = 1_000_000
     num_val: int = 64
     num_photo_pairs: int = 32
@@ -99,8 +108,11 @@ class LayeredConfig:
         if not 0 <= self.min_objects <= self.max_objects:
             raise ValueError(f"need 0 <= min_objects <= max_objects, got {self.min_objects}, "
                              f"{self.max_objects}")
-        if not 0.0 <= self.camera_only_prob <= 1.0:
-            raise ValueError(f"camera_only_prob must be in [0, 1], got {self.camera_only_prob}")
+        for k in ("camera_only_prob", "parallax_prob", "mover_prob"):
+            if not 0.0 <= getattr(self, k) <= 1.0:
+                raise ValueError(f"{k} must be in [0, 1], got {getattr(self, k)}")
+        if not 1.0 <= self.max_parallax <= 20.0:
+            raise ValueError(f"max_parallax must be in [1, 20], got {self.max_parallax}")
         for k in ("num_train", "num_val", "num_photo_pairs"):
             if getattr(self, k) < 1:
                 raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
@@ -195,6 +207,40 @@ class _Layer:
     motion: np.ndarray         # 3x3 M: frame 1 -> frame 2
 
 
+def _zoom_about(point, log_zoom: float) -> np.ndarray:
+    z = math.exp(log_zoom)
+    return _translate(*point) @ np.diag([z, z, 1.0]) @ _translate(-point[0], -point[1])
+
+
+def _camera_rig(rng, cfg: LayeredConfig, h: int, w: int, scale: float):
+    """A camera moving through a static scene: a function inverse depth -> frame homography.
+
+    The rotation (about the image centre, bg_rot/bg_zoom's laws) is shared by all depths; the
+    translation t (log-uniform in bg_shift, px at the background's depth) and the forward
+    motion (log zoom about a focus of expansion) scale with the inverse depth `rho`
+    (1 = background), so nearer layers move more, in the same direction.
+    """
+    still = rng.uniform() < cfg.bg_still_prob
+    mag = (rng.uniform(0.0, 0.8) if still else
+           math.exp(rng.uniform(math.log(cfg.bg_shift[0]), math.log(cfg.bg_shift[1]))) * scale)
+    damp = 0.02 if still else 1.0
+    phi = rng.uniform(0, 2 * math.pi)
+    t = np.array([mag * math.cos(phi), mag * math.sin(phi)])
+    forward = cfg.bg_zoom * _cubic(rng) * damp
+    foe = (rng.uniform(0.25, 0.75) * w, rng.uniform(0.25, 0.75) * h)
+    a = math.radians(cfg.bg_rot * _cubic(rng) * damp)
+    c, s_ = math.cos(a), math.sin(a)
+    centre = (0.5 * w, 0.5 * h)
+    rot = _translate(*centre) @ np.array([[c, -s_, 0.0], [s_, c, 0.0], [0.0, 0.0, 1.0]]) \
+        @ _translate(-centre[0], -centre[1])
+
+    def motion(rho: float) -> np.ndarray:
+        m = rot @ _translate(*(rho * t)) @ _zoom_about(foe, rho * forward)
+        return m / m[2, 2]
+
+    return motion
+
+
 def _source(rng, bank, photo_prob, hw, used: list):
     """A texture source for a plane of size hw: (image, G, colour matrix)."""
     h, w = hw
@@ -209,8 +255,13 @@ def _source(rng, bank, photo_prob, hw, used: list):
     return tex, np.diag([w / tw, h / th, 1.0]), None
 
 
-def _sample_scene(rng, cfg: LayeredConfig, bank, used: list, camera_only_prob: float = 0.0
+def _sample_scene(rng, cfg: LayeredConfig, bank, used: list, train_mixture: bool = False
                   ) -> list[_Layer]:
+    """Background + objects. `train_mixture` (the train split) draws the scene kinds of
+    camera_only_prob and parallax_prob; each draw is made only when its probability is > 0,
+    so a config without them (and every validation scene) keeps its random stream."""
+    camera_only_prob = cfg.camera_only_prob if train_mixture else 0.0
+    parallax_prob = cfg.parallax_prob if train_mixture else 0.0
     h, w = cfg.height, cfg.width
     scale = w / _REF_WIDTH
     half_diag = 0.5 * math.hypot(h, w)
@@ -222,8 +273,14 @@ def _sample_scene(rng, cfg: LayeredConfig, bank, used: list, camera_only_prob: f
     # Drawn only when asked for, so scenes without it keep their random stream.
     if camera_only_prob > 0 and rng.uniform() < camera_only_prob:
         return layers
+    rig = None
+    if parallax_prob > 0 and rng.uniform() < parallax_prob:
+        rig = _camera_rig(rng, cfg, h, w, scale)
+        layers[0].motion = rig(1.0)
     n_obj = int(rng.integers(cfg.min_objects, cfg.max_objects + 1))
-    for _ in range(n_obj):
+    if rig is not None:        # inverse depths, ascending: later (front) objects are nearer
+        rhos = np.sort(np.exp(rng.uniform(0.0, math.log(cfg.max_parallax), n_obj)))
+    for i in range(n_obj):
         radius = min(h, w) * math.exp(rng.uniform(math.log(0.04), math.log(0.45)))
         mask = _shape_mask(rng, radius)
         n = mask.shape[0]
@@ -232,6 +289,8 @@ def _sample_scene(rng, cfg: LayeredConfig, bank, used: list, camera_only_prob: f
         place = _translate(centre[0] - (n - 1) / 2.0, centre[1] - (n - 1) / 2.0)
         motion = _motion(rng, centre, radius, cfg.obj_still_prob, cfg.obj_shift, cfg.obj_rot,
                          cfg.obj_zoom, cfg.perspective_prob, cfg.obj_perspective, scale)
+        if rig is not None and rng.uniform() >= cfg.mover_prob:
+            motion = rig(float(rhos[i]))
         layers.append(_Layer(src, g, col, mask, place, motion))
     return layers
 
@@ -381,7 +440,7 @@ def render(seed: int, index: int, cfg: LayeredConfig = LayeredConfig(), split: s
     rng = np.random.default_rng([int(seed), SALT[split], int(index)])
     used: list = []
     layers = _sample_scene(rng, cfg, photos.photo_bank(split), used,
-                           cfg.camera_only_prob if split == "train" else 0.0)
+                           train_mixture=split == "train")
     return _finish(rng, layers, cfg, used)
 
 
@@ -437,7 +496,7 @@ def render_sequence(seed: int, index: int, cfg: LayeredConfig = VIDEO_CONFIG, fr
     rng = np.random.default_rng([int(seed), SALT["video_" + split], int(index)])
     used: list = []
     layers = _sample_scene(rng, cfg, photos.photo_bank(split), used,
-                           cfg.camera_only_prob if split == "train" else 0.0)
+                           train_mixture=split == "train")
     h, w = cfg.height, cfg.width
     composed = [_compose(layers, t, h, w) for t in range(int(frames))]
     labels = np.stack([lab for _, lab in composed])
