@@ -14,7 +14,9 @@ Methods: the model (`--checkpoint`, a model directory or a training workdir, sol
 the workdir's config unless given), zero flow, OpenCV DIS (preset MEDIUM) and OpenCV
 Farneback (pyr_scale 0.5, 3 levels, window 15, 3 iterations, poly_n 5, sigma 1.2).
 Metrics (`deq_flow_jax.metrics.flow_metrics`, pooled over all valid pixels of a set):
-EPE in pixels and 1px / 3px / 5px as percent of valid pixels with EPE below 1 / 3 / 5.
+EPE in pixels and 1px / 3px / 5px as percent of valid pixels with EPE below 1 / 3 / 5; each
+pair's EPE too (`per_pair_epe`), and the table counts the pairs where the model's EPE is
+below DIS's and Farneback's.
 Seconds per pair: mean wall time per layered pair (photo pair without --sets layered;
 frame size `--size`), the model's first call (compilation) excluded. Writes one JSON (atomically;
 stdout without --out), then a markdown table on stdout. `--panel PNG` also draws the first pair
@@ -194,6 +196,7 @@ def evaluate(methods, sets, firsts: dict | None = None) -> tuple[dict, dict]:
     timing_set = next((k for k in ("layered", "photo_pairs") if k in sets), None)
     for set_name, (count, get) in sets.items():
         sums = {m: dict.fromkeys(METRIC_KEYS, 0.0) for m in methods}
+        per_pair = {m: [] for m in methods}       # each pair's EPE (None: no valid pixel)
         times = {m: [] for m in methods}
         n_total = 0.0
         for i in range(count):
@@ -206,8 +209,10 @@ def evaluate(methods, sets, firsts: dict | None = None) -> tuple[dict, dict]:
                 if firsts is not None and i == 0:
                     firsts.setdefault(set_name, (ex, {}))[1][m_name] = pred
                 if n == 0:
+                    per_pair[m_name].append(None)
                     continue
                 met = flow_metrics(pred, ex["flow"], ex["valid"])
+                per_pair[m_name].append(float(met["epe"]))
                 for k in METRIC_KEYS:   # pooling: weight each pair by its valid pixels
                     sums[m_name][k] += float(met[k]) * n
         results[set_name] = {}
@@ -215,7 +220,7 @@ def evaluate(methods, sets, firsts: dict | None = None) -> tuple[dict, dict]:
             row = {k: (sums[m_name][k] / n_total if n_total else float("nan")) for k in METRIC_KEYS}
             for k in ("1px", "3px", "5px"):
                 row[k] *= to_percent
-            row.update(pairs=count, valid_pixels=int(n_total))
+            row.update(pairs=count, valid_pixels=int(n_total), per_pair_epe=per_pair[m_name])
             results[set_name][m_name] = row
             if set_name == timing_set:
                 seconds[m_name] = float(np.mean(times[m_name]))
@@ -271,6 +276,18 @@ def table(report: dict) -> str:
         for m_name, r in rows.items():
             lines.append(f"| {set_name} | {m_name} | {fmt(r['epe'], 3)} | {fmt(r['1px'], 1)} | "
                          f"{fmt(r['3px'], 1)} | {fmt(r['5px'], 1)} | {r['pairs']} |")
+    wins = []
+    for set_name, rows in report["results"].items():
+        if "model" not in rows or rows["model"]["pairs"] < 2:
+            continue
+        mine = rows["model"]["per_pair_epe"]
+        for other in ("dis_medium", "farneback"):
+            if other in rows:
+                pairs = [(a, b) for a, b in zip(mine, rows[other]["per_pair_epe"])
+                         if a is not None and b is not None]
+                wins.append(f"| {set_name} | {other} | {sum(a < b for a, b in pairs)} of {len(pairs)} |")
+    if wins:
+        lines += ["", "| set | model's EPE below that of | pairs |", "|---|---|---|"] + wins
     if report["seconds_per_pair"]:
         h, w = report["size"]
         lines += ["", f"| method | seconds per pair at {h}x{w} |", "|---|---|"]

@@ -367,11 +367,18 @@ def test_pretrained_benchmark_on_a_tiny_model(tmp_path, capsys):
         for row in rows.values():
             assert np.isfinite(row["epe"]) and 0 <= row["1px"] <= row["3px"] <= row["5px"] <= 100
             assert row["valid_pixels"] == 4 * 48 * 64
+            # Pooled EPE = the pairs' EPEs weighted by valid pixels (all equal here).
+            assert len(row["per_pair_epe"]) == 4
+            assert row["epe"] == pytest.approx(np.mean(row["per_pair_epe"]), rel=1e-5)
     # A random model is no optical-flow estimator: DIS beats it on the photo pairs.
     assert report["results"]["photo_pairs"]["dis_medium"]["epe"] < \
         report["results"]["photo_pairs"]["model"]["epe"]
     assert set(report["seconds_per_pair"]) == {"model", "zero", "dis_medium", "farneback"}
-    assert "| layered | model |" in capsys.readouterr().out
+    out_text = capsys.readouterr().out
+    assert "| layered | model |" in out_text
+    dis_wins = sum(a < b for a, b in zip(report["results"]["photo_pairs"]["model"]["per_pair_epe"],
+                                         report["results"]["photo_pairs"]["dis_medium"]["per_pair_epe"]))
+    assert f"| photo_pairs | dis_medium | {dis_wins} of 4 |" in out_text
     # Refusals: an existing output without --overwrite, an output inside the checkpoint.
     before = out.read_bytes()
     assert bench.main(argv) == 2 and out.read_bytes() == before
