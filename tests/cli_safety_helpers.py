@@ -67,8 +67,8 @@ class FakeEstimator:
     calls = 0
     nan_pairs: set = set()
 
-    def __init__(self, variables=None, cfg=None, settings=None, pad_mode="sintel"):
-        self.settings = settings or SolverSettings()
+    def __init__(self, variables=None, cfg=None, settings=None, pad_mode="sintel", max_size=None):
+        self.settings, self.max_size = settings or SolverSettings(), max_size
 
     def __call__(self, image1, image2, *, flow_init=None, cache=None):
         im1 = np.asarray(image1, np.float32)

@@ -291,3 +291,46 @@ def test_truncated_frame_fails_before_any_pair_and_leaves_nothing(model, tmp_pat
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [err[-1]] and err[-1].startswith("deq-flow infer: ") and "2.png" in err[-1]
     assert sorted(os.listdir(tmp_path)) == ["frames"]             # no output, no staging folder
+
+
+def test_max_size_downscales_for_the_model_and_upsamples_the_flow(model, estimator, tmp_path, capsys):
+    """--max-size: frames of 48x64 are estimated at 24x32 (area downscale) and the flow is
+    upsampled back, each component doubled; stats.json and the output say so."""
+    from deq_flow_jax.evaluate.estimator import _resize_batch, upsample_flow, working_size
+
+    _, _, ckpt = model
+    big = [cv2.resize(f, (2 * W, 2 * H), interpolation=cv2.INTER_LINEAR) for f in smooth_frames(2)]
+    paths = []
+    for i, f in enumerate(big):
+        paths.append(str(tmp_path / f"big{i}.png"))
+        io.write_image(paths[-1], f)
+    out = tmp_path / "out"
+    assert cli.main(["infer", *paths, "--checkpoint", ckpt, "--out", str(out), "--max-size", "32",
+                     "--no-progress", *SOLVER_FLAGS]) == 0
+    assert f"estimated at {H}x{W} (--max-size 32)" in capsys.readouterr().out
+    flow = io.read_flo(str(out / "flow" / "big0.flo"))
+    assert flow.shape == (2 * H, 2 * W, 2)
+    small = [_resize_batch(f[None].astype(np.float32), (H, W))[0] for f in big]
+    ref = upsample_flow(estimator(small[0], small[1]).flow, (2 * H, 2 * W))[0]
+    np.testing.assert_allclose(flow, ref, atol=1e-4)
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["size"] == [2 * H, 2 * W] and stats["working_size"] == [H, W]
+    # The same estimator without max_size sees the frames at their own size.
+    assert working_size(2 * H, 2 * W, None) == (2 * H, 2 * W)
+    assert working_size(2 * H, 2 * W, 0) == (2 * H, 2 * W)
+    assert working_size(1080, 1920, 1024) == (576, 1024)
+    assert working_size(300, 200, 1024) == (300, 200)
+
+
+def test_upsample_flow_scales_vectors_with_the_frame():
+    from deq_flow_jax.evaluate.estimator import upsample_flow
+
+    ys, xs = np.mgrid[0:24, 0:32].astype(np.float32)
+    # a flow linear in the pixel centres: u = 0.1 x, v = -0.2 y (+ constants), at 24x32
+    low = np.stack([0.1 * xs + 1.0, -0.2 * ys + 0.5], -1)[None]
+    up = upsample_flow(low, (72, 64))[0]                 # 3x in y, 2x in x
+    Y, X = np.mgrid[0:72, 0:64].astype(np.float32)
+    x_low, y_low = (X + 0.5) / 2 - 0.5, (Y + 0.5) / 3 - 0.5     # pixel-centre correspondence
+    expect = np.stack([2 * (0.1 * x_low + 1.0), 3 * (-0.2 * y_low + 0.5)], -1)
+    inner = (slice(3, -3), slice(2, -2))                  # bilinear clamps at the border
+    np.testing.assert_allclose(up[inner], expect[inner], atol=1e-4)

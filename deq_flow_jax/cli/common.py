@@ -91,6 +91,22 @@ def _is_number(text: str) -> bool:
 
 # ------------------------------------------------------------------ numeric flag types
 
+def available_memory_bytes() -> int | None:
+    """Memory the system can give a new allocation now (Linux MemAvailable), else the
+    physical memory, else None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def at_least(lo: int) -> Callable[[str], int]:
     """argparse type: an integer >= lo."""
     def parse(text: str) -> int:

@@ -17,6 +17,10 @@ import sys
 from deq_flow_jax.cli import model_args
 from deq_flow_jax.cli.common import ArgumentParser, CliError, at_least, positive, run_command
 
+# The longer side the model works at by default: a 1080p frame becomes 576x1024 (about 2 GB
+# and 10-20 s per pair on 2 CPU cores); at its own size it would need ~15 GB and minutes.
+DEFAULT_MAX_SIZE = 1024
+
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser("deq-flow infer", __doc__)
@@ -37,6 +41,11 @@ def build_parser() -> ArgumentParser:
     g.add_argument("--batch-size", type=at_least(1), default=1, help="pairs per call (needs --no-reuse)")
     g.add_argument("--max-frames", type=at_least(2), default=None, help="use only the first N frames (>= 2)")
     g.add_argument("--pad-mode", choices=("sintel", "kitti"), default="sintel")
+    g.add_argument("--max-size", type=at_least(0), default=DEFAULT_MAX_SIZE, metavar="N",
+                   help="frames whose longer side exceeds N px are downscaled for the model and "
+                        "the flow is upsampled back to the frame size (default %(default)s; "
+                        "0: always the frames' own size). Memory grows with the square of the "
+                        "pixel count: a run that would not fit is refused before it starts")
     o = p.add_argument_group("outputs")
     o.add_argument("--npy", action="store_true", help="also write flow as .npy")
     o.add_argument("--no-flo", action="store_true", help="do not write .flo files")
@@ -51,7 +60,7 @@ def build_parser() -> ArgumentParser:
 
 
 def _run(args) -> int:
-    from deq_flow_jax.evaluate.estimator import FlowEstimator
+    from deq_flow_jax.evaluate.estimator import FlowEstimator, working_size
     from deq_flow_jax.evaluate.infer import InferOptions, infer_frames
     from deq_flow_jax.evaluate.inputs import open_frames
     from deq_flow_jax.io.outputs import check_no_overlap, check_output_dir
@@ -59,6 +68,8 @@ def _run(args) -> int:
     if args.batch_size > 1 and args.reuse != "none":
         raise CliError("--batch-size", "more than 1 pair per call needs --no-reuse "
                                        "(reuse chains the pairs one by one)")
+    if 0 < args.max_size < 32:
+        raise CliError("--max-size", f"must be 0 (off) or at least 32; got {args.max_size}")
     options = InferOptions(reuse=args.reuse, batch_size=args.batch_size, write_flo=not args.no_flo,
                            write_npy=args.npy, write_color=not args.no_color, video=args.video,
                            fps=args.fps, max_flow=args.max_flow, compare=args.compare,
@@ -72,10 +83,15 @@ def _run(args) -> int:
         shown = ", ".join(frames.skipped[:8]) + (", ..." if len(frames.skipped) > 8 else "")
         print(f"deq-flow infer: warning: {args.inputs[0]}: {len(frames.skipped)} file(s) without an "
               f"image extension skipped: {shown}", file=sys.stderr)
+    work = working_size(*frames.size, args.max_size)
+    check_memory(frames, work, args.batch_size, args.max_size)
     variables, cfg, settings = model_args.load_model_and_settings(args)
-    estimator = FlowEstimator(variables, cfg, settings, pad_mode=args.pad_mode)
+    estimator = FlowEstimator(variables, cfg, settings, pad_mode=args.pad_mode, max_size=args.max_size)
     summary = infer_frames(estimator, frames, args.out, options, progress=not args.no_progress)
     print(f"{summary['n_pairs']} pair(s) of {frames.size[0]}x{frames.size[1]} -> {args.out}")
+    if work != tuple(frames.size):
+        print(f"estimated at {work[0]}x{work[1]} (--max-size {args.max_size}), flow upsampled to "
+              f"{frames.size[0]}x{frames.size[1]}")
     print(f"solver {settings.solver}, budget {settings.max_steps}, tol {settings.tol} ({settings.stop_mode}); "
           f"reuse: {options.reuse}")
     steps = " ".join(str(r["steps"]) for r in summary["pairs"])
@@ -85,6 +101,34 @@ def _run(args) -> int:
         print(f"steps per pair with reuse={c['reuse']}: {' '.join(map(str, c['steps']))}  "
               f"(mean {c['mean_steps']:.2f})")
     return 0
+
+
+def check_memory(frames, work: tuple[int, int], batch: int, max_size: int) -> None:
+    """Refuses (CliError naming the input) a run whose estimated peak memory
+    (`model.inference.inference_memory_bytes` at the working size) exceeds 90 % of what the
+    machine has available, before the model is loaded."""
+    from deq_flow_jax.cli.common import available_memory_bytes
+    from deq_flow_jax.model.inference import inference_memory_bytes
+
+    need, have = inference_memory_bytes(*work, batch), available_memory_bytes()
+    if have is None or need <= 0.9 * have:
+        return
+    side = max(work)
+    fits = [n for n in range(side - side % 64, 63, -64)
+            if inference_memory_bytes(*_scaled(work, n / side), batch) <= 0.9 * have]
+    if batch > 1 and inference_memory_bytes(*work, 1) <= 0.9 * have:
+        how = "use a smaller --batch-size"
+    elif fits:
+        how = f"pass --max-size {fits[0]} or less"
+    else:
+        how = "free some memory first (the model alone needs about 1 GB)"
+    raise CliError(frames.paths[0], f"frames of {frames.size[0]}x{frames.size[1]} estimated at "
+                                    f"{work[0]}x{work[1]} need about {need / 1e9:.1f} GB, more than "
+                                    f"the {have / 1e9:.1f} GB available; {how}")
+
+
+def _scaled(hw: tuple[int, int], s: float) -> tuple[int, int]:
+    return max(8, int(hw[0] * s)), max(8, int(hw[1] * s))
 
 
 def main(argv: list[str]) -> int:

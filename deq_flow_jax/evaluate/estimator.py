@@ -46,7 +46,8 @@ class Estimate(NamedTuple):
 
     Attributes:
         flow: (B, H, W, 2) float32 flow at input resolution, pixels.
-        flow_lowres: (B, H'/8, W'/8, 2) flow at 1/8 of the padded size (H', W').
+        flow_lowres: (B, H'/8, W'/8, 2) flow at 1/8 of the padded size (H', W') of the frames
+            the model saw (the working size with `FlowEstimator(max_size=...)`).
         hidden: (B, H'/8, W'/8, hdim) GRU state at the fixed point.
         nstep: (B,) int step count of the returned (lowest-residual) iterate
             (the solver's `SolverStats.nstep`, official counting).
@@ -84,6 +85,32 @@ def _as_batch(image) -> np.ndarray:
     return image.astype(np.float32)
 
 
+def working_size(height: int, width: int, max_size: Optional[int]) -> tuple[int, int]:
+    """The (h, w) the model sees for frames of height x width: scaled (aspect kept) so that
+    the longer side is at most `max_size`; unchanged when max_size is None or 0 or the
+    frames already fit."""
+    if not max_size or max(height, width) <= max_size:
+        return int(height), int(width)
+    s = max_size / max(height, width)
+    return max(8, int(round(height * s))), max(8, int(round(width * s)))
+
+
+def _resize_batch(images: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """(B, H, W, C) float32 -> (B, h, w, C), area averaging (downscaling)."""
+    import cv2
+    return np.stack([cv2.resize(im, (hw[1], hw[0]), interpolation=cv2.INTER_AREA) for im in images])
+
+
+def upsample_flow(flow: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """(B, h, w, 2) flow in pixels of h x w -> (B, H, W, 2) in pixels of H x W: bilinear
+    (pixel centres aligned, as cv2.resize) and each component scaled by the size ratio."""
+    import cv2
+    h, w = flow.shape[1:3]
+    scale = np.array([hw[1] / w, hw[0] / h], np.float32)
+    return np.stack([cv2.resize(f, (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR) * scale
+                     for f in np.asarray(flow, np.float32)])
+
+
 class FlowEstimator:
     """Estimates flow with fixed solver settings.
 
@@ -92,13 +119,20 @@ class FlowEstimator:
         cfg: the `ModelConfig`.
         settings: `SolverSettings`.
         pad_mode: "sintel" (pad evenly) or "kitti" (pad at the bottom).
+        max_size: None / 0: frames at their own size. Else frames whose longer side exceeds
+            it are downscaled (area) to `working_size` for the model, and `Estimate.flow` is
+            upsampled back to the frame size (`upsample_flow`); `flow_lowres`, `hidden` and
+            the reuse cache stay at the working size (1/8 of it, padded).
     """
 
     def __init__(self, variables, cfg, settings: SolverSettings = SolverSettings(),
-                 pad_mode: str = "sintel"):
+                 pad_mode: str = "sintel", max_size: Optional[int] = None):
         if pad_mode not in ("sintel", "kitti"):
             raise ValueError(f"pad_mode must be 'sintel' or 'kitti'; got {pad_mode!r}")
+        if max_size is not None and max_size != 0 and max_size < 32:
+            raise ValueError(f"max_size must be 0 / None (off) or >= 32; got {max_size}")
         self.variables, self.cfg, self.settings, self.pad_mode = variables, cfg, settings, pad_mode
+        self.max_size = max_size or None
 
     def __call__(self, image1, image2, *, flow_init: Optional[np.ndarray] = None,
                  cache: Optional[tuple] = None) -> Estimate:
@@ -118,16 +152,23 @@ class FlowEstimator:
             raise ValueError(f"image1 {im1.shape} and image2 {im2.shape} differ in shape")
         s = self.settings
         t0 = time.perf_counter()
+        size = im1.shape[1:3]
+        work = working_size(*size, self.max_size)
+        if work != size:
+            im1, im2 = _resize_batch(im1, work), _resize_batch(im2, work)
         res = estimate_flow(self.variables, self.cfg, im1, im2, solver=s.solver,
                             max_steps=s.max_steps, tol=s.tol, stop_mode=s.stop_mode,
                             flow_init=flow_init, cache=cache, pad_mode=self.pad_mode)
         res = jax.device_get(jax.block_until_ready(res))
+        flow = np.asarray(res.flow, np.float32)
+        if work != size:
+            flow = upsample_flow(flow, size)
         seconds = time.perf_counter() - t0
         hidden, _ = res.cache
         st = res.stats
         trace = np.asarray(st.abs_trace if s.stop_mode == "abs" else st.rel_trace)
         steps, converged = steps_to_tolerance(trace, s.tol)
-        return Estimate(np.asarray(res.flow, np.float32), np.asarray(res.flow_lowres, np.float32),
+        return Estimate(flow, np.asarray(res.flow_lowres, np.float32),
                         np.asarray(hidden), np.asarray(st.nstep), np.asarray(st.abs_lowest),
                         np.asarray(st.rel_lowest), seconds, steps, converged)
 

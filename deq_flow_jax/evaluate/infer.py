@@ -6,7 +6,8 @@ Output layout of `infer_frames(..., out_dir)`:
     out_dir/flow/<name>.npy      the same as float32 numpy (with write_npy)
     out_dir/color/<name>.png     Middlebury colour coding
     out_dir/flow.mp4 | flow.gif  frame i beside its colour flow (with video)
-    out_dir/stats.json           settings, per-pair solver steps / residuals / time, means
+    out_dir/stats.json           settings, frame and working size, per-pair solver steps /
+                                 residuals / time, means
     out_dir/.deq-flow-output     marker: this folder was written by deq-flow
 
 Solver cost per pair is `steps`: f-evaluations until the residual first fell
@@ -162,7 +163,8 @@ def infer_frames(estimator, frames: FrameSequence, out_dir: str,
             raise InputError(f"{frames.paths[0]}: expected {n_pairs} pairs, decoded {len(records)}")
         summary = {
             "input": frames.paths if frames.kind == "images" else frames.paths[0],
-            "kind": frames.kind, "size": list(frames.size), "n_pairs": n_pairs,
+            "kind": frames.kind, "size": list(frames.size),
+            "working_size": list(_working_size(estimator, frames.size)), "n_pairs": n_pairs,
             "reuse": options.reuse, "settings": _settings(estimator),
             "mean_steps": _mean(records, "steps"),
             "mean_nstep": _mean(records, "nstep"),
@@ -176,6 +178,12 @@ def infer_frames(estimator, frames: FrameSequence, out_dir: str,
             summary["compare"] = {"reuse": other, "steps": steps, "mean_steps": float(np.mean(steps))}
         io.atomic_write_json(os.path.join(stage.path, "stats.json"), summary)
     return summary
+
+
+def _working_size(estimator, size) -> tuple[int, int]:
+    """The size the model saw: `size` unless the estimator downscales (`max_size`)."""
+    from deq_flow_jax.evaluate.estimator import working_size
+    return working_size(*size, getattr(estimator, "max_size", None))
 
 
 def _settings(estimator) -> dict:

@@ -85,3 +85,21 @@ def estimate_flow(variables, cfg: ModelConfig, image1, image2, *, solver: str = 
     return _estimate(variables, image1, image2, flow_init, cache, cfg=cfg, solver=solver,
                      max_steps=int(max_steps), tol=float(tol), stop_mode=stop_mode,
                      pad_mode=pad_mode)
+
+
+# Fitted on the 2-core CPU (DEQ-Flow-S, batch 1, 24 Anderson steps; peak RSS of the process
+# 0.83 / 1.22 / 2.75 GB at 384x512 / 512x768 / 768x1024, whose level-0 correlation volumes
+# hold 0.04 / 0.15 / 0.60 GB): the all-pairs correlation dominates, about 3.5 times its first
+# level (the pyramid, the matmul's output, the lookups), over a fixed ~0.8 GB.
+_MEMORY_BASE_BYTES = 0.8e9
+_MEMORY_PER_CORR_BYTE = 3.5
+
+
+def inference_memory_bytes(height: int, width: int, batch: int = 1) -> int:
+    """Rough peak host memory (bytes) of one `estimate_flow` call on (batch, height, width, 3)
+    frames: 0.8 GB + 3.5 x (4 N^2 bytes of the level-0 correlation volume) per sample, with
+    N = (Hp/8)(Wp/8) positions of the padded frames. A size check, not a measurement: it
+    grows with the square of the pixel count (1080p: ~15 GB; a 12-megapixel photo: ~500 GB)."""
+    n = -(-int(height) // 8) * -(-int(width) // 8)
+    return int(_MEMORY_BASE_BYTES + _MEMORY_PER_CORR_BYTE * 4.0 * n * n * int(batch))
+
