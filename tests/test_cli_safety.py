@@ -194,7 +194,12 @@ def test_solver_budget_below_one_names_its_flags(tmp_path, frames, capsys, monke
     assert not (tmp_path / "o").exists()
 
 
-def test_missing_checkpoint_is_one_clear_line(tmp_path, frames, capsys):
+def test_missing_checkpoint_is_one_clear_line(tmp_path, frames, capsys, monkeypatch):
+    from deq_flow_jax import pretrained
+
+    empty = tmp_path / "no_models"                # whether or not the package ships a model
+    empty.mkdir()
+    monkeypatch.setenv(pretrained.ENV_VAR, str(empty))
     before = tree_state(tmp_path)
     rc, _, err = run(capsys, "infer", frames, "--out", tmp_path / "o", "--no-progress")
     assert_one_line_error(rc, err, "infer", "--checkpoint", "pretrained")
