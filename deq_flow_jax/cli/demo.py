@@ -108,7 +108,8 @@ def _run(fv) -> int:
     drop = 100.0 * (1.0 - metrics["epe"] / max(metrics["zero_epe"], 1e-9))
     print("")
     print(f"validation EPE {metrics['epe']:.3f} px   (zero-flow EPE {metrics['zero_epe']:.3f} px, "
-          f"{drop:.0f}% lower) on {metrics['pairs']} synthetic validation pairs")
+          f"{abs(drop):.0f}% {'lower' if drop >= 0 else 'higher'}) on {metrics['pairs']} "
+          "synthetic validation pairs")
     print(f"1px {metrics['1px']:.1f}%  3px {metrics['3px']:.1f}%  5px {metrics['5px']:.1f}%  "
           f"Fl-all {metrics['fl_all']:.1f}%")
     print(f"time: data {timings['data_s']:.0f} s, training {timings['train_s']:.0f} s, "
