@@ -23,7 +23,8 @@ def test_ablate_rejects_unknown_setting_before_training(tmp_path, capsys):
 def test_ablate_rejects_unknown_config_variant(tmp_path, capsys):
     rc = cli.main(["ablate", "--config", ABLATION + ":sintel", "--workdir", str(tmp_path)])
     assert rc == 2
-    assert "unknown variant 'sintel'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "unknown variant 'sintel'" in err and "'layered'" in err
 
 
 def test_ablation_config_has_the_paper_budget():
@@ -33,6 +34,21 @@ def test_ablation_config_has_the_paper_budget():
     assert (c.deq.f_solver, c.deq.f_max_steps) == ("anderson", 16)
     assert tuple(c.ablation.settings) == ("ift", "ift_jac", "correction")
     assert c.sradius_every > 0 and c.ablation.jac_weight > 0
+
+
+def test_layered_ablation_is_the_shipped_recipe_with_the_paper_budget():
+    from deq_flow_jax.ablation.settings import setting_config
+    from deq_flow_jax.configs import ablation, cpu_pretrain
+
+    c, recipe = ablation.get_config("layered"), cpu_pretrain.get_config()
+    assert (c.deq.f_solver, c.deq.f_max_steps, c.deq.b_max_steps) == ("anderson", 16, 16)
+    for key in ("batch_size", "ema_decay", "seed"):
+        assert c[key] == recipe[key]
+    assert c.model.variant == recipe.model.variant == "S"
+    assert c.data.to_dict() == recipe.data.to_dict()
+    assert (c.num_steps, c.lr) == (1500, 2e-4)
+    modes = {name: setting_config(c, name).deq for name in c.ablation.settings}
+    assert modes["ift"].grad == "ift" and modes["correction"].n_losses == 2
 
 
 def test_help_texts(capsys):
