@@ -20,7 +20,7 @@ Variants via `--config deq_flow_jax/configs/ablation.py:ARG`:
 * `layered`: built on `deq_flow_jax/configs/cpu_pretrain.py`, the shipped model's recipe
   (variant S, rendered `layered` scenes, 192x256 crops, batch 4, EMA, photo-pair validation)
   for 1,500 steps at peak lr 2e-4: the ablation on data and a model that estimate real flow,
-  about 1.3 CPU-hours per setting on 2 cores (needs no download).
+  about 2-3 CPU-hours per setting (the recipe costs ~4.3 CPU-s a step; needs no download).
 
 Every key can be overridden, e.g. `--config.num_steps=400 --config.ablation.jac_weight=5.0`.
 """
