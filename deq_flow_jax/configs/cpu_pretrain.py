@@ -8,10 +8,11 @@ block; 1.01M parameters) on the rendered `layered` dataset (photographs and proc
 textures as layers with their own affine/perspective motions, data/layered.py), rendered at
 384x512 and cropped to 192x256 after the official dense augmentation. Anderson with 12 steps
 and 3 fixed-point correction terms (one phantom step each, gamma 0.8), batch 4, AdamW 1e-4
-(4e-4 for the first 1,800 steps, 2e-4 to step 5,800) with a one-cycle schedule over 10k
-steps (20k until step 7,150, then 14k, then 10k from 7,200; a warm restart over 30k from 10,000), Gaussian image noise as the official `--add_noise`.
-Validation on 16 held-out layered pairs (held-out
-photographs), and from step 1,800 on 8 held-out photo pairs with known motion (`extra_val`),
+(4e-4 for the first 1,800 steps, 2e-4 to step 5,800) with a one-cycle schedule (over 20k
+steps until step 7,150, then 14k, then 10k from 7,200: the shipped weights are step 10,000's;
+from 10,000 a warm restart over 30k), Gaussian image noise as the official `--add_noise`.
+Validation on 16 held-out layered pairs (held-out photographs), and from step 1,800 on 8
+held-out photo pairs with known motion (`extra_val`),
 the set the shipped model must win on. docs/pretrained.md has the curve, the CPU-hours and
 the command to continue.
 """
