@@ -61,10 +61,10 @@ def get_config(arg: str | None = None):
     # (camera motion). On held-out photo pairs the model had painted blobs of 5-20 px
     # motion into flat, noisy sky where the truth was 0.6 px: every training scene had 4-15
     # objects moving up to 110 px, none a plain camera motion (docs/pretrained.md).
-    # From step 7,100 (session 8; 7,400 in the lost sessions 6-7): half the scenes with objects are parallax scenes (one
-    # camera moving through a static scene, layers moving by inverse depth), as real stereo
-    # pairs and video are; on the real motorcycle pair the model's flow was blobby where DIS
-    # follows the depth edges (docs/pretrained.md).
+    # From step 7,100 (session 8; 7,400 in the lost sessions 6-7): half the scenes with
+    # objects are parallax scenes (one camera moving through a static scene, layers moving
+    # by inverse depth), as real stereo pairs and video are; on the real motorcycle pair the
+    # model's flow was blobby where DIS follows the depth edges (docs/pretrained.md).
     c.data.layered = ml_collections.ConfigDict(dict(seed=0, camera_only_prob=0.3, parallax_prob=0.5))
     c.log_every = 10
     c.eval_every = 250
