@@ -11,12 +11,12 @@ cropped to 192x256 after the official dense augmentation. Anderson with 12 steps
 and past ~16 steps the validation EPE rose; 24 steps cost 1.25x the time per step and reach
 0.003-0.005; evaluation stays at 24 steps) and 3 fixed-point correction terms (one phantom step
 each, gamma 0.8), batch 4, AdamW 1e-4 (4e-4 for the first 1,800 steps, 2e-4 to step 5,800) with
-a one-cycle schedule (over 20k steps until step 7,150, then 14k, then 10k from 7,200: the
-shipped weights are step 10,000's; from 10,000 a warm restart over 30k), Gaussian image noise
-as the official `--add_noise`. Validation on 16 held-out layered pairs (held-out photographs),
-and from step 1,800 on 8 held-out photo pairs with known motion (`extra_val`), the set the
-shipped model must win on. docs/pretrained.md has the curve, the CPU-hours and the command to
-continue.
+a one-cycle schedule (over 20k steps until step 7,150, then 14k, then 10k from 7,200: step
+10,000's weights shipped in session 8; from 10,000 a warm restart over 30k, step 14,250's
+weights shipped since), Gaussian image noise as the official `--add_noise`. Validation on 16
+held-out layered pairs (held-out photographs), and from step 1,800 on 8 held-out photo pairs
+with known motion (`extra_val`), the set the shipped model must win on. docs/pretrained.md has
+the curve, the CPU-hours and the command to continue.
 """
 import ml_collections
 
@@ -30,7 +30,7 @@ def get_config(arg: str | None = None):
     # their state was lost with their machines (photo-pair EPE 2.69 -> 2.07 px on the way,
     # docs/pretrained.md). From the committed 7,100 (session 8) the cycle ends at 10,000
     # (lr 6.6e-5 -> 2.9e-5 at step 7,200, then linearly to zero), so the anneal completes
-    # within one session and the shipped model (deq-flow-s-cpu) is an annealed one.
+    # within one session and the model shipped in session 8 (deq-flow-s-cpu) was an annealed one.
     # From 10,000 (end of session 8): a warm restart of the one-cycle over 30,000 steps (lr
     # 6.8e-5 at 10,000, linearly to zero): the anneal to 10,000 gained no more per step than
     # the constant lr before it, and the model is undertrained (40k samples), not at a floor.
