@@ -16,7 +16,8 @@ a one-cycle schedule (over 20k steps until step 7,150, then 14k, then 10k from 7
 weights shipped in session 9, step 17,250's in session 10, step 21,250's since session 13),
 Gaussian image noise as the official `--add_noise`. Validation on 16 held-out layered pairs
 (held-out photographs), and from step 1,800 on 8 held-out photo pairs with known motion
-(`extra_val`), the set the shipped model must win on. docs/pretrained.md has the curve, the CPU-hours and the command to continue.
+(`extra_val`), the set the shipped model must win on. docs/pretrained.md has the curve, the
+CPU-hours and the command to continue.
 """
 import ml_collections
 
