@@ -120,6 +120,41 @@ def test_parallax_scenes_are_one_camera_seeing_depth():
             LayeredConfig(**bad)
 
 
+def test_ground_plane_scenes_are_a_slanted_plane_seen_by_the_camera():
+    """ground_prob: the background of camera-only and parallax scenes is a slanted plane.
+    With rotation and forward motion off its flow is t * rho(x): one direction, with an
+    inverse depth affine in x that changes across the frame by 1.5x or more (a floor's
+    steady growth, which no fronto-parallel layer has); the flow stays exact; the validation
+    split and configs without it keep their random stream."""
+    still = dict(bg_rot=0.0, bg_zoom=0.0, bg_still_prob=0.0, photometric=False)
+    for scene in (dict(camera_only_prob=1.0), dict(parallax_prob=1.0, mover_prob=0.0)):
+        cfg = LayeredConfig(ground_prob=1.0, **scene, **still, **SMALL)
+        for index in range(3):
+            ex = render(4, index, cfg)
+            flow, bg = ex["flow"], ex["layers"] == 0
+            t = flow[bg].mean(0)
+            rho = flow @ t / (t @ t)
+            np.testing.assert_allclose(flow[bg], rho[bg][:, None] * t, atol=2e-3 * (1 + np.abs(t).max()))
+            ys, xs = np.nonzero(bg)
+            design = np.stack([xs, ys, np.ones_like(xs)], -1).astype(np.float64)
+            coef, *_ = np.linalg.lstsq(design, rho[bg], rcond=None)
+            np.testing.assert_allclose(design @ coef, rho[bg], atol=1e-3 * np.abs(rho[bg]).max())
+            corners = np.array([[0, 0, 1], [127, 0, 1], [0, 95, 1], [127, 95, 1]]) @ coef
+            assert corners.max() / corners.min() > 1.5 - 1e-3, corners
+            keep = ex["occlusion"] == 0
+            err = np.abs(warp_backward(ex["image2"], flow) - ex["image1"]).mean(-1)[keep]
+            assert err.mean() < 2.5, (index, err.mean())
+    par = LayeredConfig(parallax_prob=0.5, camera_only_prob=0.3, **SMALL)
+    np.testing.assert_array_equal(render(0, 3, par.replace(ground_prob=1.0), "validation")["flow"],
+                                  render(0, 3, par, "validation")["flow"])
+    ground = [render(1, i, par.replace(ground_prob=1.0))["flow"] for i in range(6)]
+    plain = [render(1, i, par)["flow"] for i in range(6)]
+    assert any(not np.array_equal(a, b) for a, b in zip(ground, plain))
+    for bad in (dict(ground_prob=1.5), dict(ground_rho=(0.5, 0.2)), dict(ground_rho=(0.0, 1.0))):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            LayeredConfig(**bad)
+
+
 def test_same_seed_and_index_give_identical_samples():
     a, b = render(3, 17), render(3, 17)
     for k in a:

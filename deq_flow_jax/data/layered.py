@@ -71,6 +71,15 @@ class LayeredConfig:
         1 to `max_parallax` for the objects, nearer objects drawn in front), as a real camera
         sees depth. Each object still moves on its own with probability `mover_prob`.
         Validation ignores it, as camera_only_prob.
+      ground_prob: probability that a *train* scene whose background moves with the camera
+        (camera-only and parallax scenes) shows the background as a slanted plane (a floor,
+        ceiling or wall) instead of a fronto-parallel one: its inverse depth varies linearly
+        across the frame, from `ground_rho` far to 1.5x-`max_parallax`x that near (p = 0.6
+        nearer towards the bottom, as a floor), so its flow is the plane-induced homography
+        of the camera motion and grows steadily across the frame (a real stereo pair's floor
+        goes from ~10 to ~60 px). Validation ignores it.
+      ground_rho: (low, high) of the far end's inverse depth (1 = the fronto-parallel
+        background's).
       num_train: virtual length of the train split (samples are rendered on demand).
       num_val, num_photo_pairs: sizes of the fixed validation and photo-pair sets.
     """
@@ -98,6 +107,8 @@ class LayeredConfig:
     parallax_prob: float = 0.0
     max_parallax: float = 4.0
     mover_prob: float = 0.25
+    ground_prob: float = 0.0
+    ground_rho: tuple[float, float] = (0.25, 1.0)
     num_train: int = 1_000_000
     num_val: int = 64
     num_photo_pairs: int = 32
@@ -108,11 +119,15 @@ class LayeredConfig:
         if not 0 <= self.min_objects <= self.max_objects:
             raise ValueError(f"need 0 <= min_objects <= max_objects, got {self.min_objects}, "
                              f"{self.max_objects}")
-        for k in ("camera_only_prob", "parallax_prob", "mover_prob"):
+        for k in ("camera_only_prob", "parallax_prob", "mover_prob", "ground_prob"):
             if not 0.0 <= getattr(self, k) <= 1.0:
                 raise ValueError(f"{k} must be in [0, 1], got {getattr(self, k)}")
         if not 1.0 <= self.max_parallax <= 20.0:
             raise ValueError(f"max_parallax must be in [1, 20], got {self.max_parallax}")
+        lo, hi = self.ground_rho
+        if not 0.05 <= lo <= hi <= 1.0:
+            raise ValueError(f"ground_rho must be (low, high) with 0.05 <= low <= high <= 1, "
+                             f"got {self.ground_rho}")
         for k in ("num_train", "num_val", "num_photo_pairs"):
             if getattr(self, k) < 1:
                 raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
@@ -212,8 +227,37 @@ def _zoom_about(point, log_zoom: float) -> np.ndarray:
     return _translate(*point) @ np.diag([z, z, 1.0]) @ _translate(-point[0], -point[1])
 
 
-def _camera_rig(rng, cfg: LayeredConfig, h: int, w: int, scale: float):
-    """A camera moving through a static scene: a function inverse depth -> frame homography.
+class _CameraRig:
+    """A camera moving through a static scene (drawn by `_camera_rig`).
+
+    rot: 3x3 rotation about the image centre, shared by all depths; t: (2,) translation in
+    px at inverse depth 1; forward: log zoom at inverse depth 1 about the focus of expansion
+    foe (x, y). `layer(rho)` is the frame homography of a fronto-parallel layer at inverse
+    depth rho, `plane(l)` that of a slanted plane whose inverse depth at pixel x is
+    l . [x, 1].
+    """
+
+    def __init__(self, rot, t, forward, foe):
+        self.rot, self.t, self.forward, self.foe = rot, np.asarray(t, np.float64), forward, foe
+
+    def layer(self, rho: float) -> np.ndarray:
+        """R T(rho t) Z_foe(rho forward): nearer layers move more, in the same direction."""
+        m = self.rot @ _translate(*(rho * self.t)) @ _zoom_about(self.foe, rho * self.forward)
+        return m / m[2, 2]
+
+    def plane(self, l: np.ndarray) -> np.ndarray:
+        """R (I + [w; tz] l^T): the pinhole camera's image of a plane under a translation
+        with forward component tz = -forward (per unit inverse depth) and lateral image
+        shift t + tz * foe, so x' = (x + rho(x) w) / (1 + rho(x) tz) with rho(x) = l . [x, 1]
+        (affine in x for a plane): at constant rho this is `layer(rho)` to first order."""
+        tz = -self.forward
+        w = self.t + tz * np.asarray(self.foe, np.float64)
+        m = self.rot @ (np.eye(3) + np.outer([w[0], w[1], tz], l))
+        return m / m[2, 2]
+
+
+def _camera_rig(rng, cfg: LayeredConfig, h: int, w: int, scale: float) -> _CameraRig:
+    """A camera moving through a static scene (`_CameraRig`).
 
     The rotation (about the image centre, bg_rot/bg_zoom's laws) is shared by all depths; the
     translation t (log-uniform in bg_shift, px at the background's depth) and the forward
@@ -233,12 +277,21 @@ def _camera_rig(rng, cfg: LayeredConfig, h: int, w: int, scale: float):
     centre = (0.5 * w, 0.5 * h)
     rot = _translate(*centre) @ np.array([[c, -s_, 0.0], [s_, c, 0.0], [0.0, 0.0, 1.0]]) \
         @ _translate(-centre[0], -centre[1])
+    return _CameraRig(rot, t, forward, foe)
 
-    def motion(rho: float) -> np.ndarray:
-        m = rot @ _translate(*(rho * t)) @ _zoom_about(foe, rho * forward)
-        return m / m[2, 2]
 
-    return motion
+def _ground_plane(rng, cfg: LayeredConfig, h: int, w: int) -> np.ndarray:
+    """l (3,): the inverse depth l . [x, 1] of a slanted background plane over an h x w
+    frame, `ground_rho` at its far edge, 1.5 to max(1.5, max_parallax) times that at its
+    near edge; the near side is the bottom (+-17 degrees) with p = 0.6, else any side."""
+    far = rng.uniform(*cfg.ground_rho)
+    near = far * math.exp(rng.uniform(math.log(1.5), math.log(max(1.5, cfg.max_parallax))))
+    ang = (math.pi / 2 + rng.normal(0.0, 0.3)) if rng.uniform() < 0.6 else rng.uniform(0, 2 * math.pi)
+    d = np.array([math.cos(ang), math.sin(ang)])          # direction of growing inverse depth
+    extent = abs(d[0]) * (w - 1) + abs(d[1]) * (h - 1)
+    g = d * (near - far) / extent
+    centre = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
+    return np.array([g[0], g[1], 0.5 * (near + far) - g @ centre])
 
 
 def _source(rng, bank, photo_prob, hw, used: list):
@@ -258,8 +311,9 @@ def _source(rng, bank, photo_prob, hw, used: list):
 def _sample_scene(rng, cfg: LayeredConfig, bank, used: list, train_mixture: bool = False
                   ) -> list[_Layer]:
     """Background + objects. `train_mixture` (the train split) draws the scene kinds of
-    camera_only_prob and parallax_prob; each draw is made only when its probability is > 0,
-    so a config without them (and every validation scene) keeps its random stream."""
+    camera_only_prob, parallax_prob and ground_prob; each draw is made only when its
+    probability is > 0, so a config without them (and every validation scene) keeps its
+    random stream."""
     camera_only_prob = cfg.camera_only_prob if train_mixture else 0.0
     parallax_prob = cfg.parallax_prob if train_mixture else 0.0
     h, w = cfg.height, cfg.width
@@ -270,13 +324,18 @@ def _sample_scene(rng, cfg: LayeredConfig, bank, used: list, train_mixture: bool
                      _motion(rng, (rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.7) * h), half_diag,
                              cfg.bg_still_prob, cfg.bg_shift, cfg.bg_rot, cfg.bg_zoom,
                              cfg.perspective_prob, cfg.bg_perspective, scale))]
+    ground_prob = cfg.ground_prob if train_mixture else 0.0
     # Drawn only when asked for, so scenes without it keep their random stream.
     if camera_only_prob > 0 and rng.uniform() < camera_only_prob:
+        if ground_prob > 0 and rng.uniform() < ground_prob:
+            layers[0].motion = _camera_rig(rng, cfg, h, w, scale).plane(_ground_plane(rng, cfg, h, w))
         return layers
     rig = None
     if parallax_prob > 0 and rng.uniform() < parallax_prob:
         rig = _camera_rig(rng, cfg, h, w, scale)
-        layers[0].motion = rig(1.0)
+        layers[0].motion = rig.layer(1.0)
+        if ground_prob > 0 and rng.uniform() < ground_prob:
+            layers[0].motion = rig.plane(_ground_plane(rng, cfg, h, w))
     n_obj = int(rng.integers(cfg.min_objects, cfg.max_objects + 1))
     if rig is not None:        # inverse depths, ascending: later (front) objects are nearer
         rhos = np.sort(np.exp(rng.uniform(0.0, math.log(cfg.max_parallax), n_obj)))
@@ -290,7 +349,7 @@ def _sample_scene(rng, cfg: LayeredConfig, bank, used: list, train_mixture: bool
         motion = _motion(rng, centre, radius, cfg.obj_still_prob, cfg.obj_shift, cfg.obj_rot,
                          cfg.obj_zoom, cfg.perspective_prob, cfg.obj_perspective, scale)
         if rig is not None and rng.uniform() >= cfg.mover_prob:
-            motion = rig(float(rhos[i]))
+            motion = rig.layer(float(rhos[i]))
         layers.append(_Layer(src, g, col, mask, place, motion))
     return layers
 
