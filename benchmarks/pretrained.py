@@ -9,14 +9,17 @@ Evaluation sets (none of their photographs is used for training, see docs/data_l
   layered      the rendered `layered` validation split (held-out photographs, 64 pairs);
   photo_pairs  held-out photographs under a known global homography (32 pairs);
   motorcycle   skimage's Middlebury stereo pair, flow = (-disparity, 0), unknown
-               disparities invalid (SPEC 7).
+               disparities invalid (SPEC 7), occlusion from the disparity
+               (`photos.stereo_occlusion`).
 Methods: the model (`--checkpoint`, a model directory or a training workdir, solver from
 the workdir's config unless given), zero flow, OpenCV DIS (preset MEDIUM) and OpenCV
 Farneback (pyr_scale 0.5, 3 levels, window 15, 3 iterations, poly_n 5, sigma 1.2).
-Metrics (`deq_flow_jax.metrics.flow_metrics`, pooled over all valid pixels of a set):
-EPE in pixels and 1px / 3px / 5px as percent of valid pixels with EPE below 1 / 3 / 5; each
-pair's EPE too (`per_pair_epe`), and the table counts the pairs where the model's EPE is
-below DIS's and Farneback's.
+Metrics (`deq_flow_jax.evaluate.aggregate.MetricAccumulator`, pooled over all valid pixels
+of a set): EPE in pixels and 1px / 3px / 5px as percent of valid pixels with EPE below 1 / 3 /
+5; the EPE over the valid pixels that stay visible in frame 2 (`epe_noc`) and over those
+hidden there or leaving it (`epe_occ`, Sintel's "unmatched"); each pair's EPE too
+(`per_pair_epe`), and the table counts the pairs where the model's EPE is below DIS's and
+Farneback's.
 Seconds per pair: mean wall time per layered pair (photo pair without --sets layered;
 frame size `--size`), the model's first call (compilation) excluded. Writes one JSON (atomically;
 stdout without --out), then a markdown table on stdout. `--panel PNG` also draws the first pair
@@ -111,6 +114,8 @@ def check_output(args) -> None:
 def evaluation_sets(args) -> dict:
     """{set name: (number of pairs, function index -> pair)}; pairs (dicts with image1, image2,
     flow, valid) are rendered when asked for, so a set never sits in memory whole."""
+    import cv2
+
     from deq_flow_jax.data.augment import resize_dense
     from deq_flow_jax.data.layered_source import make_layered_source
     from deq_flow_jax.data.photos import motorcycle_pair
@@ -128,7 +133,9 @@ def evaluation_sets(args) -> dict:
             s = args.real_scale
             i1, i2, flow, valid = resize_dense(moto["image1"], moto["image2"], moto["flow"],
                                                moto["valid"], s, s)
-            moto = dict(moto, image1=i1, image2=i2, flow=flow, valid=valid)
+            occ = cv2.resize(moto["occlusion"], (i1.shape[1], i1.shape[0]),
+                             interpolation=cv2.INTER_NEAREST)
+            moto = dict(moto, image1=i1, image2=i2, flow=flow, valid=valid, occlusion=occ)
         sets["motorcycle"] = (1, lambda i: moto)
     return sets
 
@@ -187,40 +194,38 @@ def make_methods(args):
 def evaluate(methods, sets, firsts: dict | None = None) -> tuple[dict, dict]:
     """Pooled metrics per set and method; mean seconds per pair of the first rendered set
     (layered, else photo_pairs; frames of --size) per method. `firsts`, when given, receives
-    {set: (first pair, {method: flow})} for the panel."""
-    from deq_flow_jax.metrics import flow_metrics, valid_mask
+    {set: (first pair, {method: flow})} for the panel.
 
-    # n-px accuracies in percent, whether flow_metrics returns fractions or percent.
-    to_percent = 100.0 / float(flow_metrics(np.zeros((1, 1, 2)), np.zeros((1, 1, 2)))["1px"])
+    Metrics pool the valid pixels of all pairs (`MetricAccumulator`, rule "masked"); every
+    set has occlusion maps, so `epe_noc` / `epe_occ` split them into pixels that stay visible
+    in frame 2 and pixels that are hidden there or leave it."""
+    from deq_flow_jax.evaluate.aggregate import MetricAccumulator
+
     results, seconds = {}, {}
     timing_set = next((k for k in ("layered", "photo_pairs") if k in sets), None)
     for set_name, (count, get) in sets.items():
-        sums = {m: dict.fromkeys(METRIC_KEYS, 0.0) for m in methods}
+        acc = {m: MetricAccumulator() for m in methods}
         per_pair = {m: [] for m in methods}       # each pair's EPE (None: no valid pixel)
         times = {m: [] for m in methods}
-        n_total = 0.0
         for i in range(count):
             ex = get(i)
-            n = float(np.sum(np.asarray(valid_mask(ex["flow"], ex["valid"]))))
-            n_total += n
             for m_name, fn in methods.items():
                 pred, sec = fn(ex["image1"], ex["image2"])
                 times[m_name].append(sec)
                 if firsts is not None and i == 0:
                     firsts.setdefault(set_name, (ex, {}))[1][m_name] = pred
-                if n == 0:
-                    per_pair[m_name].append(None)
-                    continue
-                met = flow_metrics(pred, ex["flow"], ex["valid"])
-                per_pair[m_name].append(float(met["epe"]))
-                for k in METRIC_KEYS:   # pooling: weight each pair by its valid pixels
-                    sums[m_name][k] += float(met[k]) * n
+                image = acc[m_name].add(pred, ex["flow"], ex["valid"], ex.get("occlusion"))
+                per_pair[m_name].append(float(image["epe_masked"]) if image["n_valid"] else None)
         results[set_name] = {}
         for m_name in methods:
-            row = {k: (sums[m_name][k] / n_total if n_total else float("nan")) for k in METRIC_KEYS}
-            for k in ("1px", "3px", "5px"):
-                row[k] *= to_percent
-            row.update(pairs=count, valid_pixels=int(n_total), per_pair_epe=per_pair[m_name])
+            res = acc[m_name].result()
+            row = {k: res[f"{k}_masked"] for k in METRIC_KEYS}
+            for k in ("epe_noc", "epe_occ"):
+                row[k] = res.get(k)
+            noc_share = (100.0 * acc[m_name].pools["noc"].n / res["n_valid"]
+                         if "noc" in acc[m_name].pools and res["n_valid"] else None)
+            row.update(pairs=count, valid_pixels=int(res["n_valid"]), noc_percent=noc_share,
+                       per_pair_epe=per_pair[m_name])
             results[set_name][m_name] = row
             if set_name == timing_set:
                 seconds[m_name] = float(np.mean(times[m_name]))
@@ -269,13 +274,15 @@ def draw_panel(firsts: dict) -> np.ndarray:
 
 def table(report: dict) -> str:
     """The markdown tables of a report."""
-    lines = ["| set | method | EPE (px) | 1px (%) | 3px (%) | 5px (%) | pairs |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| set | method | EPE (px) | 1px (%) | 3px (%) | 5px (%) | EPE visible | "
+             "EPE occluded | pairs |",
+             "|---|---|---|---|---|---|---|---|---|"]
     fmt = lambda v, d: "n/a" if v is None else f"{v:.{d}f}"  # noqa: E731
     for set_name, rows in report["results"].items():
         for m_name, r in rows.items():
             lines.append(f"| {set_name} | {m_name} | {fmt(r['epe'], 3)} | {fmt(r['1px'], 1)} | "
-                         f"{fmt(r['3px'], 1)} | {fmt(r['5px'], 1)} | {r['pairs']} |")
+                         f"{fmt(r['3px'], 1)} | {fmt(r['5px'], 1)} | {fmt(r.get('epe_noc'), 3)} | "
+                         f"{fmt(r.get('epe_occ'), 3)} | {r['pairs']} |")
     wins = []
     for set_name, rows in report["results"].items():
         if "model" not in rows or rows["model"]["pairs"] < 2:
@@ -313,6 +320,9 @@ def main(argv=None) -> int:
         "sets": {k: count for k, (count, _) in sets.items()},
         "units": {"epe": "pixels", "1px": "percent of valid pixels with EPE < 1 px",
                   "3px": "percent, EPE < 3 px", "5px": "percent, EPE < 5 px",
+                  "epe_noc": "pixels, over valid pixels that stay visible in frame 2",
+                  "epe_occ": "pixels, over valid pixels hidden in frame 2 or leaving it",
+                  "noc_percent": "percent of valid pixels that stay visible",
                   "seconds_per_pair": "mean wall seconds per layered pair, compilation excluded"},
         "results": results, "seconds_per_pair": seconds,
         "load_average": list(os.getloadavg()),

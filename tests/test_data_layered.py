@@ -459,6 +459,14 @@ def test_pretrained_benchmark_baselines_on_the_motorcycle_pair(tmp_path):
     assert rows["zero"]["epe"] == pytest.approx(expected, rel=1e-4)
     assert rows["zero"]["valid_pixels"] == int((valid >= 0.5).sum())
     assert rows["dis_medium"]["epe"] < 0.5 * rows["zero"]["epe"]
+    # The visible / hidden split, from the occlusion map resized with the pair.
+    occ = cv2.resize(moto["occlusion"], flow.shape[1::-1], interpolation=cv2.INTER_NEAREST) >= 0.5
+    mag = np.linalg.norm(flow, axis=-1)
+    assert rows["zero"]["epe_noc"] == pytest.approx(mag[(valid >= 0.5) & ~occ].mean(), rel=1e-4)
+    assert rows["zero"]["epe_occ"] == pytest.approx(mag[(valid >= 0.5) & occ].mean(), rel=1e-4)
+    assert 80 < rows["zero"]["noc_percent"] < 97
+    # DIS matches visible pixels far better than hidden ones.
+    assert rows["dis_medium"]["epe_noc"] < 0.5 * rows["dis_medium"]["epe_occ"]
 
 
 def test_pretrained_benchmark_pair_limits():
@@ -475,3 +483,30 @@ def test_pretrained_benchmark_missing_checkpoint_is_one_line(tmp_path, capsys):
     assert _benchmark().main(["--checkpoint", str(tmp_path / "none"), "--quick"]) == 2
     err = capsys.readouterr().err
     assert "--checkpoint" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_stereo_occlusion_marks_what_a_nearer_surface_hides():
+    """A near square (disparity 20) in front of a far wall (disparity 5), known everywhere:
+    the wall pixels in the 15 px left of the square are hidden in the right image (the square
+    moves 15 px further left, over them), the square and the rest stay visible, pixels whose
+    match leaves the frame are out of frame, unknown pixels are neither."""
+    h, w = 40, 100
+    disp = np.full((h, w), 5.0)
+    disp[10:30, 50:70] = 20.0
+    disp[0, 0] = np.nan
+    occ, out = photos.stereo_occlusion(disp)
+    # Out of frame: round(x - d) < 0, i.e. x < 5 on the wall (x < 20 would be the square).
+    assert np.all(out[1:, :5] == 1) and np.all(out[:, 5:] == 0) and out[0, 0] == 0 and occ[0, 0] == 0
+    # Hidden: wall pixels x in [35, 50) land on right-image columns 30..44, which the square's
+    # pixels (x - 20 = 30..49) cover; the band's edges are within the one-pixel tolerance.
+    rows = slice(10, 30)
+    assert np.all(occ[rows, 36:49] == 1) and np.all(occ[rows, 50:] == 0) and np.all(occ[rows, 5:33] == 0)
+    assert np.all(occ[30:, 5:] == 0) and np.all(occ[:10, 5:] == 0)
+    moto = photos.motorcycle_pair()
+    keep = (moto["valid"] == 1) & (moto["occlusion"] == 0)
+    assert 0.8 < keep.sum() / moto["valid"].sum() < 0.97
+    # The visible pixels are the ones the right image explains: warping it by the flow
+    # reproduces them much better than the occluded ones.
+    err = np.abs(warp_backward(moto["image2"], moto["flow"]) - moto["image1"]).mean(-1)
+    hidden = (moto["valid"] == 1) & (moto["occlusion"] == 1) & (moto["out_of_frame"] == 0)
+    assert err[keep].mean() < 0.6 * err[hidden].mean(), (err[keep].mean(), err[hidden].mean())

@@ -199,12 +199,41 @@ def colour_matrix(rng: np.random.Generator, grey: bool, strength: float = 1.0) -
     return np.concatenate([lin, bias[:, None]], axis=1).astype(np.float32)
 
 
+def stereo_occlusion(disp: np.ndarray, tol: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Occlusion masks of a rectified left image from its disparity.
+
+    disp: (H, W) left-image disparity in pixels (the left pixel x shows at x - d in the right
+    image), non-finite where unknown. Returns (occlusion, out_of_frame), (H, W) float32 1/0:
+    out_of_frame where round(x - d) leaves the right image (the convention of the rendered
+    sets); occlusion also where a pixel of the same row whose disparity is more than `tol`
+    px larger (a nearer surface) lands within one pixel of it. Unknown pixels are 0.
+    """
+    disp = np.asarray(disp, np.float64)
+    h, w = disp.shape
+    known = np.isfinite(disp)
+    d = np.where(known, disp, -np.inf)
+    target = np.where(known, np.round(np.arange(w)[None, :] - np.where(known, disp, 0.0)), -10 * w)
+    inside = known & (target >= 0) & (target < w)
+    # Largest disparity landing on each right-image column (padded by one on each side).
+    nearest = np.full((h, w + 2), -np.inf)
+    rows = np.broadcast_to(np.arange(h)[:, None], (h, w))
+    np.maximum.at(nearest, (rows[inside], target[inside].astype(np.int64) + 1), d[inside])
+    t = np.clip(target, -1, w).astype(np.int64) + 1
+    cover = np.maximum(np.maximum(np.take_along_axis(nearest, np.clip(t - 1, 0, w + 1), 1),
+                                  np.take_along_axis(nearest, t, 1)),
+                       np.take_along_axis(nearest, np.clip(t + 1, 0, w + 1), 1))
+    out_of_frame = known & ~inside
+    occluded = out_of_frame | (inside & (d < cover - tol))
+    return occluded.astype(np.float32), out_of_frame.astype(np.float32)
+
+
 def motorcycle_pair() -> dict:
     """skimage's rectified Middlebury stereo pair as a flow pair (left -> right).
 
     Returns {"image1", "image2": (500, 741, 3) uint8, "flow": (500, 741, 2) float32 with
     flow = (-disparity, 0), "valid": (500, 741) float32, 0 where the disparity is unknown
-    (non-finite), "meta": {...}}. Only for evaluation (SPEC 7): never a training texture.
+    (non-finite), "occlusion", "out_of_frame": (500, 741) float32 from `stereo_occlusion`,
+    "meta": {...}}. Only for evaluation (SPEC 7): never a training texture.
     """
     import skimage.data
 
@@ -213,7 +242,8 @@ def motorcycle_pair() -> dict:
     finite = np.isfinite(disp)
     flow = np.zeros(disp.shape + (2,), np.float32)
     flow[..., 0] = np.where(finite, -disp, 0.0)
+    occlusion, out_of_frame = stereo_occlusion(disp)
     return {"image1": _as_rgb(left), "image2": _as_rgb(right), "flow": flow,
-            "valid": finite.astype(np.float32),
+            "valid": finite.astype(np.float32), "occlusion": occlusion, "out_of_frame": out_of_frame,
             "meta": {"scene": "motorcycle", "frame": 0, "id": "motorcycle", "dataset": "motorcycle",
                      "split": "validation", "index": 0}}
