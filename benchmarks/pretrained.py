@@ -17,7 +17,8 @@ Farneback (pyr_scale 0.5, 3 levels, window 15, 3 iterations, poly_n 5, sigma 1.2
 Metrics (`deq_flow_jax.evaluate.aggregate.MetricAccumulator`, pooled over all valid pixels
 of a set): EPE in pixels and 1px / 3px / 5px as percent of valid pixels with EPE below 1 / 3 /
 5; the EPE over the valid pixels that stay visible in frame 2 (`epe_noc`) and over those
-hidden there or leaving it (`epe_occ`, Sintel's "unmatched"); each pair's EPE too
+hidden there or leaving it (`epe_occ`, Sintel's "unmatched"), and by ground-truth speed
+(`epe_s0-10`, `epe_s10-40`, `epe_s40+`, Sintel's bins); each pair's EPE too
 (`per_pair_epe`), and the table counts the pairs where the model's EPE is below DIS's and
 Farneback's.
 Seconds per pair: mean wall time per layered pair (photo pair without --sets layered;
@@ -198,8 +199,9 @@ def evaluate(methods, sets, firsts: dict | None = None) -> tuple[dict, dict]:
 
     Metrics pool the valid pixels of all pairs (`MetricAccumulator`, rule "masked"); every
     set has occlusion maps, so `epe_noc` / `epe_occ` split them into pixels that stay visible
-    in frame 2 and pixels that are hidden there or leave it."""
-    from deq_flow_jax.evaluate.aggregate import MetricAccumulator
+    in frame 2 and pixels that are hidden there or leave it; `epe_s0-10`, `epe_s10-40`,
+    `epe_s40+` by ground-truth speed."""
+    from deq_flow_jax.evaluate.aggregate import SPEED_BINS, MetricAccumulator
 
     results, seconds = {}, {}
     timing_set = next((k for k in ("layered", "photo_pairs") if k in sets), None)
@@ -220,7 +222,7 @@ def evaluate(methods, sets, firsts: dict | None = None) -> tuple[dict, dict]:
         for m_name in methods:
             res = acc[m_name].result()
             row = {k: res[f"{k}_masked"] for k in METRIC_KEYS}
-            for k in ("epe_noc", "epe_occ"):
+            for k in ("epe_noc", "epe_occ") + tuple(f"epe_{b}" for b, _, _ in SPEED_BINS):
                 row[k] = res.get(k)
             noc_share = (100.0 * acc[m_name].pools["noc"].n / res["n_valid"]
                          if "noc" in acc[m_name].pools and res["n_valid"] else None)
@@ -283,6 +285,11 @@ def table(report: dict) -> str:
             lines.append(f"| {set_name} | {m_name} | {fmt(r['epe'], 3)} | {fmt(r['1px'], 1)} | "
                          f"{fmt(r['3px'], 1)} | {fmt(r['5px'], 1)} | {fmt(r.get('epe_noc'), 3)} | "
                          f"{fmt(r.get('epe_occ'), 3)} | {r['pairs']} |")
+    lines += ["", "| set | method | EPE s0-10 | EPE s10-40 | EPE s40+ |", "|---|---|---|---|---|"]
+    for set_name, rows in report["results"].items():
+        for m_name, r in rows.items():
+            lines.append(f"| {set_name} | {m_name} | {fmt(r.get('epe_s0-10'), 3)} | "
+                         f"{fmt(r.get('epe_s10-40'), 3)} | {fmt(r.get('epe_s40+'), 3)} |")
     wins = []
     for set_name, rows in report["results"].items():
         if "model" not in rows or rows["model"]["pairs"] < 2:
@@ -323,6 +330,7 @@ def main(argv=None) -> int:
                   "epe_noc": "pixels, over valid pixels that stay visible in frame 2",
                   "epe_occ": "pixels, over valid pixels hidden in frame 2 or leaving it",
                   "noc_percent": "percent of valid pixels that stay visible",
+                  "epe_s0-10": "pixels, over valid pixels with |gt| < 10 px (s10-40, s40+ alike)",
                   "seconds_per_pair": "mean wall seconds per layered pair, compilation excluded"},
         "results": results, "seconds_per_pair": seconds,
         "load_average": list(os.getloadavg()),

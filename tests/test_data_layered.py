@@ -467,6 +467,9 @@ def test_pretrained_benchmark_baselines_on_the_motorcycle_pair(tmp_path):
     assert 80 < rows["zero"]["noc_percent"] < 97
     # DIS matches visible pixels far better than hidden ones.
     assert rows["dis_medium"]["epe_noc"] < 0.5 * rows["dis_medium"]["epe_occ"]
+    # Speed bins: at a quarter of the size the largest disparity is 15 px, so s40+ is empty.
+    assert rows["zero"]["epe_s0-10"] == pytest.approx(mag[(valid >= 0.5) & (mag < 10)].mean(), rel=1e-4)
+    assert rows["zero"]["epe_s40+"] is None
 
 
 def test_pretrained_benchmark_pair_limits():

@@ -94,3 +94,19 @@ def test_occlusion_split():
     r = acc.result()
     np.testing.assert_allclose([r["epe_noc"], r["epe_occ"], r["epe_masked"]], [1.5, 3.0, 2.0])
     assert "epe_noc" not in MetricAccumulator().result()
+
+
+def test_speed_bins_split_masked_pixels_by_ground_truth_speed():
+    """Sintel's s0-10 / s10-40 / s40+: each masked pixel in the bin of its |gt|, edges to the
+    upper bin; invalid pixels in none; an empty bin is NaN."""
+    acc = MetricAccumulator()
+    gt = np.array([[[3.0, 4.0], [10.0, 0.0], [0.0, 39.0], [40.0, 0.0], [0.0, 50.0]]], np.float32)
+    pred = gt + np.array([[[1.0, 0], [2.0, 0], [3.0, 0], [4.0, 0], [8.0, 0]]], np.float32)
+    valid = np.array([[1, 1, 1, 1, 0]], np.float32)
+    acc.add(pred, gt, valid)
+    r = acc.result()
+    np.testing.assert_allclose([r["epe_s0-10"], r["epe_s10-40"], r["epe_s40+"]], [1.0, 2.5, 4.0])
+    assert r["1px_s10-40"] == 0.0
+    acc = MetricAccumulator()
+    acc.add(gt[:, :1], gt[:, :1])
+    assert np.isnan(acc.result()["epe_s40+"]) and acc.result()["epe_s0-10"] == 0.0

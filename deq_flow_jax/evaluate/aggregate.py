@@ -11,6 +11,8 @@ percent, KITTI Fl-all). This module decides which pixels and images they are tak
   ``*_masked_official``, the proper mean over the valid pixels is ``*_masked``;
 * ``noc`` / ``occ`` (only when occlusion maps are given): masked pixels that stay
   visible in / leave the second frame;
+* ``s0-10`` / ``s10-40`` / ``s40+``: masked pixels by ground-truth speed (|gt| in px:
+  below 10, 10 to below 40, 40 and above), the Sintel leaderboard's bins;
 * per image: the masked EPE of each image (KITTI averages it over images).
 
 `MetricAccumulator.summary(rule)` turns these into the five canonical metrics
@@ -24,6 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from deq_flow_jax import metrics as M
+
+SPEED_BINS = (("s0-10", 0.0, 10.0), ("s10-40", 10.0, 40.0), ("s40+", 40.0, float("inf")))
 
 POOLING_RULES = {
     "all": "EPE and n-px over all pixels of all images; Fl-all over the masked pixels",
@@ -41,6 +45,8 @@ def _image_sums(pred, gt, valid, occlusion, max_flow):
     mask = M.valid_mask(gt, valid, max_flow)
     out = {"all": M.error_sums(err, mag, jnp.ones(err.shape, bool)),
            "masked": M.error_sums(err, mag, mask)}
+    for name, lo, hi in SPEED_BINS:
+        out[name] = M.error_sums(err, mag, mask & (mag >= lo) & (mag < hi))
     if occlusion is not None:
         occ = occlusion >= 0.5
         out["noc"] = M.error_sums(err, mag, mask & ~occ)
@@ -79,6 +85,7 @@ class MetricAccumulator:
     * `epe_masked_official`, ...: the official Things "w/ mask" numbers
       (masked pixels count as zero error in an all-pixel mean);
     * `epe_noc`, `epe_occ`, ... (only when occlusion maps were given);
+    * `epe_s0-10`, `epe_s10-40`, `epe_s40+`, `1px_s0-10`, ...: by ground-truth speed;
     * `epe_per_image`: mean over images of the masked EPE (KITTI EPE);
     * `n_images`, `n_pixels`, `n_valid`.
 
@@ -134,7 +141,7 @@ class MetricAccumulator:
             res["epe_masked_official"] = masked.epe / n_all
             for t, k in zip(M.THRESHOLDS, masked.below):
                 res[f"{int(t)}px_masked_official"] = 100.0 * (int(k) + n_all - n_val) / n_all
-        for k in ("noc", "occ"):
+        for k in ("noc", "occ") + tuple(name for name, _, _ in SPEED_BINS):
             if k in self.pools:
                 res.update(_summary(self.pools[k], f"_{k}", with_fl=False))
         res["epe_per_image"] = float(np.mean(self.per_image_epe)) if self.per_image_epe else float("nan")
