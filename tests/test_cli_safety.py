@@ -398,9 +398,12 @@ def test_signals_during_infer_leave_nothing_behind(tmp_path, frames, sig, code, 
     work = tmp_path / "work"
     work.mkdir()
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    # A shell starts background jobs with SIGINT ignored, and Python keeps an ignored SIGINT
+    # (no KeyboardInterrupt): give the child the default disposition whatever started pytest.
     proc = subprocess.Popen([sys.executable, str(driver), "infer", str(frames), "--out", str(work / "out"),
                              "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, cwd=str(tmp_path))
+                            env=env, cwd=str(tmp_path),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert proc.stdout.readline().strip() == "computing"   # first pair written, second running
         assert any(p.startswith(".tmp-out-") for p in os.listdir(work))
