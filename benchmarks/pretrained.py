@@ -224,8 +224,7 @@ def evaluate(methods, sets, firsts: dict | None = None) -> tuple[dict, dict]:
             row = {k: res[f"{k}_masked"] for k in METRIC_KEYS}
             for k in ("epe_noc", "epe_occ") + tuple(f"epe_{b}" for b, _, _ in SPEED_BINS):
                 row[k] = res.get(k)
-            noc_share = (100.0 * acc[m_name].pools["noc"].n / res["n_valid"]
-                         if "noc" in acc[m_name].pools and res["n_valid"] else None)
+            noc_share = 100.0 * res["n_noc"] / res["n_valid"] if "n_noc" in res and res["n_valid"] else None
             row.update(pairs=count, valid_pixels=int(res["n_valid"]), noc_percent=noc_share,
                        per_pair_epe=per_pair[m_name])
             results[set_name][m_name] = row

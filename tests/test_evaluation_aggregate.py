@@ -93,6 +93,7 @@ def test_occlusion_split():
     acc.add(pred, gt, valid, occ)
     r = acc.result()
     np.testing.assert_allclose([r["epe_noc"], r["epe_occ"], r["epe_masked"]], [1.5, 3.0, 2.0])
+    assert (r["n_noc"], r["n_occ"], r["n_valid"]) == (2, 1, 3)
     assert "epe_noc" not in MetricAccumulator().result()
 
 
@@ -107,6 +108,7 @@ def test_speed_bins_split_masked_pixels_by_ground_truth_speed():
     r = acc.result()
     np.testing.assert_allclose([r["epe_s0-10"], r["epe_s10-40"], r["epe_s40+"]], [1.0, 2.5, 4.0])
     assert r["1px_s10-40"] == 0.0
+    assert (r["n_s0-10"], r["n_s10-40"], r["n_s40+"]) == (1, 2, 1)
     acc = MetricAccumulator()
     acc.add(gt[:, :1], gt[:, :1])
     assert np.isnan(acc.result()["epe_s40+"]) and acc.result()["epe_s0-10"] == 0.0

@@ -84,8 +84,10 @@ class MetricAccumulator:
     * `epe_masked`, `1px_masked`, ...: over the masked pixels; `fl_all`: Fl-all over them;
     * `epe_masked_official`, ...: the official Things "w/ mask" numbers
       (masked pixels count as zero error in an all-pixel mean);
-    * `epe_noc`, `epe_occ`, ... (only when occlusion maps were given);
-    * `epe_s0-10`, `epe_s10-40`, `epe_s40+`, `1px_s0-10`, ...: by ground-truth speed;
+    * `epe_noc`, `epe_occ`, ... and their pixel counts `n_noc`, `n_occ` (only when occlusion
+      maps were given);
+    * `epe_s0-10`, `epe_s10-40`, `epe_s40+`, `1px_s0-10`, ...: by ground-truth speed, with
+      counts `n_s0-10`, ...;
     * `epe_per_image`: mean over images of the masked EPE (KITTI EPE);
     * `n_images`, `n_pixels`, `n_valid`.
 
@@ -144,6 +146,7 @@ class MetricAccumulator:
         for k in ("noc", "occ") + tuple(name for name, _, _ in SPEED_BINS):
             if k in self.pools:
                 res.update(_summary(self.pools[k], f"_{k}", with_fl=False))
+                res[f"n_{k}"] = self.pools[k].n
         res["epe_per_image"] = float(np.mean(self.per_image_epe)) if self.per_image_epe else float("nan")
         res["n_images"] = self.n_images
         res["n_pixels"] = n_all
