@@ -70,6 +70,20 @@ def test_estimate_flow_any_size_jits_once_per_shape(tiny):
     assert not np.allclose(r1.flow, r2.flow)
 
 
+def test_estimate_flow_takes_unset_solver_settings_from_deq(tiny):
+    """`deq=` (the checkpoint's stored DEQConfig) supplies every solver setting not passed:
+    its solver, f_max_steps x eval_factor steps, tolerance; a passed setting wins."""
+    variables, im1, im2 = tiny
+    deq = DEQConfig(f_solver="naive", f_max_steps=2, eval_factor=1.5, f_tol=0.0)
+    explicit = estimate_flow(variables, CFG, im1[:1], im2[:1], solver="naive", max_steps=3, tol=0.0)
+    from_deq = estimate_flow(variables, CFG, im1[:1], im2[:1], deq=deq)
+    np.testing.assert_array_equal(np.asarray(from_deq.flow), np.asarray(explicit.flow))
+    one = estimate_flow(variables, CFG, im1[:1], im2[:1], deq=deq, max_steps=1)
+    one_explicit = estimate_flow(variables, CFG, im1[:1], im2[:1], solver="naive", max_steps=1, tol=0.0)
+    np.testing.assert_array_equal(np.asarray(one.flow), np.asarray(one_explicit.flow))
+    assert not np.allclose(np.asarray(one.flow), np.asarray(explicit.flow))
+
+
 def test_cache_reuses_the_fixed_point(tiny):
     variables, im1, im2 = tiny
     solved = estimate_flow(variables, CFG, im1[:1], im2[:1], solver="anderson", max_steps=4,

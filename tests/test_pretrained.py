@@ -159,11 +159,8 @@ def test_shipped_model_estimates_a_translation_of_a_real_photo(monkeypatch):
     y0, x0 = 180, 200
     image1 = photo[y0:y0 + h, x0:x0 + w]
     image2 = photo[y0 - v:y0 - v + h, x0 - u:x0 - u + w]   # image2[y+v, x+u] == image1[y, x]
-    variables, cfg = deq_flow_jax.load_pretrained()
-    ev = checkpoints.evaluation_deq(checkpoints.describe(None)[1])
-    flow = np.asarray(estimate_flow(variables, cfg, image1, image2, solver=ev.f_solver,
-                                    max_steps=ev.eval_max_steps, tol=ev.f_tol,
-                                    stop_mode=ev.f_stop_mode).flow[0])
+    variables, cfg, deq = checkpoints.load(None)
+    flow = np.asarray(estimate_flow(variables, cfg, image1, image2, deq=deq).flow[0])
     inner = flow[margin:h - margin, margin:w - margin]
     epe = np.sqrt(((inner - np.array([u, v], np.float32)) ** 2).sum(-1))
     assert np.all(np.isfinite(flow))

@@ -1,11 +1,13 @@
 """Inference API: `estimate_flow` on images of any size (padding inside), jit once per shape.
 
-    result = estimate_flow(variables, cfg, image1, image2, solver="anderson", max_steps=60)
+    variables, cfg, deq = checkpoints.load(path)          # deq: the stored solver settings
+    result = estimate_flow(variables, cfg, image1, image2, deq=deq)
     result.flow        # (B, H, W, 2) pixels, same size as the input frames
     result.cache       # (hidden, flow_lowres): pass (forward-interpolated) to the next frame
 
-`max_steps` is exactly the number of f-evaluations (the CLI's evaluation defaults
-multiply the training budget by `eval_factor`).
+`max_steps` is exactly the number of f-evaluations. Solver settings not passed come from
+`deq` as the CLI takes them (`checkpoints.evaluation_deq`: f_solver, f_max_steps x
+eval_factor, f_tol, f_stop_mode; without `deq` the official evaluation, Anderson 60 steps).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from deq_flow_jax.model import deq_flow as D
-from deq_flow_jax.model.config import ModelConfig
+from deq_flow_jax.model.config import DEQConfig, ModelConfig
 from deq_flow_jax.model.forward import initial_state, make_solver, validate_pair
 from deq_flow_jax.model.padding import compute_padding, pad, unpad
 from deq_flow_jax.solvers import check_stop_mode
@@ -50,8 +52,9 @@ def _estimate(variables, image1, image2, flow_init, cache, *, cfg, solver, max_s
     return FlowResult(unpad(flow_up, p), flow_low, (sol.value[0], flow_low), sol.stats)
 
 
-def estimate_flow(variables, cfg: ModelConfig, image1, image2, *, solver: str = "anderson",
-                  max_steps: int = 60, tol: float = 1e-3, stop_mode: str = "abs",
+def estimate_flow(variables, cfg: ModelConfig, image1, image2, *, deq: DEQConfig | None = None,
+                  solver: str | None = None, max_steps: int | None = None,
+                  tol: float | None = None, stop_mode: str | None = None,
                   flow_init=None, cache=None, pad_mode: str = "sintel") -> FlowResult:
     """Optical flow from image1 to image2 (no gradients; batch norm in inference mode).
 
@@ -59,9 +62,14 @@ def estimate_flow(variables, cfg: ModelConfig, image1, image2, *, solver: str = 
       variables: {"params", "batch_stats"} (from init_model, checkpoints.load or load_official).
       cfg: the model's ModelConfig.
       image1, image2: (B, H, W, 3) or (H, W, 3) RGB, 0..255, any size >= 16x16.
-      solver: anderson | broyden | naive.
-      max_steps: number of f-evaluations (official eval: f_thres * eval_factor, e.g. 40 * 1.5).
-      tol, stop_mode: stop when the `abs` / `rel` residual is below tol.
+      deq: the DEQConfig stored with the weights (the third value of `checkpoints.load`);
+        it supplies every solver setting below that is not passed. None: the official
+        evaluation settings (`checkpoints.FALLBACK_DEQ`: anderson, 60 steps, 1e-3, abs).
+      solver: anderson | broyden | naive (default: deq.f_solver).
+      max_steps: number of f-evaluations (default: deq.f_max_steps * deq.eval_factor; the
+        shipped deq-flow-s-cpu: 24, the official evaluation 40 * 1.5 = 60).
+      tol, stop_mode: stop when the `abs` / `rel` residual is below tol (default: deq.f_tol,
+        deq.f_stop_mode).
       flow_init: (B, Hp/8, Wp/8, 2) warm-start flow at the padded 1/8 resolution.
       cache: (hidden, flow_lowres) from a previous FlowResult.cache (fixed-point reuse; the
         official evaluation forward-interpolates the flow before passing it).
@@ -70,6 +78,13 @@ def estimate_flow(variables, cfg: ModelConfig, image1, image2, *, solver: str = 
     Returns:
       FlowResult. A leading batch axis is added (and kept) for (H, W, 3) inputs.
     """
+    from deq_flow_jax.checkpoints import evaluation_deq
+
+    ev = evaluation_deq(deq)
+    solver = ev.f_solver if solver is None else solver
+    max_steps = ev.eval_max_steps if max_steps is None else max_steps
+    tol = ev.f_tol if tol is None else tol
+    stop_mode = ev.f_stop_mode if stop_mode is None else stop_mode
     image1 = jnp.asarray(image1, jnp.float32)
     image2 = jnp.asarray(image2, jnp.float32)
     if image1.ndim == 3:

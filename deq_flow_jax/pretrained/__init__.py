@@ -89,8 +89,10 @@ def load_pretrained(name: str | None = None, root_dir: str | None = None):
     """(variables, ModelConfig) of the pretrained model `name` (None: the default one).
 
     variables: {"params", "batch_stats"} of float32 jax arrays, ready for
-    `deq_flow_jax.estimate_flow(variables, cfg, image1, image2)`. The evaluation solver
-    settings shipped with it: `deq_flow_jax.checkpoints.describe(None)`.
+    `deq_flow_jax.estimate_flow(variables, cfg, image1, image2)`. To estimate with the solver
+    settings shipped with the model (deq-flow-s-cpu: 24 Anderson steps, what it was trained
+    and measured with; estimate_flow's own default is the official 60), take its DEQConfig
+    too: `variables, cfg, deq = deq_flow_jax.checkpoints.load(None)` and pass `deq=deq`.
     """
     variables, cfg, _ = load(name, root_dir)
     return variables, cfg
