@@ -32,6 +32,13 @@ def _warp_errors(ex, flow=None):
     return err[keep], zero[keep]
 
 
+def _local_std(img):
+    """Standard deviation of the grey level over each pixel's 5x5 window: (H, W) float32."""
+    g = img.astype(np.float32).mean(-1)
+    m, m2 = cv2.blur(g, (5, 5)), cv2.blur(g * g, (5, 5))
+    return np.sqrt(np.maximum(m2 - m * m, 0.0))
+
+
 @pytest.mark.parametrize("index", [0, 1, 2])
 def test_flow_is_exact(index):
     ex = render(5, index, EXACT)
@@ -153,6 +160,35 @@ def test_ground_plane_scenes_are_a_slanted_plane_seen_by_the_camera():
     for bad in (dict(ground_prob=1.5), dict(ground_rho=(0.5, 0.2)), dict(ground_rho=(0.0, 1.0))):
         with pytest.raises(ValueError, match=next(iter(bad))):
             LayeredConfig(**bad)
+
+
+def test_flat_surface_layers_are_nearly_textureless_and_keep_exact_flow():
+    """flat_prob: train layers may be nearly textureless surfaces (sky, walls); their interior
+    has no more than a grey level or two of local contrast, the flow stays exact, a
+    camera-only scene never shows a flat frame alone, and the validation split and configs
+    without it keep their random stream."""
+    cfg = LayeredConfig(flat_prob=1.0, photometric=False, **SMALL)
+    moved = 0
+    for index in range(4):
+        ex = render(2, index, cfg)
+        assert ex["photos"] == ()                       # every layer is a flat surface
+        lab = ex["layers"].astype(np.float32)
+        edge = cv2.dilate((cv2.Laplacian(lab, cv2.CV_32F) != 0).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+        assert np.percentile(_local_std(ex["image1"])[~edge], 90) < 2.0, index
+        err, _ = _warp_errors(ex)
+        assert err.mean() < 1.0, (index, err.mean())
+        moved += np.abs(ex["flow"]).max() > 5.0
+    assert moved >= 2
+    textured = LayeredConfig(photometric=False, **SMALL)
+    cam = cfg.replace(camera_only_prob=1.0)
+    for index in range(3):                              # textured like any background
+        assert np.percentile(_local_std(render(2, index, cam)["image1"]), 90) > 2.0, index
+    np.testing.assert_array_equal(render(0, 3, textured.replace(flat_prob=1.0), "validation")["image1"],
+                                  render(0, 3, textured, "validation")["image1"])
+    np.testing.assert_array_equal(render(0, 3, textured.replace(flat_prob=0.0))["image1"],
+                                  render(0, 3, textured)["image1"])
+    with pytest.raises(ValueError, match="flat_prob"):
+        LayeredConfig(flat_prob=-0.1)
 
 
 def test_same_seed_and_index_give_identical_samples():

@@ -73,7 +73,10 @@ def get_config(arg: str | None = None):
     # from 22,000 to 23,500, aimed at the motorcycle pair's floor: motorcycle 4.13 -> 4.10 px,
     # photo pairs 1.27 -> 1.39 (slow pixels 0.61 -> 0.84), so the run continues from 22,000
     # without them (docs/pretrained.md).
-    c.data.layered = ml_collections.ConfigDict(dict(seed=0, camera_only_prob=0.3, parallax_prob=0.5))
+    # flat_prob (nearly textureless layers, session 16) is listed at 0 (no draw: the data
+    # stream is unchanged) so that a pilot can set it: --config.data.layered.flat_prob=0.2.
+    c.data.layered = ml_collections.ConfigDict(dict(seed=0, camera_only_prob=0.3, parallax_prob=0.5,
+                                                    flat_prob=0.0))
     c.log_every = 10
     c.eval_every = 250
     c.checkpoint_every = 50

@@ -80,6 +80,11 @@ class LayeredConfig:
         goes from ~10 to ~60 px). Validation ignores it.
       ground_rho: (low, high) of the far end's inverse depth (1 = the fronto-parallel
         background's).
+      flat_prob: probability that a layer of a *train* scene is a nearly textureless surface
+        (`_flat_texture`: one colour under a faint ramp, a few broad bumps and fine grain of a
+        grey level or two) instead of a photograph or procedural texture: sky, walls, painted
+        or shaded surfaces, whose motion shows only at their edges and in the camera noise.
+        Validation ignores it.
       num_train: virtual length of the train split (samples are rendered on demand).
       num_val, num_photo_pairs: sizes of the fixed validation and photo-pair sets.
     """
@@ -109,6 +114,7 @@ class LayeredConfig:
     mover_prob: float = 0.25
     ground_prob: float = 0.0
     ground_rho: tuple[float, float] = (0.25, 1.0)
+    flat_prob: float = 0.0
     num_train: int = 1_000_000
     num_val: int = 64
     num_photo_pairs: int = 32
@@ -119,7 +125,7 @@ class LayeredConfig:
         if not 0 <= self.min_objects <= self.max_objects:
             raise ValueError(f"need 0 <= min_objects <= max_objects, got {self.min_objects}, "
                              f"{self.max_objects}")
-        for k in ("camera_only_prob", "parallax_prob", "mover_prob", "ground_prob"):
+        for k in ("camera_only_prob", "parallax_prob", "mover_prob", "ground_prob", "flat_prob"):
             if not 0.0 <= getattr(self, k) <= 1.0:
                 raise ValueError(f"{k} must be in [0, 1], got {getattr(self, k)}")
         if not 1.0 <= self.max_parallax <= 20.0:
@@ -294,6 +300,35 @@ def _ground_plane(rng, cfg: LayeredConfig, h: int, w: int) -> np.ndarray:
     return np.array([g[0], g[1], 0.5 * (near + far) - g @ centre])
 
 
+def _flat_texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A nearly textureless surface: (h, w, 3) float32 0..255. One colour; a linear ramp of up to
+    24 grey levels across the plane; 0-2 broad Gaussian bumps of up to +-12 levels (sigma
+    0.15-0.5 of the plane); fine grain of std up to 1.5 levels; a tint of +-15 % per channel on
+    the shading. Contrast stays below the camera noise's few levels over any few pixels."""
+    n = float(max(h, w))
+    yy, xx = np.mgrid[:h, :w].astype(np.float32) / np.float32(n)
+    ang = rng.uniform(0.0, 2.0 * math.pi)
+    ramp = np.float32(math.cos(ang)) * xx + np.float32(math.sin(ang)) * yy
+    shade = np.float32(rng.uniform(0.0, 24.0)) * (ramp - ramp.mean())
+    for _ in range(int(rng.integers(0, 3))):
+        cx, cy = rng.uniform(0.0, w / n), rng.uniform(0.0, h / n)
+        s2 = 2.0 * rng.uniform(0.15, 0.5) ** 2
+        shade += np.float32(rng.uniform(-12.0, 12.0)) * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / np.float32(s2))
+    shade = shade + np.float32(rng.uniform(0.0, 1.5)) * rng.standard_normal((h, w), dtype=np.float32)
+    tint = (1.0 + rng.uniform(-0.15, 0.15, size=3)).astype(np.float32)
+    base = rng.uniform(20.0, 235.0, size=3).astype(np.float32)
+    return np.clip(base + shade[..., None] * tint, 0, 255).astype(np.float32)
+
+
+def _flat_source(rng, hw):
+    """A flat-surface source (`_flat_texture`) for a plane of size hw: (image, G, None)."""
+    h, w = hw
+    f = max(1.0, max(h, w) / 160.0)            # drawn at <= 160 px, as procedural textures
+    th, tw = max(8, int(round(h / f))), max(8, int(round(w / f)))
+    tex = np.clip(np.round(_flat_texture(rng, th, tw)), 0, 255).astype(np.uint8)
+    return tex, np.diag([w / tw, h / th, 1.0]), None
+
+
 def _source(rng, bank, photo_prob, hw, used: list):
     """A texture source for a plane of size hw: (image, G, colour matrix)."""
     h, w = hw
@@ -311,15 +346,18 @@ def _source(rng, bank, photo_prob, hw, used: list):
 def _sample_scene(rng, cfg: LayeredConfig, bank, used: list, train_mixture: bool = False
                   ) -> list[_Layer]:
     """Background + objects. `train_mixture` (the train split) draws the scene kinds of
-    camera_only_prob, parallax_prob and ground_prob; each draw is made only when its
-    probability is > 0, so a config without them (and every validation scene) keeps its
+    camera_only_prob, parallax_prob, ground_prob and flat_prob; each draw is made only when
+    its probability is > 0, so a config without them (and every validation scene) keeps its
     random stream."""
     camera_only_prob = cfg.camera_only_prob if train_mixture else 0.0
     parallax_prob = cfg.parallax_prob if train_mixture else 0.0
     h, w = cfg.height, cfg.width
     scale = w / _REF_WIDTH
     half_diag = 0.5 * math.hypot(h, w)
-    src, g, col = _source(rng, bank, cfg.photo_prob, (h, w), used)
+    flat_prob = cfg.flat_prob if train_mixture else 0.0
+    # Each flat draw is made only when flat_prob > 0, so configs without it keep their stream.
+    flat_bg = flat_prob > 0 and rng.uniform() < flat_prob
+    src, g, col = _flat_source(rng, (h, w)) if flat_bg else _source(rng, bank, cfg.photo_prob, (h, w), used)
     layers = [_Layer(src, g, col, None, np.eye(3),
                      _motion(rng, (rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.7) * h), half_diag,
                              cfg.bg_still_prob, cfg.bg_shift, cfg.bg_rot, cfg.bg_zoom,
@@ -327,6 +365,9 @@ def _sample_scene(rng, cfg: LayeredConfig, bank, used: list, train_mixture: bool
     ground_prob = cfg.ground_prob if train_mixture else 0.0
     # Drawn only when asked for, so scenes without it keep their random stream.
     if camera_only_prob > 0 and rng.uniform() < camera_only_prob:
+        if flat_bg:          # a flat frame alone would show its motion nowhere: texture it
+            layers[0].src, layers[0].to_plane, layers[0].colour = _source(
+                rng, bank, cfg.photo_prob, (h, w), used)
         if ground_prob > 0 and rng.uniform() < ground_prob:
             layers[0].motion = _camera_rig(rng, cfg, h, w, scale).plane(_ground_plane(rng, cfg, h, w))
         return layers
@@ -344,7 +385,10 @@ def _sample_scene(rng, cfg: LayeredConfig, bank, used: list, train_mixture: bool
         mask = _shape_mask(rng, radius)
         n = mask.shape[0]
         centre = (rng.uniform(-0.05, 1.05) * w, rng.uniform(-0.05, 1.05) * h)
-        src, g, col = _source(rng, bank, cfg.photo_prob, (n, n), used)
+        if flat_prob > 0 and rng.uniform() < flat_prob:
+            src, g, col = _flat_source(rng, (n, n))
+        else:
+            src, g, col = _source(rng, bank, cfg.photo_prob, (n, n), used)
         place = _translate(centre[0] - (n - 1) / 2.0, centre[1] - (n - 1) / 2.0)
         motion = _motion(rng, centre, radius, cfg.obj_still_prob, cfg.obj_shift, cfg.obj_rot,
                          cfg.obj_zoom, cfg.perspective_prob, cfg.obj_perspective, scale)
