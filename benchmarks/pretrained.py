@@ -20,7 +20,10 @@ of a set): EPE in pixels and 1px / 3px / 5px as percent of valid pixels with EPE
 hidden there or leaving it (`epe_occ`, Sintel's "unmatched"), and by ground-truth speed
 (`epe_s0-10`, `epe_s10-40`, `epe_s40+`, Sintel's bins); each pair's EPE too
 (`per_pair_epe`), and the table counts the pairs where the model's EPE is below DIS's and
-Farneback's.
+Farneback's. Per pair (`pairs`): the photographs shown, the mean ground-truth motion and the
+flat fraction, the share of frame-1 pixels whose 7x7 grey-level standard deviation is below 3
+(`layered.local_contrast`: sky, walls, shaded surfaces); the table splits each set's pairs into
+flat (flat fraction >= 0.5) and textured ones, with the mean per-pair EPE of each method.
 Seconds per pair: mean wall time per layered pair (photo pair without --sets layered;
 frame size `--size`), the model's first call (compilation) excluded. Writes one JSON (atomically;
 stdout without --out), then a markdown table on stdout. `--panel PNG` also draws the first pair
@@ -192,10 +195,27 @@ def make_methods(args):
     return methods, info
 
 
-def evaluate(methods, sets, firsts: dict | None = None) -> tuple[dict, dict]:
+FLAT_LEVEL, FLAT_WINDOW, FLAT_SPLIT = 3.0, 7, 0.5
+
+
+def pair_info(ex: dict) -> dict:
+    """{photos, flat_fraction, mean_motion} of one pair: the photographs it shows (if known),
+    the share of frame-1 pixels with local contrast below FLAT_LEVEL grey levels (window
+    FLAT_WINDOW) and the mean ground-truth |flow| over valid pixels (pixels)."""
+    from deq_flow_jax.data.layered import local_contrast
+    from deq_flow_jax.metrics import valid_mask
+
+    flat = float((local_contrast(ex["image1"], FLAT_WINDOW) < FLAT_LEVEL).mean())
+    valid = np.asarray(valid_mask(ex["flow"], ex["valid"]), bool)
+    speed = np.linalg.norm(np.asarray(ex["flow"], np.float32), axis=-1)[valid]
+    return {"photos": list(ex.get("meta", {}).get("photos", [])), "flat_fraction": flat,
+            "mean_motion": float(speed.mean()) if speed.size else None}
+
+
+def evaluate(methods, sets, firsts: dict | None = None) -> tuple[dict, dict, dict]:
     """Pooled metrics per set and method; mean seconds per pair of the first rendered set
-    (layered, else photo_pairs; frames of --size) per method. `firsts`, when given, receives
-    {set: (first pair, {method: flow})} for the panel.
+    (layered, else photo_pairs; frames of --size) per method; `pair_info` of every pair per
+    set. `firsts`, when given, receives {set: (first pair, {method: flow})} for the panel.
 
     Metrics pool the valid pixels of all pairs (`MetricAccumulator`, rule "masked"); every
     set has occlusion maps, so `epe_noc` / `epe_occ` split them into pixels that stay visible
@@ -203,14 +223,16 @@ def evaluate(methods, sets, firsts: dict | None = None) -> tuple[dict, dict]:
     `epe_s40+` by ground-truth speed."""
     from deq_flow_jax.evaluate.aggregate import SPEED_BINS, MetricAccumulator
 
-    results, seconds = {}, {}
+    results, seconds, pairs = {}, {}, {}
     timing_set = next((k for k in ("layered", "photo_pairs") if k in sets), None)
     for set_name, (count, get) in sets.items():
         acc = {m: MetricAccumulator() for m in methods}
         per_pair = {m: [] for m in methods}       # each pair's EPE (None: no valid pixel)
         times = {m: [] for m in methods}
+        pairs[set_name] = []
         for i in range(count):
             ex = get(i)
+            pairs[set_name].append(pair_info(ex))
             for m_name, fn in methods.items():
                 pred, sec = fn(ex["image1"], ex["image2"])
                 times[m_name].append(sec)
@@ -230,7 +252,7 @@ def evaluate(methods, sets, firsts: dict | None = None) -> tuple[dict, dict]:
             results[set_name][m_name] = row
             if set_name == timing_set:
                 seconds[m_name] = float(np.mean(times[m_name]))
-    return results, seconds
+    return results, seconds, pairs
 
 
 PANEL_HEIGHT = 240
@@ -301,11 +323,42 @@ def table(report: dict) -> str:
                 wins.append(f"| {set_name} | {other} | {sum(a < b for a, b in pairs)} of {len(pairs)} |")
     if wins:
         lines += ["", "| set | model's EPE below that of | pairs |", "|---|---|---|"] + wins
+    lines += _texture_table(report, fmt)
     if report["seconds_per_pair"]:
         h, w = report["size"]
         lines += ["", f"| method | seconds per pair at {h}x{w} |", "|---|---|"]
         lines += [f"| {m} | {fmt(s, 4)} |" for m, s in report["seconds_per_pair"].items()]
     return "\n".join(lines)
+
+
+def _texture_table(report: dict, fmt) -> list[str]:
+    """Rows splitting each set's pairs into flat and textured ones (mean per-pair EPE)."""
+    rows = []
+    for set_name, info in (report.get("pairs") or {}).items():
+        methods = report["results"][set_name]
+        flat = [p["flat_fraction"] >= FLAT_SPLIT for p in info]
+        if len(info) < 2 or all(flat) or not any(flat):
+            continue
+        for label, want in ((f"flat (>= {FLAT_SPLIT:.0%} flat pixels)", True), ("textured", False)):
+            idx = [i for i, f in enumerate(flat) if f == want]
+            means = {}
+            for m in ("model", "dis_medium", "farneback", "zero"):
+                epes = [methods[m]["per_pair_epe"][i] for i in idx] if m in methods else []
+                epes = [e for e in epes if e is not None]
+                means[m] = float(np.mean(epes)) if epes else None
+            below = "n/a"
+            if "model" in methods and "dis_medium" in methods:
+                both = [(methods["model"]["per_pair_epe"][i], methods["dis_medium"]["per_pair_epe"][i])
+                        for i in idx]
+                both = [(a, b) for a, b in both if a is not None and b is not None]
+                below = f"{sum(a < b for a, b in both)} of {len(both)}"
+            rows.append(f"| {set_name} | {label} | {len(idx)} | {fmt(means['model'], 3)} | "
+                        f"{fmt(means['dis_medium'], 3)} | {fmt(means['farneback'], 3)} | "
+                        f"{fmt(means['zero'], 3)} | {below} |")
+    if not rows:
+        return []
+    return ["", "| set | pairs | n | model | DIS medium | Farneback | zero | model below DIS |",
+            "|---|---|---|---|---|---|---|---|"] + rows
 
 
 def main(argv=None) -> int:
@@ -319,7 +372,7 @@ def main(argv=None) -> int:
         print(f"benchmarks/pretrained.py: error: {err}", file=sys.stderr)
         return 2
     firsts = {} if args.panel else None
-    results, seconds = evaluate(methods, sets, firsts)
+    results, seconds, pairs = evaluate(methods, sets, firsts)
     raw = {
         "benchmark": "pretrained", "model": info, "quick": bool(args.quick), "seed": args.seed,
         "size": list(args.size), "real_scale": args.real_scale,
@@ -330,8 +383,11 @@ def main(argv=None) -> int:
                   "epe_occ": "pixels, over valid pixels hidden in frame 2 or leaving it",
                   "noc_percent": "percent of valid pixels that stay visible",
                   "epe_s0-10": "pixels, over valid pixels with |gt| < 10 px (s10-40, s40+ alike)",
-                  "seconds_per_pair": "mean wall seconds per layered pair, compilation excluded"},
-        "results": results, "seconds_per_pair": seconds,
+                  "seconds_per_pair": "mean wall seconds per layered pair, compilation excluded",
+                  "flat_fraction": f"share of frame-1 pixels whose {FLAT_WINDOW}x{FLAT_WINDOW} grey-level "
+                                   f"std is below {FLAT_LEVEL:g}",
+                  "mean_motion": "pixels, mean ground-truth |flow| over valid pixels"},
+        "results": results, "seconds_per_pair": seconds, "pairs": pairs,
         "load_average": list(os.getloadavg()),
     }
     from deq_flow_jax.io.common import atomic_write_text, dumps_json, strict_json

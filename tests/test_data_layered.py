@@ -32,13 +32,6 @@ def _warp_errors(ex, flow=None):
     return err[keep], zero[keep]
 
 
-def _local_std(img):
-    """Standard deviation of the grey level over each pixel's 5x5 window: (H, W) float32."""
-    g = img.astype(np.float32).mean(-1)
-    m, m2 = cv2.blur(g, (5, 5)), cv2.blur(g * g, (5, 5))
-    return np.sqrt(np.maximum(m2 - m * m, 0.0))
-
-
 @pytest.mark.parametrize("index", [0, 1, 2])
 def test_flow_is_exact(index):
     ex = render(5, index, EXACT)
@@ -174,7 +167,7 @@ def test_flat_surface_layers_are_nearly_textureless_and_keep_exact_flow():
         assert ex["photos"] == ()                       # every layer is a flat surface
         lab = ex["layers"].astype(np.float32)
         edge = cv2.dilate((cv2.Laplacian(lab, cv2.CV_32F) != 0).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
-        assert np.percentile(_local_std(ex["image1"])[~edge], 90) < 2.0, index
+        assert np.percentile(layered.local_contrast(ex["image1"], 5)[~edge], 90) < 2.0, index
         err, _ = _warp_errors(ex)
         assert err.mean() < 1.0, (index, err.mean())
         moved += np.abs(ex["flow"]).max() > 5.0
@@ -182,7 +175,7 @@ def test_flat_surface_layers_are_nearly_textureless_and_keep_exact_flow():
     textured = LayeredConfig(photometric=False, **SMALL)
     cam = cfg.replace(camera_only_prob=1.0)
     for index in range(3):                              # textured like any background
-        assert np.percentile(_local_std(render(2, index, cam)["image1"]), 90) > 2.0, index
+        assert np.percentile(layered.local_contrast(render(2, index, cam)["image1"], 5), 90) > 2.0, index
     np.testing.assert_array_equal(render(0, 3, textured.replace(flat_prob=1.0), "validation")["image1"],
                                   render(0, 3, textured, "validation")["image1"])
     np.testing.assert_array_equal(render(0, 3, textured.replace(flat_prob=0.0))["image1"],
@@ -445,7 +438,17 @@ def test_pretrained_benchmark_on_a_tiny_model(tmp_path, capsys):
     assert report["results"]["photo_pairs"]["dis_medium"]["epe"] < \
         report["results"]["photo_pairs"]["model"]["epe"]
     assert set(report["seconds_per_pair"]) == {"model", "zero", "dis_medium", "farneback"}
+    # Per-pair facts: the photographs, the mean motion and the flat fraction, recomputed here.
+    from deq_flow_jax.data.layered_source import make_layered_source
+    src = make_layered_source("photo_pairs", "validation", height=48, width=64)
+    for i, info in enumerate(report["pairs"]["photo_pairs"]):
+        ex = src[i]
+        assert info["photos"] == ex["meta"]["photos"] and len(info["photos"]) == 1
+        flat = (layered.local_contrast(ex["image1"], 7) < 3.0).mean()
+        assert info["flat_fraction"] == pytest.approx(flat, abs=1e-6)
+        assert info["mean_motion"] == pytest.approx(np.linalg.norm(ex["flow"], axis=-1).mean(), rel=1e-4)
     out_text = capsys.readouterr().out
+    assert "flat pixels" not in out_text        # 48x64 frames: every pair textured, no split
     assert "| layered | model |" in out_text
     dis_wins = sum(a < b for a, b in zip(report["results"]["photo_pairs"]["model"]["per_pair_epe"],
                                          report["results"]["photo_pairs"]["dis_medium"]["per_pair_epe"]))
@@ -477,6 +480,23 @@ def test_pretrained_benchmark_on_a_tiny_model(tmp_path, capsys):
     # ... and its own outputs (the panel carries the script's comment) are replaced.
     assert image_comment(str(tmp_path / "panel.png")) == bench.PANEL_COMMENT
     assert bench.main(argv + ["--overwrite"]) == 0
+
+
+def test_pretrained_benchmark_splits_flat_and_textured_pairs():
+    """The table's texture split: mean per-pair EPE per method over the flat pairs (flat
+    fraction >= 0.5) and the textured ones, and the model's wins against DIS in each."""
+    bench = _benchmark()
+    row = lambda epes: {"epe": 0.0, "1px": 0, "3px": 0, "5px": 0, "pairs": 3, "per_pair_epe": epes}  # noqa: E731
+    report = {"results": {"photo_pairs": {"model": row([1.0, 3.0, 0.5]), "dis_medium": row([2.0, 2.0, 0.4]),
+                                          "zero": row([9.0, 9.0, 9.0])}},
+              "pairs": {"photo_pairs": [{"flat_fraction": 0.9}, {"flat_fraction": 0.5},
+                                        {"flat_fraction": 0.1}]},
+              "seconds_per_pair": {}, "size": [48, 64]}
+    text = bench.table(report)
+    assert "| photo_pairs | flat (>= 50% flat pixels) | 2 | 2.000 | 2.000 | n/a | 9.000 | 1 of 2 |" in text
+    assert "| photo_pairs | textured | 1 | 0.500 | 0.400 | n/a | 9.000 | 0 of 1 |" in text
+    report["pairs"]["photo_pairs"][2]["flat_fraction"] = 0.7      # all flat: no split
+    assert "flat pixels" not in bench.table(report)
 
 
 def test_pretrained_benchmark_baselines_on_the_motorcycle_pair(tmp_path):

@@ -320,6 +320,16 @@ def _flat_texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return np.clip(base + shade[..., None] * tint, 0, 255).astype(np.float32)
 
 
+def local_contrast(img: np.ndarray, window: int = 7) -> np.ndarray:
+    """Standard deviation of the grey level (mean of the channels) over each pixel's
+    window x window neighbourhood: (H, W, 3) or (H, W) image -> (H, W) float32 grey levels.
+    Flat surfaces (`_flat_texture`) stay below ~2; textured photographs reach tens."""
+    g = np.asarray(img, np.float32)
+    g = g.mean(-1) if g.ndim == 3 else g
+    m, m2 = cv2.blur(g, (window, window)), cv2.blur(g * g, (window, window))
+    return np.sqrt(np.maximum(m2 - m * m, 0.0))
+
+
 def _flat_source(rng, hw):
     """A flat-surface source (`_flat_texture`) for a plane of size hw: (image, G, None)."""
     h, w = hw
