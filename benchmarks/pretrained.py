@@ -315,12 +315,9 @@ def table(report: dict) -> str:
     for set_name, rows in report["results"].items():
         if "model" not in rows or rows["model"]["pairs"] < 2:
             continue
-        mine = rows["model"]["per_pair_epe"]
         for other in ("dis_medium", "farneback"):
             if other in rows:
-                pairs = [(a, b) for a, b in zip(mine, rows[other]["per_pair_epe"])
-                         if a is not None and b is not None]
-                wins.append(f"| {set_name} | {other} | {sum(a < b for a, b in pairs)} of {len(pairs)} |")
+                wins.append(f"| {set_name} | {other} | {_below(rows['model'], rows[other])} |")
     if wins:
         lines += ["", "| set | model's EPE below that of | pairs |", "|---|---|---|"] + wins
     lines += _texture_table(report, fmt)
@@ -329,6 +326,15 @@ def table(report: dict) -> str:
         lines += ["", f"| method | seconds per pair at {h}x{w} |", "|---|---|"]
         lines += [f"| {m} | {fmt(s, 4)} |" for m, s in report["seconds_per_pair"].items()]
     return "\n".join(lines)
+
+
+def _below(mine: dict, other: dict, idx=None) -> str:
+    """'K of N': of the pairs (those in `idx`, else all) where both rows have an EPE, how many
+    have `mine`'s below `other`'s."""
+    a_all, b_all = mine["per_pair_epe"], other["per_pair_epe"]
+    idx = range(len(a_all)) if idx is None else idx
+    both = [(a_all[i], b_all[i]) for i in idx if a_all[i] is not None and b_all[i] is not None]
+    return f"{sum(a < b for a, b in both)} of {len(both)}"
 
 
 def _texture_table(report: dict, fmt) -> list[str]:
@@ -348,10 +354,7 @@ def _texture_table(report: dict, fmt) -> list[str]:
                 means[m] = float(np.mean(epes)) if epes else None
             below = "n/a"
             if "model" in methods and "dis_medium" in methods:
-                both = [(methods["model"]["per_pair_epe"][i], methods["dis_medium"]["per_pair_epe"][i])
-                        for i in idx]
-                both = [(a, b) for a, b in both if a is not None and b is not None]
-                below = f"{sum(a < b for a, b in both)} of {len(both)}"
+                below = _below(methods["model"], methods["dis_medium"], idx)
             rows.append(f"| {set_name} | {label} | {len(idx)} | {fmt(means['model'], 3)} | "
                         f"{fmt(means['dis_medium'], 3)} | {fmt(means['farneback'], 3)} | "
                         f"{fmt(means['zero'], 3)} | {below} |")

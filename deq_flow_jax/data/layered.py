@@ -330,13 +330,20 @@ def local_contrast(img: np.ndarray, window: int = 7) -> np.ndarray:
     return np.sqrt(np.maximum(m2 - m * m, 0.0))
 
 
+def _drawn_source(rng, hw, texture) -> tuple:
+    """A drawn texture (`texture(rng, h, w)` -> float32 0..255: `_texture`, `_flat_texture`)
+    as the source of a plane of size hw, drawn at <= 160 px and stretched over the plane:
+    (uint8 image, G, None)."""
+    h, w = hw
+    f = max(1.0, max(h, w) / 160.0)
+    th, tw = max(8, int(round(h / f))), max(8, int(round(w / f)))
+    tex = np.clip(np.round(texture(rng, th, tw)), 0, 255).astype(np.uint8)
+    return tex, np.diag([w / tw, h / th, 1.0]), None
+
+
 def _flat_source(rng, hw):
     """A flat-surface source (`_flat_texture`) for a plane of size hw: (image, G, None)."""
-    h, w = hw
-    f = max(1.0, max(h, w) / 160.0)            # drawn at <= 160 px, as procedural textures
-    th, tw = max(8, int(round(h / f))), max(8, int(round(w / f)))
-    tex = np.clip(np.round(_flat_texture(rng, th, tw)), 0, 255).astype(np.uint8)
-    return tex, np.diag([w / tw, h / th, 1.0]), None
+    return _drawn_source(rng, hw, _flat_texture)
 
 
 def _source(rng, bank, photo_prob, hw, used: list):
@@ -347,10 +354,7 @@ def _source(rng, bank, photo_prob, hw, used: list):
         used.append(photo.name)
         img, g = photo.source(photos.photo_view(rng, photo.image.shape[:2], hw))
         return img, g, photos.colour_matrix(rng, photo.grey, strength=rng.uniform(0.2, 1.0))
-    f = max(1.0, max(h, w) / 160.0)            # procedural textures are drawn at <= 160 px
-    th, tw = max(8, int(round(h / f))), max(8, int(round(w / f)))
-    tex = np.clip(np.round(_texture(rng, th, tw)), 0, 255).astype(np.uint8)
-    return tex, np.diag([w / tw, h / th, 1.0]), None
+    return _drawn_source(rng, hw, _texture)
 
 
 def _sample_scene(rng, cfg: LayeredConfig, bank, used: list, train_mixture: bool = False
