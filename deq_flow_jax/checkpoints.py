@@ -29,6 +29,7 @@ import contextlib
 import functools
 import logging
 import os
+import sys
 
 import numpy as np
 
@@ -211,10 +212,47 @@ def _first_line(e: BaseException) -> str:
     return type(e).__name__ + (f": {first}" if first else "")
 
 
+def _is_late_tensorstore_callback(unraisable) -> bool:
+    """True for the "Event loop is closed" RuntimeError that `asyncio`'s
+    `call_soon_threadsafe` raises when a TensorStore read finishes after the event loop
+    orbax awaited it on was closed (orbax closes it as soon as one read of a restore fails;
+    the others complete later, on TensorStore's threads, and report to `sys.unraisablehook`)."""
+    err = unraisable.exc_value
+    if not (isinstance(err, RuntimeError) and str(err) == "Event loop is closed"):
+        return False
+    tb = unraisable.exc_traceback
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == "call_soon_threadsafe":
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def drop_late_tensorstore_callbacks() -> None:
+    """Installs (once per process) a `sys.unraisablehook` that drops the stray traceback of
+    a TensorStore read completing after orbax's event loop closed (see
+    `_is_late_tensorstore_callback`); every other unraisable error goes to the hook that was
+    installed before. Without it a failed restore's one-line error can be preceded, at a
+    random moment, by an "Event loop is closed" traceback from a background thread."""
+    previous = sys.unraisablehook
+    if getattr(previous, "_deq_flow_drops_late_callbacks", False):
+        return
+
+    def hook(unraisable):
+        if not _is_late_tensorstore_callback(unraisable):
+            previous(unraisable)
+
+    hook._deq_flow_drops_late_callbacks = True
+    sys.unraisablehook = hook
+
+
 @contextlib.contextmanager
 def quiet_orbax():
     """Silences orbax/absl/asyncio error logging while a read is attempted: a failed read is
-    reported once, by the caller, as one line naming the checkpoint."""
+    reported once, by the caller, as one line naming the checkpoint. Also installs
+    `drop_late_tensorstore_callbacks` (for the rest of the process: the stray reports come
+    after the read has failed and returned)."""
+    drop_late_tensorstore_callbacks()
     names = ("absl", "orbax", "asyncio", "jax", "tensorstore")
     loggers = [logging.getLogger(n) for n in names] + [logging.getLogger()]
     levels = [lg.level for lg in loggers]

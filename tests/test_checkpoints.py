@@ -258,3 +258,46 @@ def test_training_init_from_goes_through_the_same_loader(tiny, saved, workdir):
     config = ml_collections.ConfigDict({"init_from": saved[0], "seed": 0})
     with pytest.raises(ValueError, match="holds a tiny model"):
         _initial_variables(config, ModelConfig.variant("B"))
+
+
+def test_late_tensorstore_completion_after_a_failed_read_prints_nothing(monkeypatch):
+    """A TensorStore read finishing after orbax's event loop closed (what a corrupt
+    checkpoint's restore leaves behind) reports "Event loop is closed" to sys.unraisablehook
+    from a background thread; after any orbax read that report is dropped, while other
+    unraisable errors still reach the previous hook. Reproduced deterministically with a
+    TensorStore promise awaited on a loop that is then closed."""
+    import asyncio
+    import sys
+
+    import tensorstore as ts
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", seen.append)
+
+    def late_completion():
+        promise, future = ts.Promise.new()
+        loop = asyncio.new_event_loop()
+
+        async def wait():
+            return await future
+        task = loop.create_task(wait())
+        loop.run_until_complete(asyncio.sleep(0.01))   # the task now awaits the future
+        loop.close()
+        promise.set_result(1)                          # its callback meets the closed loop
+        task._log_destroy_pending = False              # no "Task was destroyed" at exit
+
+    late_completion()                                  # control: without the filter it is seen
+    assert len(seen) == 1 and "Event loop is closed" in str(seen[0].exc_value)
+    with checkpoints.quiet_orbax():
+        pass
+    late_completion()
+    assert len(seen) == 1                              # dropped
+    checkpoints.drop_late_tensorstore_callbacks()      # idempotent: installed once
+    hook = sys.unraisablehook
+    checkpoints.drop_late_tensorstore_callbacks()
+    assert sys.unraisablehook is hook
+
+    class Other:
+        def __del__(self):
+            raise RuntimeError("Event loop is closed")  # same text, not from asyncio
+    Other()
+    assert len(seen) == 2 and isinstance(seen[1].exc_value, RuntimeError)

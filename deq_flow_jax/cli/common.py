@@ -198,7 +198,8 @@ def exit_process(code: int) -> None:
     """Ends the process with `code`. After a user error (2) it skips interpreter shutdown
     (`os._exit`, streams flushed first): a failed orbax / tensorstore read can leave
     asyncio work in a background thread that prints "Event loop is closed" tracebacks
-    during shutdown, after the one-line message. Other codes exit normally."""
+    during shutdown, after the one-line message (those arriving earlier are dropped by
+    `checkpoints.drop_late_tensorstore_callbacks`). Other codes exit normally."""
     if code == EXIT_USAGE:
         sys.stdout.flush()
         sys.stderr.flush()
