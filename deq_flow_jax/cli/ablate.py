@@ -8,7 +8,8 @@ Trains the three settings of `deq_flow_jax/configs/ablation.py` with identical s
 and budgets (see `deq_flow_jax/ablation/`), then writes `summary.md`, `summary.json`,
 `ablation.csv`, `ablation.jsonl` and `fig1.png` into the workdir and prints the summary
 table. Rerunning the same command resumes every setting from its checkpoints. Use
-`--config deq_flow_jax/configs/ablation.py:chairs` for FlyingChairs.
+`--config deq_flow_jax/configs/ablation.py:chairs` for FlyingChairs, `:layered` for the
+shipped model's recipe on rendered scenes (docs/experiments.md).
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from deq_flow_jax.cli.config_args import add_config_arg, parse_config_command
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser("deq-flow ablate", __doc__)
-    add_config_arg(p, None, "ablation config file, optionally with `:ARG` (synthetic | chairs)")
+    add_config_arg(p, None, "ablation config file, optionally with `:ARG` "
+                   "(synthetic | chairs | layered)")
     p.add_argument("--workdir", default=None, help="ablation workdir (one sub-folder per setting)")
     p.add_argument("--parallel", action=argparse.BooleanOptionalAction, default=False,
                    help="train the settings in parallel child processes")
