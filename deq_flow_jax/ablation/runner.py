@@ -104,6 +104,24 @@ def _is_setting_dir(path: str) -> bool:
     return json_object(os.path.join(path, "ablation_setting.json")) is not None or is_train_workdir(path)
 
 
+def _stop_workers(procs: dict, grace_s: float = 60.0) -> None:
+    """SIGTERM to every worker still running, then SIGKILL to any left after `grace_s`.
+
+    A worker stopped this way resumes from its latest checkpoint on the next run."""
+    running = [proc for proc, _ in procs.values() if proc.poll() is None]
+    for proc in running:
+        proc.terminate()
+    deadline = time.monotonic() + grace_s
+    for proc in running:
+        try:
+            proc.wait(timeout=max(deadline - time.monotonic(), 0.0))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for _, log in procs.values():
+        log.close()
+
+
 def _run_parallel(configs: dict, workdir: str, probe: bool) -> None:
     procs = {}
     env = dict(os.environ)
@@ -120,12 +138,19 @@ def _run_parallel(configs: dict, workdir: str, probe: bool) -> None:
         procs[name] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log)
         print(f"[ablate] started {name} (pid {procs[name][0].pid}), log: {log.name}", flush=True)
     failed = []
-    for name, (proc, log) in procs.items():
-        rc = proc.wait()
-        log.close()
-        print(f"[ablate] {name} finished with exit status {rc}", flush=True)
-        if rc != 0:
-            failed.append(f"{name} (exit {rc}, see {log.name})")
+    try:
+        for name, (proc, log) in procs.items():
+            rc = proc.wait()
+            log.close()
+            print(f"[ablate] {name} finished with exit status {rc}", flush=True)
+            if rc != 0:
+                failed.append(f"{name} (exit {rc}, see {log.name})")
+    except BaseException:
+        # The SIGTERM the CLI turns into an exception reaches this process alone (`kill PID`):
+        # without this the workers would train on, orphaned, after the command said it had
+        # stopped. (Ctrl-C in a terminal reaches the workers too; stopping them again is harmless.)
+        _stop_workers(procs)
+        raise
     if failed:
         raise RuntimeError("ablation settings failed: " + "; ".join(failed))
 
