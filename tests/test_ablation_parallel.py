@@ -61,3 +61,32 @@ def test_interrupted_parallel_run_stops_its_workers(tmp_path, monkeypatch):
                 proc.wait()
     for name in configs:
         assert (tmp_path / name / "ablation_setting.json").is_file()
+
+
+def test_worker_unwinds_on_sigterm(tmp_path, monkeypatch, capsys):
+    """SIGTERM to a worker raises inside training, so cleanups (the data loader's processes)
+    run, and the worker exits with 143 instead of dying where it stands."""
+    import os
+    import signal
+    import time
+
+    from deq_flow_jax.ablation import worker
+
+    cleaned = []
+
+    def fake_run_setting(config, run_dir, probe=True):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(30)  # the handler interrupts this
+        finally:
+            cleaned.append(run_dir)
+        raise AssertionError("SIGTERM did not interrupt the setting")
+
+    monkeypatch.setattr(runner, "run_setting", fake_run_setting)
+    cfg = tmp_path / "ablation_setting.json"
+    cfg.write_text(runner.config_to_json(ml_collections.ConfigDict(dict(seed=1))))
+    previous = signal.getsignal(signal.SIGTERM)
+    assert worker.main([str(cfg), str(tmp_path)]) == 143
+    assert cleaned == [str(tmp_path)]
+    assert "terminated (SIGTERM)" in capsys.readouterr().out
+    assert signal.getsignal(signal.SIGTERM) == previous
