@@ -1,4 +1,5 @@
 """A parallel ablation stopped by Ctrl-C or SIGTERM stops its worker processes too."""
+import os
 import subprocess
 import sys
 
@@ -39,6 +40,7 @@ def test_interrupted_parallel_run_stops_its_workers(tmp_path, monkeypatch):
 
     def fake_popen(cmd, **kwargs):
         assert cmd[1:3] == ["-m", "deq_flow_jax.ablation.worker"]
+        assert f"--parent-pid={os.getpid()}" in cmd  # workers stop if the runner is SIGKILLed
         if not started:
             started.append(_FirstWorker())
         else:  # a worker that would train for minutes

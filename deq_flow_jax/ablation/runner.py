@@ -131,7 +131,9 @@ def _run_parallel(configs: dict, workdir: str, probe: bool) -> None:
         os.makedirs(run_dir, exist_ok=True)
         cfg_path = os.path.join(run_dir, "ablation_setting.json")
         collect_lib.atomic_write_text(cfg_path, config_to_json(cfg))
-        cmd = [sys.executable, "-m", "deq_flow_jax.ablation.worker", cfg_path, run_dir]
+        # --parent-pid: the worker stops if this process dies, even by SIGKILL.
+        cmd = [sys.executable, "-m", "deq_flow_jax.ablation.worker", cfg_path, run_dir,
+               f"--parent-pid={os.getpid()}"]
         if not probe:
             cmd.append("--no-probe")
         log = open(os.path.join(run_dir, "stdout.log"), "a", encoding="utf-8")

@@ -1,11 +1,12 @@
 """Child-process entry of a parallel ablation: trains one setting.
 
-    python -m deq_flow_jax.ablation.worker SETTING_CONFIG.json RUN_DIR [--no-probe]
+    python -m deq_flow_jax.ablation.worker SETTING_CONFIG.json RUN_DIR [--no-probe] [--parent-pid=PID]
 
 `SETTING_CONFIG.json` is written by `runner._run_parallel` (a setting's full training
 config). Exit status 0 on success, 143 after SIGTERM (the run resumes from its latest
 checkpoint next time); any other exception propagates (non-zero status, traceback in the
-run's `stdout.log`).
+run's `stdout.log`). With `--parent-pid` (the runner passes its own), the worker stops as
+after SIGTERM once that process has exited, even if it was killed with SIGKILL.
 """
 from __future__ import annotations
 
@@ -13,11 +14,16 @@ import sys
 
 
 def main(argv: list[str]) -> int:
-    args = [a for a in argv if a != "--no-probe"]
-    if len(args) != 2:
-        print("usage: python -m deq_flow_jax.ablation.worker SETTING_CONFIG.json RUN_DIR [--no-probe]",
-              file=sys.stderr)
+    parent = [a.split("=", 1)[1] for a in argv if a.startswith("--parent-pid=")]
+    args = [a for a in argv if a != "--no-probe" and not a.startswith("--parent-pid=")]
+    if len(args) != 2 or not all(p.isdigit() for p in parent):
+        print("usage: python -m deq_flow_jax.ablation.worker SETTING_CONFIG.json RUN_DIR [--no-probe] "
+              "[--parent-pid=PID]", file=sys.stderr)
         return 2
+    if parent:
+        from deq_flow_jax.parent_watch import terminate_when_orphaned
+
+        terminate_when_orphaned(int(parent[-1]))
     from absl import flags
 
     flags.FLAGS.mark_as_parsed()  # grain worker processes read absl flags

@@ -22,6 +22,7 @@ import numpy as np
 from deq_flow_jax.data.augment import augment, center_crop
 from deq_flow_jax.data.mixtures import Component, apply_aug_override, stage_components
 from deq_flow_jax.data.sources import FlowSource, generator_kwargs, make_eval_source
+from deq_flow_jax.parent_watch import grain_worker_init
 
 BATCH_KEYS = ("image1", "image2", "flow", "valid")
 
@@ -119,8 +120,10 @@ def make_train_loader(stage, *, data_dir, crop_size, global_batch_size, seed, nu
     ds = ds.batch(global_batch_size // process_count, drop_remainder=True, batch_fn=_batch)
     it = ds.to_iter_dataset(grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=prefetch))
     if num_workers > 0:
+        # Workers end with this process even when it is killed with SIGKILL (no cleanup runs).
         it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=num_workers,
-                                                         per_worker_buffer_size=worker_buffer_size))
+                                                         per_worker_buffer_size=worker_buffer_size),
+                            worker_init_fn=grain_worker_init)
     return it
 
 
