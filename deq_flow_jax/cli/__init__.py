@@ -14,10 +14,10 @@ import sys
 
 COMMANDS = {
     "train": "train a DEQ-Flow model (ml_collections config + overrides)",
-    "eval": "evaluate a checkpoint on a validation protocol",
-    "infer": "estimate flow on your own frames, folders or videos",
-    "convert": "convert an official PyTorch checkpoint to an orbax checkpoint",
-    "init": "write a randomly initialised checkpoint",
+    "eval": "evaluate a model (default: the shipped one) on a validation protocol",
+    "infer": "estimate flow on your own frames, folders or videos (default: the shipped model)",
+    "convert": "convert an official PyTorch checkpoint to a model directory",
+    "init": "write a randomly initialised model directory",
     "prepare": "build a TFDS dataset (synthetic, or from a manual download)",
     "ablate": "IFT vs Jacobian regularisation vs fixed-point correction",
     "export": "serialise an inference function with jax.export",
