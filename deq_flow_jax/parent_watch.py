@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 
 
 def terminate_when_orphaned(parent_pid: int | None = None, poll_s: float = 1.0) -> threading.Thread:
@@ -31,7 +32,7 @@ def terminate_when_orphaned(parent_pid: int | None = None, poll_s: float = 1.0) 
 
     def watch() -> None:
         while os.getppid() == expected:
-            threading.Event().wait(poll_s)
+            time.sleep(poll_s)
         os.kill(os.getpid(), signal.SIGTERM)
 
     thread = threading.Thread(target=watch, name="terminate-when-orphaned", daemon=True)
