@@ -10,7 +10,11 @@ Evaluation sets (none of their photographs is used for training, see docs/data_l
   photo_pairs  held-out photographs under a known global homography (32 pairs);
   motorcycle   skimage's Middlebury stereo pair, flow = (-disparity, 0), unknown
                disparities invalid (SPEC 7), occlusion from the disparity
-               (`photos.stereo_occlusion`).
+               (`photos.stereo_occlusion`);
+  translations the 3 held-out photographs, each as 5 pairs of windows an integer shift apart
+               (`photos.TRANSLATION_SHIFTS`: 0, 1, 4, 16, 32 px; `photos.translation_pair`):
+               exact flow, no resampling, no photometric change, so any error is the
+               method's own imprecision (15 pairs; not drawn in the panel).
 Methods: the model (`--checkpoint`, a model directory or a training workdir, solver from
 the workdir's config unless given), zero flow, OpenCV DIS (preset MEDIUM) and OpenCV
 Farneback (pyr_scale 0.5, 3 levels, window 15, 3 iterations, poly_n 5, sigma 1.2).
@@ -27,8 +31,8 @@ flat (flat fraction >= 0.5) and textured ones, with the mean per-pair EPE of eac
 Seconds per pair: mean wall time per layered pair (photo pair without --sets layered;
 frame size `--size`), the model's first call (compilation) excluded. Writes one JSON (atomically;
 stdout without --out), then a markdown table on stdout. `--panel PNG` also draws the first pair
-of each set: frame 1 | model | DIS medium | ground truth, one colour scale per row (the
-ground truth's largest valid motion), each prediction captioned with its EPE.
+of each set but translations: frame 1 | model | DIS medium | ground truth, one colour scale per
+row (the ground truth's largest valid motion), each prediction captioned with its EPE.
 """
 from __future__ import annotations
 
@@ -42,7 +46,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 METHODS = ("model", "zero", "dis_medium", "farneback")
-SETS = ("layered", "photo_pairs", "motorcycle")
+SETS = ("layered", "photo_pairs", "motorcycle", "translations")
+PANEL_SETS = ("layered", "photo_pairs", "motorcycle")
 METRIC_KEYS = ("epe", "1px", "3px", "5px")
 
 
@@ -58,14 +63,16 @@ def parse_args(argv=None):
                    help="checkpoint of a training workdir (default best)")
     p.add_argument("--out", default=None, metavar="FILE", help="write the JSON here (default: stdout)")
     p.add_argument("--panel", default=None, metavar="PNG",
-                   help="also draw the first pair of each set, the methods side by side, into PNG "
-                        "(.png or .jpg)")
+                   help="also draw the first pair of each set (translations aside), the methods "
+                        "side by side, into PNG (.png or .jpg)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing --out / --panel file that this script wrote")
-    p.add_argument("--quick", action="store_true", help="4 layered + 4 photo pairs + the motorcycle")
+    p.add_argument("--quick", action="store_true",
+                   help="4 layered + 4 photo pairs + the motorcycle + 5 translations")
     p.add_argument("--max-pairs", type=int, default=None, metavar="N",
-                   help="the first N pairs of each rendered set (default: all, 4 with --quick); "
-                        "8 photo pairs are what cpu_pretrain validates on during training")
+                   help="the first N pairs of each rendered set and of translations (default: "
+                        "all; with --quick 4, and 5 translations); 8 photo pairs are what "
+                        "cpu_pretrain validates on during training")
     p.add_argument("--size", type=int, nargs=2, default=(384, 512), metavar=("H", "W"),
                    help="frame size of the rendered sets (default 384 512)")
     p.add_argument("--real-scale", type=float, default=1.0,
@@ -122,7 +129,7 @@ def evaluation_sets(args) -> dict:
 
     from deq_flow_jax.data.augment import resize_dense
     from deq_flow_jax.data.layered_source import make_layered_source
-    from deq_flow_jax.data.photos import motorcycle_pair
+    from deq_flow_jax.data.photos import TRANSLATION_SHIFTS, motorcycle_pair, photo_names, translation_pair
 
     h, w = args.size
     sets = {}
@@ -141,6 +148,12 @@ def evaluation_sets(args) -> dict:
                              interpolation=cv2.INTER_NEAREST)
             moto = dict(moto, image1=i1, image2=i2, flow=flow, valid=valid, occlusion=occ)
         sets["motorcycle"] = (1, lambda i: moto)
+    if "translations" in args.sets:
+        names, shifts = photo_names("validation"), TRANSLATION_SHIFTS
+        limit = args.max_pairs or (len(shifts) if args.quick else len(names) * len(shifts))
+        sets["translations"] = (min(len(names) * len(shifts), limit),
+                                lambda i: translation_pair(names[i // len(shifts)],
+                                                           shifts[i % len(shifts)], (h, w)))
     return sets
 
 
@@ -215,7 +228,7 @@ def pair_info(ex: dict) -> dict:
 def evaluate(methods, sets, firsts: dict | None = None) -> tuple[dict, dict, dict]:
     """Pooled metrics per set and method; mean seconds per pair of the first rendered set
     (layered, else photo_pairs; frames of --size) per method; `pair_info` of every pair per
-    set. `firsts`, when given, receives {set: (first pair, {method: flow})} for the panel.
+    set. `firsts`, when given, receives {set: (first pair, {method: flow})} for the panel (PANEL_SETS).
 
     Metrics pool the valid pixels of all pairs (`MetricAccumulator`, rule "masked"); every
     set has occlusion maps, so `epe_noc` / `epe_occ` split them into pixels that stay visible
@@ -236,7 +249,7 @@ def evaluate(methods, sets, firsts: dict | None = None) -> tuple[dict, dict, dic
             for m_name, fn in methods.items():
                 pred, sec = fn(ex["image1"], ex["image2"])
                 times[m_name].append(sec)
-                if firsts is not None and i == 0:
+                if firsts is not None and i == 0 and set_name in PANEL_SETS:
                     firsts.setdefault(set_name, (ex, {}))[1][m_name] = pred
                 image = acc[m_name].add(pred, ex["flow"], ex["valid"], ex.get("occlusion"))
                 per_pair[m_name].append(float(image["epe_masked"]) if image["n_valid"] else None)

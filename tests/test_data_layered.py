@@ -544,6 +544,46 @@ def test_pretrained_benchmark_missing_checkpoint_is_one_line(tmp_path, capsys):
     assert "--checkpoint" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+def test_translation_pair_is_exact():
+    """Frame 2 at p + shift shows frame 1 at p, bit for bit; the pixels whose p + shift leaves
+    the frame, and only those, are marked out of frame (and occluded); the flow is the shift."""
+    h, w = 40, 56
+    for name, (dx, dy) in (("coffee", (0, 0)), ("rocket", (4, 0)), ("camera", (-32, 0)),
+                           ("coffee", (5, -7))):
+        ex = photos.translation_pair(name, (dx, dy), (h, w))
+        assert ex["image1"].shape == ex["image2"].shape == (h, w, 3)
+        assert np.all(ex["flow"] == np.array([dx, dy], np.float32)) and np.all(ex["valid"] == 1)
+        ys, xs = np.mgrid[0:h, 0:w]
+        inside = (xs + dx >= 0) & (xs + dx < w) & (ys + dy >= 0) & (ys + dy < h)
+        assert np.array_equal(ex["out_of_frame"] == 0, inside) and np.array_equal(ex["occlusion"], ex["out_of_frame"])
+        assert np.array_equal(ex["image2"][ys[inside] + dy, xs[inside] + dx], ex["image1"][inside])
+        if (dx, dy) != (0, 0):      # a real shift: the frames differ
+            assert np.abs(ex["image2"].astype(int) - ex["image1"]).mean() > 1.0
+        assert ex["meta"]["photos"] == [name] and ex["meta"]["shift"] == [dx, dy]
+    with pytest.raises(ValueError, match="not a bank photograph"):
+        photos.translation_pair("motorcycle_left", (1, 0))
+
+
+def test_pretrained_benchmark_translations_set(tmp_path):
+    """The translations set: 3 held-out photographs x 5 shifts, zero flow's EPE is each pair's
+    |shift| (every pixel valid), DIS is exact on the unshifted pair."""
+    bench = _benchmark()
+    out = tmp_path / "t.json"
+    assert bench.main(["--sets", "translations", "--size", "64", "96", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    shifts = photos.TRANSLATION_SHIFTS
+    assert report["sets"] == {"translations": 3 * len(shifts)}
+    rows = report["results"]["translations"]
+    mags = [float(np.hypot(*s)) for s in shifts] * 3
+    assert rows["zero"]["per_pair_epe"] == pytest.approx(mags, abs=1e-5)
+    assert rows["zero"]["valid_pixels"] == 15 * 64 * 96
+    assert rows["dis_medium"]["per_pair_epe"][0] < 0.05
+    assert [p["photos"] for p in report["pairs"]["translations"]] == \
+        [[n] for n in photos.photo_names("validation") for _ in shifts]
+    quick = bench.evaluation_sets(bench.parse_args(["--sets", "translations", "--quick"]))
+    assert quick["translations"][0] == len(shifts)
+
+
 def test_stereo_occlusion_marks_what_a_nearer_surface_hides():
     """A near square (disparity 20) in front of a far wall (disparity 5), known everywhere:
     the wall pixels in the 15 px left of the square are hidden in the right image (the square

@@ -10,7 +10,9 @@ through `skimage.data` without network access; source and licence of each are re
               photo pairs use them)
 
 The Middlebury pair `stereo_motorcycle` is in neither split: it is a real-image check
-(`motorcycle_pair`), never a texture. Grey photographs are tinted at sampling time.
+(`motorcycle_pair`), never a texture. `translation_pair` cuts two windows of one photograph an
+integer shift apart: exact flow with no resampling, a check of sub-pixel precision. Grey
+photographs are tinted at sampling time.
 
 A texture is a random view of a photograph: `photo_view` gives the 3x3 map from photo
 pixels to texture-plane pixels (random scale, rotation, flip, offset) and `colour_matrix`
@@ -247,3 +249,40 @@ def motorcycle_pair() -> dict:
             "valid": finite.astype(np.float32), "occlusion": occlusion, "out_of_frame": out_of_frame,
             "meta": {"scene": "motorcycle", "frame": 0, "id": "motorcycle", "dataset": "motorcycle",
                      "split": "validation", "index": 0}}
+
+
+TRANSLATION_SHIFTS = ((0, 0), (1, 0), (4, 0), (0, 16), (-32, 0))
+
+
+def translation_pair(name: str, shift: tuple[int, int], size: tuple[int, int] = (384, 512)) -> dict:
+    """Two windows of the photograph `name`, the second showing its content moved by `shift`.
+
+    shift: (dx, dy) integer pixels; frame 2 at p + shift shows frame 1 at p, so the flow is
+    `shift` everywhere, exactly (no resampling, no photometric change). The photograph is
+    first resized (area filter; aspect kept) if it is smaller than size + |shift|.
+    Returns {"image1", "image2": (H, W, 3) uint8, "flow": (H, W, 2) float32 = shift,
+    "valid": ones (H, W) float32, "occlusion", "out_of_frame": (H, W) float32, 1 where
+    p + shift leaves frame 2, "meta": {"photos": [name], "shift": [dx, dy], ...}}.
+    """
+    import cv2
+
+    dx, dy = (int(v) for v in shift)
+    h, w = (int(v) for v in size)
+    img = load_photo(name)
+    need_h, need_w = h + abs(dy), w + abs(dx)
+    if img.shape[0] < need_h or img.shape[1] < need_w:
+        f = max(need_h / img.shape[0], need_w / img.shape[1])
+        img = cv2.resize(img, (math.ceil(img.shape[1] * f), math.ceil(img.shape[0] * f)),
+                         interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_CUBIC)
+    # window 1 at (y0, x0), window 2 at (y0 - dy, x0 - dx): both inside, centred in the photo
+    y0 = max(dy, 0) + (img.shape[0] - need_h) // 2
+    x0 = max(dx, 0) + (img.shape[1] - need_w) // 2
+    image1 = np.ascontiguousarray(img[y0:y0 + h, x0:x0 + w])
+    image2 = np.ascontiguousarray(img[y0 - dy:y0 - dy + h, x0 - dx:x0 - dx + w])
+    flow = np.broadcast_to(np.array([dx, dy], np.float32), (h, w, 2)).copy()
+    ys, xs = np.mgrid[0:h, 0:w]
+    out = ((xs + dx < 0) | (xs + dx >= w) | (ys + dy < 0) | (ys + dy >= h)).astype(np.float32)
+    return {"image1": image1, "image2": image2, "flow": flow, "valid": np.ones((h, w), np.float32),
+            "occlusion": out, "out_of_frame": out.copy(),
+            "meta": {"photos": [name], "shift": [dx, dy], "dataset": "translations",
+                     "split": "validation", "id": f"{name}_{dx}_{dy}"}}
