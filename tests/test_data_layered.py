@@ -560,6 +560,10 @@ def test_translation_pair_is_exact():
         if (dx, dy) != (0, 0):      # a real shift: the frames differ
             assert np.abs(ex["image2"].astype(int) - ex["image1"]).mean() > 1.0
         assert ex["meta"]["photos"] == [name] and ex["meta"]["shift"] == [dx, dy]
+    # A photograph smaller than the frames plus the shift (camera is 512x512) is enlarged first;
+    # the pair stays exact.
+    ex = photos.translation_pair("camera", (-32, 0), (384, 512))
+    assert np.array_equal(ex["image2"][:, :-32], ex["image1"][:, 32:])
     with pytest.raises(ValueError, match="not a bank photograph"):
         photos.translation_pair("motorcycle_left", (1, 0))
 

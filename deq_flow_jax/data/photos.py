@@ -259,7 +259,7 @@ def translation_pair(name: str, shift: tuple[int, int], size: tuple[int, int] = 
 
     shift: (dx, dy) integer pixels; frame 2 at p + shift shows frame 1 at p, so the flow is
     `shift` everywhere, exactly (no resampling, no photometric change). The photograph is
-    first resized (area filter; aspect kept) if it is smaller than size + |shift|.
+    first enlarged (bicubic, aspect kept) if it is smaller than size + |shift|.
     Returns {"image1", "image2": (H, W, 3) uint8, "flow": (H, W, 2) float32 = shift,
     "valid": ones (H, W) float32, "occlusion", "out_of_frame": (H, W) float32, 1 where
     p + shift leaves frame 2, "meta": {"photos": [name], "shift": [dx, dy], ...}}.
@@ -273,7 +273,7 @@ def translation_pair(name: str, shift: tuple[int, int], size: tuple[int, int] = 
     if img.shape[0] < need_h or img.shape[1] < need_w:
         f = max(need_h / img.shape[0], need_w / img.shape[1])
         img = cv2.resize(img, (math.ceil(img.shape[1] * f), math.ceil(img.shape[0] * f)),
-                         interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_CUBIC)
+                         interpolation=cv2.INTER_CUBIC)
     # window 1 at (y0, x0), window 2 at (y0 - dy, x0 - dx): both inside, centred in the photo
     y0 = max(dy, 0) + (img.shape[0] - need_h) // 2
     x0 = max(dx, 0) + (img.shape[1] - need_w) // 2
