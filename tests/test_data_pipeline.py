@@ -159,3 +159,37 @@ def test_aug_overrides():
     assert all(c.aug.crop_size == (64, 96) and c.aug.max_scale == 0.0 for c in same)
     with pytest.raises(ValueError, match="unknown augmentation parameters"):
         apply_aug_override(comps, {"eraser": 0})
+
+
+def _range_iter(workers):
+    import grain
+    it = grain.MapDataset.range(200).to_iter_dataset()
+    if workers:
+        it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers,
+                                                         per_worker_buffer_size=1))
+    return iter(it)
+
+
+def test_loader_position_moves_between_worker_counts():
+    """A run resumed with another data.num_workers continues the same batch sequence."""
+    from deq_flow_jax.data.pipeline import iterator_state_for
+    states = {}
+    for n in (0, 1, 3):
+        it = _range_iter(n)
+        for _ in range(7):
+            next(it)
+        states[n] = it.get_state()
+        assert iterator_state_for(states[n], n) is states[n]
+    for n, saved in states.items():
+        for m in (0, 1, 2, 3):
+            moved = iterator_state_for(saved, m)
+            if m in states:
+                assert moved == states[m], (n, m)
+            it = _range_iter(m)
+            it.set_state(moved)
+            assert [int(next(it)) for _ in range(5)] == [7, 8, 9, 10, 11], (n, m)
+    broken = dict(states[3], exhausted=[0, 1, 0])
+    with pytest.raises(ValueError, match="num_workers=2: the saved workers"):
+        iterator_state_for(broken, 2)
+    with pytest.raises(ValueError, match="unknown state keys"):
+        iterator_state_for({"position": 7}, 2)

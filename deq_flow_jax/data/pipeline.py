@@ -127,6 +127,54 @@ def make_train_loader(stage, *, data_dir, crop_size, global_batch_size, seed, nu
     return it
 
 
+def iterator_state_for(state, num_workers: int):
+    """A saved train-loader position, as the state of a loader with `num_workers` workers.
+
+    The batch sequence does not depend on the worker count, but grain's iterator state does:
+    in-process it is {"next_index": b}; with n workers, worker k holds batches k, k+n, ... and
+    its `next_index` counts those already taken. Resuming with another worker count (a machine
+    with more cores) needs the state rewritten; grain's own `set_state` would accept a foreign
+    layout and silently restart some workers at batch 0. Raises ValueError for a state that is
+    neither layout or is not at a plain position (exhausted workers, pending states).
+
+    Args:
+      state: what `iter(make_train_loader(...)).get_state()` returned.
+      num_workers: the new loader's `num_workers` (0 = in-process).
+
+    Returns:
+      The equivalent state (the same object when no rewrite is needed).
+    """
+    def bad(why):
+        return ValueError(f"data iterator state cannot be moved to num_workers={num_workers}: {why}")
+
+    if not isinstance(state, dict):
+        raise bad(f"unknown state {type(state).__name__}")
+    if set(state) == {"next_index"}:
+        done, saved = int(state["next_index"]), 0
+    elif "iterators_in_use_states" in state:
+        inner = state["iterators_in_use_states"]
+        saved = len(inner)
+        if state.get("future_states") or any(state.get("exhausted", [])):
+            raise bad("the saved workers are not at a plain position")
+        done = sum(int(x["next_index"]) for x in inner)
+        if state != _worker_state(done, saved):
+            raise bad("the saved worker positions are inconsistent")
+    else:
+        raise bad(f"unknown state keys {sorted(state)}")
+    if saved == num_workers:
+        return state
+    return {"next_index": done} if num_workers == 0 else _worker_state(done, num_workers)
+
+
+def _worker_state(done: int, n: int) -> dict:
+    """grain's mp_prefetch state with `done` batches taken by `n` workers (round robin)."""
+    return {"next_index_in_cycle": done % n, "next_index_in_datasets": n,
+            "iterators_in_use_indices": list(range(n)),
+            "iterators_in_use_states": [{"next_index": max(0, (done - k + n - 1) // n)}
+                                        for k in range(n)],
+            "exhausted": [0] * n, "future_states": {}}
+
+
 def split_for_devices(batch: dict, num_devices: int) -> dict:
     """Reshapes a process's batch (b, ...) -> (num_devices, b // num_devices, ...) per key.
 

@@ -48,6 +48,29 @@ def _initial_variables(config, mcfg):
     return init_model(mcfg, jax.random.PRNGKey(config.seed), tuple(config.data.crop_size))
 
 
+def _check_same_model(workdir: str, mcfg) -> None:
+    """Refuses to resume a workdir whose checkpoints hold another architecture (before its
+    model_config.json is rewritten); remat and compute_dtype may change between runs."""
+    from deq_flow_jax.model import ModelConfig
+    path = os.path.join(workdir, "model_config.json")
+    ckdir = os.path.join(workdir, ck.CHECKPOINT_DIR)
+    if not (os.path.isfile(path) and os.path.isdir(ckdir)
+            and any(n.isdigit() for n in os.listdir(ckdir))):
+        return
+    import dataclasses
+    import json
+    with open(path) as f:
+        held = ModelConfig.from_dict(json.load(f))
+    diffs = [f"{k.name} {getattr(held, k.name)!r} (the config asks for {getattr(mcfg, k.name)!r})"
+             for k in dataclasses.fields(ModelConfig)
+             if k.name not in ("name", "remat", "compute_dtype")
+             and getattr(held, k.name) != getattr(mcfg, k.name)]
+    if diffs:
+        raise ValueError(f"{workdir}: --workdir holds checkpoints of another model: "
+                         f"{'; '.join(diffs)}; resume with the same --config.model.* settings "
+                         "or choose a new workdir")
+
+
 class _StepVariants:
     """Compiled step variants: (jacobian term?, spectral radius?) -> jitted step.
 
@@ -99,7 +122,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
       dict of the last validation's metrics (epe, 1px, 3px, 5px, fl_all, zero_epe, f_nstep,
       ...; see `train.validate`) plus "step".
     """
-    from deq_flow_jax.data import make_train_loader
+    from deq_flow_jax.data.pipeline import iterator_state_for, make_train_loader
     check_config(config)
     workdir = os.path.abspath(os.path.expanduser(workdir))
     is_main = jax.process_index() == 0
@@ -109,6 +132,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     else:
         os.makedirs(workdir, exist_ok=True)
     mcfg, dcfg = model_config(config), deq_config(config)
+    _check_same_model(workdir, mcfg)
     if is_main:
         _write_json_atomic(os.path.join(workdir, "config.json"), config.to_dict())
         _write_json_atomic(os.path.join(workdir, "model_config.json"), mcfg.to_dict())
@@ -141,7 +165,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     latest = manager.latest_step()
     if latest is not None:
         state, data_state, _ = ck.restore(manager, latest, state)
-        data_iter.set_state(data_state)
+        data_iter.set_state(iterator_state_for(data_state, config.data.num_workers))
         start = int(to_host(state.step))
         if is_main:
             truncate_jsonl(os.path.join(workdir, JSONL), start)
