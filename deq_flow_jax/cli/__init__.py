@@ -21,6 +21,7 @@ COMMANDS = {
     "prepare": "build a TFDS dataset (synthetic, or from a manual download)",
     "ablate": "IFT vs Jacobian regularisation vs fixed-point correction",
     "export": "serialise an inference function with jax.export",
+    "widen": "grow a training run's GRU / flow head, same flow (resume with more capacity)",
     "demo": "the `make demo` pipeline: data, training, evaluation, plots",
 }
 

@@ -31,7 +31,9 @@ def base_config(variant: str = "B") -> ml_collections.ConfigDict:
     c.init_from = ""                      # workdir of an earlier stage (or a model_io dir)
 
     # remat: "none" | "encoders" | "all" (ModelConfig.remat: recompute in the backward pass)
-    c.model = ml_collections.ConfigDict(dict(variant=variant, gma=False, wnorm=True, remat="none"))
+    # hidden_dim / flow_head_dim: 0 = the variant's widths; larger after `deq-flow widen`
+    c.model = ml_collections.ConfigDict(dict(variant=variant, gma=False, wnorm=True, remat="none",
+                                             hidden_dim=0, flow_head_dim=0))
 
     c.deq = ml_collections.ConfigDict(dict(
         f_solver="anderson", f_max_steps=36, f_tol=1e-3, f_stop_mode="abs",

@@ -40,6 +40,9 @@ def model_config(config):
     from deq_flow_jax.model import ModelConfig
     kw = dict(config.model)
     name = kw.pop("variant")
+    for k in ("hidden_dim", "flow_head_dim"):      # 0 (or absent): the variant's width
+        if not kw.get(k):
+            kw.pop(k, None)
     if config.get("mixed_precision", False):
         kw["compute_dtype"] = "bfloat16"
     return ModelConfig.variant(name, **kw)
