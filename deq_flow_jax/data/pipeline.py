@@ -150,10 +150,14 @@ def iterator_state_for(state, num_workers: int):
     if not isinstance(state, dict):
         raise bad(f"unknown state {type(state).__name__}")
     if set(state) == {"next_index"}:
-        done, saved = int(state["next_index"]), 0
+        if num_workers == 0:
+            return state
+        done = int(state["next_index"])
     elif "iterators_in_use_states" in state:
         inner = state["iterators_in_use_states"]
         saved = len(inner)
+        if saved == num_workers:               # the layout grain wrote for this worker count
+            return state
         if state.get("future_states") or any(state.get("exhausted", [])):
             raise bad("the saved workers are not at a plain position")
         done = sum(int(x["next_index"]) for x in inner)
@@ -161,8 +165,6 @@ def iterator_state_for(state, num_workers: int):
             raise bad("the saved worker positions are inconsistent")
     else:
         raise bad(f"unknown state keys {sorted(state)}")
-    if saved == num_workers:
-        return state
     return {"next_index": done} if num_workers == 0 else _worker_state(done, num_workers)
 
 
