@@ -14,7 +14,7 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
-from deq_flow_jax.data.records import flow_features, make_record
+from deq_flow_jax.data.records import LocalDatasetInfo, flow_features, make_record
 from deq_flow_jax.io import FlowFormatError, read_flow, read_image, read_kitti_flow
 
 
@@ -94,8 +94,8 @@ class ManualFlowBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
     DESCRIPTION = ""
 
     def _info(self) -> tfds.core.DatasetInfo:
-        return tfds.core.DatasetInfo(builder=self, description=self.DESCRIPTION,
-                                     features=flow_features(), disable_shuffling=True)
+        return LocalDatasetInfo(builder=self, description=self.DESCRIPTION,
+                                features=flow_features(), disable_shuffling=True)
 
     def list_splits(self, manual_dir: str) -> dict[str, list[PairFiles]]:
         raise NotImplementedError

@@ -177,7 +177,7 @@ def test_bad_flags_are_named_before_any_work(tmp_path, capsys, monkeypatch, argv
 
 
 @pytest.mark.parametrize("command", ["train", "demo", "ablate", "eval", "infer", "export", "prepare",
-                                     "convert", "init"])
+                                     "convert", "init", "widen"])
 def test_unknown_flag_of_every_command(tmp_path, capsys, monkeypatch, command):
     monkeypatch.chdir(tmp_path)
     rc, _, err = run(capsys, command, "--bogus-flag")

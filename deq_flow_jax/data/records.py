@@ -20,6 +20,16 @@ import tensorflow_datasets as tfds
 
 from deq_flow_jax.io import encode_png
 
+
+class LocalDatasetInfo(tfds.core.DatasetInfo):
+    """The DatasetInfo of every builder we write (generated or from the user's local files): it
+    never looks for published metadata on GCS. TFDS's lookup, run whenever a builder of an
+    unprepared dataset is made, leaves an empty `tempfile.mkdtemp("tfds")` folder behind."""
+
+    def initialize_from_bucket(self) -> None:
+        return None
+
+
 # TFDS cannot store empty dynamic-shape tensors: absent arrays are small placeholders.
 EMPTY_FLOW = np.zeros((1, 1, 2), np.float32)
 EMPTY_MASK = np.zeros((2, 2), np.bool_)  # >= 2 bytes: TFDS trims the shape to len(bytes)

@@ -17,7 +17,7 @@ import os
 
 import tensorflow_datasets as tfds
 
-from deq_flow_jax.data.records import flow_features, make_record
+from deq_flow_jax.data.records import LocalDatasetInfo, flow_features, make_record
 from deq_flow_jax.data.synthetic import SceneConfig, generate_scene
 
 _SPLIT_SALT = {"train": 0, "validation": 1}
@@ -63,15 +63,6 @@ class SyntheticConfig(tfds.core.BuilderConfig):
         return SceneConfig(height=self.height, width=self.width, num_frames=self.num_frames)
 
 
-class _LocalInfo(tfds.core.DatasetInfo):
-    """A DatasetInfo that never looks for published metadata on GCS (this data is generated):
-    TFDS's lookup, run whenever a builder of an unprepared dataset is made, leaves an empty
-    `tempfile.mkdtemp("tfds")` folder behind each time."""
-
-    def initialize_from_bucket(self) -> None:
-        return None
-
-
 class SyntheticFlow(tfds.core.GeneratorBasedBuilder):
     """Procedural flow scenes with exact ground truth (see `deq_flow_jax.data.synthetic`)."""
 
@@ -82,7 +73,7 @@ class SyntheticFlow(tfds.core.GeneratorBasedBuilder):
     url_infos = None  # nothing to download (TFDS would look for a checksums file)
 
     def _info(self) -> tfds.core.DatasetInfo:
-        return _LocalInfo(
+        return LocalDatasetInfo(
             builder=self, description=__doc__, features=flow_features(),
             disable_shuffling=True,  # keep (scene, frame) order; training shuffles with grain
         )
