@@ -80,6 +80,8 @@ def test_widened_workdir_resumes_with_the_same_flow(widened, capsys):
     written = json.load(open(root / "dst" / "config.json"))
     assert written["model"]["hidden_dim"] == 48 and written["num_steps"] == 4
     assert sorted(os.listdir(root / "dst" / "checkpoints")) == ["4"]
+    assert os.path.isfile(root / "dst" / ".deq-flow-workdir")            # a working folder,
+    assert not os.path.exists(root / "dst" / ".deq-flow-output")         # not an output
     # Resuming without the new width is refused before anything is rewritten.
     cfg2 = tiny_config(root / "data", num_steps=6, log_every=2, eval_every=6,
                        checkpoint_every=6, ema_decay=0.9)

@@ -174,19 +174,24 @@ def claim_workdir(path, command: str, flag: str = "--workdir",
 class StagedDir:
     """A hidden temporary folder beside `target`, moved into place by `commit()`.
 
-    The folder holds `MARKER` (JSON naming the command) from the start. As a context
+    The folder holds `marker` (JSON naming the command) from the start. As a context
     manager: commits on success, deletes the staging folder on any error (including
     KeyboardInterrupt and the SIGTERM the CLI turns into one).
 
     Args:
       target: the output folder (checked with `check_output_dir`).
-      overwrite: replace an existing output folder that carries the marker.
+      overwrite: replace an existing output folder that carries `MARKER`.
       command: written into the marker, e.g. "infer".
       flag: the flag that named `target`, for messages.
+      marker: `MARKER` (an output folder) or `WORKDIR_MARKER` (a new working folder, built
+        complete before `train` may resume it; working folders are never replaced, so
+        `overwrite` must then be False).
     """
 
     def __init__(self, target, overwrite: bool = False, command: str = "deq-flow",
-                 flag: str = "--out"):
+                 flag: str = "--out", marker: str = MARKER):
+        if marker not in (MARKER, WORKDIR_MARKER) or (overwrite and marker != MARKER):
+            raise ValueError(f"StagedDir: marker {marker!r} with overwrite={overwrite}")
         target = os.fspath(target)
         check_output_dir(target, overwrite, flag)
         self.user_path, self.flag = target, flag
@@ -197,7 +202,7 @@ class StagedDir:
         except OSError as err:
             raise OutputError(f"{target}: {flag}: cannot create the output here ({err.strerror})") from None
         apply_umask(self.path, directory=True)
-        atomic_write_text(os.path.join(self.path, MARKER),
+        atomic_write_text(os.path.join(self.path, marker),
                           json.dumps({"tool": "deq-flow-jax", "command": command}) + "\n")
 
     def commit(self) -> str:

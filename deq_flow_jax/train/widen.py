@@ -24,7 +24,7 @@ import jax
 import numpy as np
 
 from deq_flow_jax.model.config import ModelConfig
-from deq_flow_jax.model.widen import _names, check_widening, embed, widen_variables
+from deq_flow_jax.model.widen import _names, check_widening, embed, widen_tree
 
 
 def _moments(old, fill, hidden_offset: int):
@@ -49,14 +49,16 @@ def widen_state(state, src: ModelConfig, dst: ModelConfig, tx, key: jax.Array):
         the new optimiser state.
       key: PRNG key of the new channels' weights.
     """
-    variables = {"params": state.params, "batch_stats": state.batch_stats}
-    wide = widen_variables(variables, src, dst, key)
+    from deq_flow_jax.model.forward import init_model
+    check_widening(src, dst)
+    fresh = init_model(dst, key)["params"]    # one draw: the EMA's new entries equal the params'
+    params = widen_tree(state.params, fresh, src.hidden_dim, zero_cross=True)
     ema = state.ema_params
     if jax.tree.leaves(ema):
-        ema = widen_variables({"params": ema}, src, dst, key)["params"]
-    opt = _moments(state.opt_state, tx.init(wide["params"]), src.hidden_dim)
-    return state.replace(params=wide["params"], ema_params=ema,
-                         opt_state=jax.tree.map(jax.numpy.asarray, opt))
+        ema = widen_tree(ema, fresh, src.hidden_dim, zero_cross=True)
+    opt = _moments(state.opt_state, tx.init(params), src.hidden_dim)
+    return state.replace(**jax.tree.map(jax.numpy.asarray, dict(params=params, ema_params=ema,
+                                                                 opt_state=opt)))
 
 
 def widen_workdir(src: str, dst: str, hidden_dim: int | None = None,
@@ -69,8 +71,8 @@ def widen_workdir(src: str, dst: str, hidden_dim: int | None = None,
     """
     import ml_collections
 
-    from deq_flow_jax.io.common import atomic_write_json, atomic_write_text
-    from deq_flow_jax.io.outputs import MARKER, WORKDIR_MARKER, StagedDir, check_no_overlap
+    from deq_flow_jax.io.common import atomic_write_json
+    from deq_flow_jax.io.outputs import WORKDIR_MARKER, StagedDir, check_no_overlap
     from deq_flow_jax.model.forward import init_model
     from deq_flow_jax.train import checkpoint as ck
     from deq_flow_jax.train.config import model_config
@@ -106,10 +108,7 @@ def widen_workdir(src: str, dst: str, hidden_dim: int | None = None,
     extra = dict(extra or {}, model_config=dst_cfg.to_dict(),
                  widened_from={"workdir": os.path.abspath(src), "step": int(step),
                                "model_config": src_cfg.to_dict(), "seed": int(seed)})
-    with StagedDir(dst, command="widen", flag="DST") as stage:
-        os.remove(os.path.join(stage.path, MARKER))     # a working folder, not an output
-        atomic_write_text(os.path.join(stage.path, WORKDIR_MARKER),
-                          json.dumps({"tool": "deq-flow-jax", "command": "widen"}) + "\n")
+    with StagedDir(dst, command="widen", flag="DST", marker=WORKDIR_MARKER) as stage:
         atomic_write_json(os.path.join(stage.path, "config.json"), config.to_dict(), indent=2,
                           sort_keys=True)
         atomic_write_json(os.path.join(stage.path, "model_config.json"), dst_cfg.to_dict(),
