@@ -143,10 +143,7 @@ def test_kitti_sparse_train_and_test(tmp_path):
     assert np.all(np.abs(batch["flow"][batch["valid"] == 1]) > 0)
 
 
-def test_hd1k_sequences(tmp_path, monkeypatch):
-    import tempfile
-    made, real = [], tempfile.mkdtemp
-    monkeypatch.setattr(tempfile, "mkdtemp", lambda *a, **k: made.append(real(*a, **k)) or made[-1])
+def test_hd1k_sequences(tmp_path, tfds_temp_folders):
     root = tmp_path / "HD1k"
     for seq, n in ((0, 3), (1, 2)):
         for i in range(n):
@@ -159,7 +156,7 @@ def test_hd1k_sequences(tmp_path, monkeypatch):
     assert [(_tag(src[k]["image1"]), _tag(src[k]["image2"])) for k in range(3)] == [(0, 1), (1, 2), (10, 11)]
     assert src[2]["meta"]["scene"] == "000001"
     # TFDS's metadata lookup for an unprepared dataset left an empty mkdtemp("tfds") folder behind
-    assert [p for p in made if p.endswith("tfds") and os.path.isdir(p)] == []
+    assert tfds_temp_folders() == []
 
 
 def test_missing_manual_dir_and_unprepared_dataset(tmp_path):

@@ -1,6 +1,4 @@
 """The synthetic flow dataset: exact ground truth (warping check), determinism, TFDS build."""
-import os
-
 import numpy as np
 import pytest
 
@@ -126,19 +124,9 @@ def test_concurrent_builds_share_one_dataset(tmp_path):
     assert src[1]["image1"].shape == (32, 48, 3)
 
 
-def test_build_leaves_no_temporary_folder(tmp_path, monkeypatch):
+def test_build_leaves_no_temporary_folder(tmp_path, tfds_temp_folders):
     """TFDS looks up published metadata for an unprepared dataset in a `mkdtemp("tfds")` folder it
     never removes; the synthetic builder skips that lookup (one leaked folder per build before)."""
-    import tempfile
-    made = []
-    real = tempfile.mkdtemp
-
-    def spy(*args, **kwargs):
-        path = real(*args, **kwargs)
-        made.append(path)
-        return path
-    monkeypatch.setattr(tempfile, "mkdtemp", spy)
     builder = ensure_synthetic(tmp_path, height=32, width=48, num_train=2, num_val=1)
     assert builder.info.splits["train"].num_examples == 2
-    leaked = [p for p in made if p.endswith("tfds") and os.path.isdir(p)]
-    assert leaked == []
+    assert tfds_temp_folders() == []
