@@ -17,8 +17,8 @@ weights shipped in session 9, step 17,250's in session 10, step 21,250's in sess
 22,000's in session 14, step 25,500's in sessions 15-16; from 30,000 a warm restart over
 36k with nearly textureless layers, step 30,500's weights shipped in sessions 17-18, step
 33,750's in sessions 19-21; from 36,000 a warm restart over 42k, step 42,000's weights shipped
-since session 22; at 42,000 the schedule ends: the next segment is the pilot in
-docs/pretrained.md, "Continue or reproduce"),
+since session 22; at 42,000 this schedule ends: from there a warm restart over 45k, given as
+overrides until a pilot settles the next recipe, docs/pretrained.md "Continue or reproduce"),
 Gaussian image noise as the official `--add_noise`. Validation on 16 held-out layered pairs
 (held-out photographs), and from step 1,800 on 8 held-out photo pairs with known motion
 (`extra_val`), the set the shipped model must win on. docs/pretrained.md has the curve, the
