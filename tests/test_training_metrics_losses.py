@@ -5,7 +5,7 @@ from ml_collections import ConfigDict
 
 from deq_flow_jax.metrics import epe_map, flow_metrics, valid_mask
 from deq_flow_jax.train.losses import fixed_point_correction_loss
-from deq_flow_jax.train.optim import cosine, make_optimizer, onecycle_linear
+from deq_flow_jax.train.optim import cosine, make_optimizer, make_schedule, onecycle_linear
 
 
 def test_epe_and_px_metrics_hand_case():
@@ -97,3 +97,73 @@ def test_cosine_schedule():
     with pytest.raises(ValueError, match="schedule"):
         make_optimizer(ConfigDict(dict(schedule="step", lr=1.0, num_steps=3, clip=1.0,
                                        weight_decay=0.0)))
+
+
+def _sched_cfg(**kw):
+    base = dict(schedule="onecycle", lr=1e-3, num_steps=1000, pct_start=0.05, clip=1.0,
+                weight_decay=0.0)
+    base.update(kw)
+    return ConfigDict(base)
+
+
+def test_warm_restarts_onecycle_and_cosine():
+    s = make_schedule(_sched_cfg(restarts=((400, 2e-4), (700, 1e-4))))
+    first = onecycle_linear(1e-3, 500, 0.05)                     # the first cycle ends at 400
+    final = 1e-3 / 25 / 1e4
+    for t in (0, 10, 24, 200, 399):
+        assert np.isclose(s(t), first(t), rtol=1e-6)
+    assert np.isclose(s(400), 2e-4, rtol=1e-6)                   # the jump
+    # a line from (400, 2e-4) to (700 + 99, final); then from (700, 1e-4) to (1000 + 99, final)
+    assert np.isclose(s(550), 2e-4 + (final - 2e-4) * 150 / 399, rtol=1e-5)
+    assert np.isclose(s(699), 2e-4 + (final - 2e-4) * 299 / 399, rtol=1e-5)
+    assert np.isclose(s(700), 1e-4, rtol=1e-6)
+    assert np.isclose(s(999), 1e-4 + (final - 1e-4) * 299 / 399, rtol=1e-5)
+    # a restart at s with the one-cycle's own lr there continues that one-cycle
+    horizon = onecycle_linear(1e-3, 1100, 0.05)
+    r = make_schedule(_sched_cfg(restarts=((300, float(horizon(300))),)))
+    steps = np.arange(300, 1000)
+    np.testing.assert_allclose(r(steps), horizon(steps), rtol=1e-5, atol=1e-12)
+    c = make_schedule(_sched_cfg(schedule="cosine", restarts=((400, 2e-4),)))
+    assert np.isclose(c(200), cosine(1e-3, 400)(200), rtol=1e-6)
+    assert np.isclose(c(400), 2e-4, rtol=1e-6)
+    assert np.isclose(c(700), cosine(2e-4, 600)(300), rtol=1e-6)
+    assert np.isclose(make_schedule(_sched_cfg(restarts=()))(300), horizon(300), rtol=1e-6)
+
+
+@pytest.mark.parametrize("restarts, match", [
+    (((500, 1e-4), (500, 1e-5)), "increase"),
+    (((0, 1e-4),), "increase"),
+    (((1000, 1e-4),), "increase"),
+    (((500, 0.0),), "lr > 0"),
+    (((500, float("nan")),), "lr > 0"),
+    (((500.5, 1e-4),), "integer step"),
+    ((500, 1e-4), "pair"),
+    (((500, 1e-4, 3),), "pair"),
+])
+def test_warm_restarts_refused(restarts, match):
+    from deq_flow_jax.configs.common import base_config
+    from deq_flow_jax.train.config import check_config
+    with pytest.raises(ValueError, match=match) as e:
+        make_schedule(_sched_cfg(restarts=restarts))
+    assert str(e.value).startswith("config.restarts")
+    c = base_config("tiny")
+    c.num_steps, c.restarts = 1000, restarts
+    with pytest.raises(ValueError, match="config.restarts"):
+        check_config(c)
+
+
+def test_cpu_pretrain_restarts_reproduce_the_run():
+    """The shipped recipe's restarts give the lr the committed run was trained with: from step
+    7,200 the one-cycles the config said with a nominal peak (lr 1e-4 over 10k, 30k, 36k, 42k
+    steps), and from 42,000 the overrides `--config.lr=5.7e-4 --config.num_steps=45000`."""
+    from deq_flow_jax.configs.cpu_pretrain import get_config
+    c = get_config()
+    sched = make_schedule(c)
+    for lo, hi, peak, n in [(7_200, 10_000, 1e-4, 10_000), (10_000, 30_000, 1e-4, 30_000),
+                            (30_000, 36_000, 1e-4, 36_000), (36_000, 42_000, 1e-4, 42_000),
+                            (42_000, 45_000, 5.7e-4, 45_000)]:
+        steps = np.arange(lo, hi, 7)
+        ran = onecycle_linear(peak, n + 100, c.pct_start)(steps)
+        np.testing.assert_allclose(sched(steps), ran, rtol=0, atol=3e-9, err_msg=f"{lo}-{hi}")
+        assert float(sched(lo)) > float(sched(lo - 1)) or lo == 7_200   # each restart jumps
+    assert c.num_steps == 45_000

@@ -23,6 +23,7 @@ def base_config(variant: str = "B") -> ml_collections.ConfigDict:
     c.weight_decay = 1e-4
     c.schedule = "onecycle"               # "onecycle" | "cosine"
     c.pct_start = 0.05
+    c.restarts = ()                       # warm restarts ((step, lr), ...): train/optim.py
     c.clip = 1.0
     c.gamma = 0.8
     c.add_noise = False

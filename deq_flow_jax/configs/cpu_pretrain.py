@@ -12,14 +12,12 @@ and past ~16 steps the validation EPE rose; 24 steps cost 1.25x the time per ste
 0.003-0.005; evaluation stays at 24 steps) and 3 fixed-point correction terms (one phantom step
 each, gamma 0.8), batch 4, AdamW 1e-4 (4e-4 for the first 1,800 steps, 2e-4 to step 5,800) with
 a one-cycle schedule (over 20k steps until step 7,150, then 14k, then 10k from 7,200: step
-10,000's weights shipped in session 8; from 10,000 a warm restart over 30k, step 14,250's
-weights shipped in session 9, step 17,250's in session 10, step 21,250's in session 13, step
-22,000's in session 14, step 25,500's in sessions 15-16; from 30,000 a warm restart over
-36k with nearly textureless layers, step 30,500's weights shipped in sessions 17-18, step
-33,750's in sessions 19-21; from 36,000 a warm restart over 42k, step 42,000's weights shipped
-since session 22; at 42,000 this schedule ends: from there a warm restart over 45k, given as
-overrides until a pilot settles the next recipe, docs/pretrained.md "Continue or reproduce"),
-Gaussian image noise as the official `--add_noise`. Validation on 16 held-out layered pairs
+10,000's weights shipped in session 8), then warm restarts (`restarts`) at 10,000 (over 30k: step
+14,250's weights shipped in session 9, step 17,250's in session 10, step 21,250's in session 13,
+step 22,000's in session 14, step 25,500's in sessions 15-16), at 30,000 (over 36k, with nearly
+textureless layers: step 30,500's weights shipped in sessions 17-18, step 33,750's in sessions
+19-21), at 36,000 (over 42k: step 42,000's weights shipped since session 22) and at 42,000 (over
+45k), Gaussian image noise as the official `--add_noise`. Validation on 16 held-out layered pairs
 (held-out photographs), and from step 1,800 on 8 held-out photo pairs with known motion
 (`extra_val`), the set the shipped model must win on. docs/pretrained.md has the curve, the
 CPU-hours and the command to continue.
@@ -32,20 +30,26 @@ from deq_flow_jax.configs.common import base_config
 def get_config(arg: str | None = None):
     c = base_config(arg or "S")
     c.seed = 20261130
-    # 20,000 until step 7,150. Sessions 6-7 ran 7,100 -> 11,850 of a 14,000-step cycle and
-    # their state was lost with their machines (photo-pair EPE 2.69 -> 2.07 px on the way,
-    # docs/pretrained.md). From the committed 7,100 (session 8) the cycle ends at 10,000
-    # (lr 6.6e-5 -> 2.9e-5 at step 7,200, then linearly to zero), so the anneal completes
-    # within one session and the model shipped in session 8 (deq-flow-s-cpu) was an annealed one.
-    # From 10,000 (end of session 8): a warm restart of the one-cycle over 30,000 steps (lr
-    # 6.8e-5 at 10,000, linearly to zero): the anneal to 10,000 gained no more per step than
-    # the constant lr before it, and the model is undertrained (40k samples), not at a floor.
-    # From 30,000 (session 17, the end of that cycle): a warm restart over 36,000 steps (lr 1.7e-5
-    # at 30,000, linearly to zero), with flat layers (below).
-    # From 36,000 (session 20, the end of that schedule): a warm restart over 42,000 steps (lr
-    # 1.5e-5 at 36,000, linearly to zero), the same data: the control arm of the recipe changes
-    # that docs/pretrained.md ("Next") proposes; its precision had levelled off at 36,000.
-    c.num_steps = 42_000
+    # The schedule: a one-cycle to step 10,000, then warm restarts, each annealing linearly to
+    # zero at the next (train/optim.py; the lr at each restart is the value the run had there).
+    # 20,000 steps until step 7,150, 14,000 to 7,200. Sessions 6-7 ran 7,100 -> 11,850 of a
+    # 14,000-step cycle and their state was lost with their machines (photo-pair EPE 2.69 ->
+    # 2.07 px on the way, docs/pretrained.md). From the committed 7,100 (session 8) the cycle
+    # ends at 10,000 (lr 6.6e-5 -> 2.9e-5 at step 7,200, then linearly to zero), so the anneal
+    # completes within one session and the model shipped in session 8 was an annealed one.
+    # From 10,000 (end of session 8): a warm restart over 30,000 steps: the anneal to 10,000
+    # gained no more per step than the constant lr before it, and the model is undertrained
+    # (40k samples), not at a floor.
+    # From 30,000 (session 17): a warm restart over 36,000 steps, with flat layers (below).
+    # From 36,000 (session 20): a warm restart over 42,000 steps, the same data: the control
+    # arm of the recipe changes that docs/pretrained.md ("Next") proposes.
+    # From 42,000 (session 22): a warm restart over 45,000 steps (the first 1,000 the control
+    # arm of the widening pilot; run as `--config.lr=5.7e-4 --config.num_steps=45000`, whose
+    # line passes through 3.9968e-5 at 42,000: the same schedule within 2e-9).
+    # Until session 22 the config said these restarts with a nominal peak lr and num_steps.
+    c.num_steps = 45_000
+    c.restarts = ((10_000, 6.8137e-5), (30_000, 1.7240e-5), (36_000, 1.4783e-5),
+                  (42_000, 3.9968e-5))
     c.batch_size = 4
     # 4e-4 (the paper's, at batch 10-12) for steps 0-1800; training EPE then sat at ~11 px
     # for 1,500 steps and validation rose, so 2e-4 from step 1800 (session 4) on: batch 4's

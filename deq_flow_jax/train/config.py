@@ -25,6 +25,8 @@ def check_config(config) -> None:
         raise ValueError(f"config.lr must be > 0, got {config.lr}")
     if config.schedule not in ("onecycle", "cosine"):
         raise ValueError(f"config.schedule must be 'onecycle' or 'cosine', got {config.schedule!r}")
+    from deq_flow_jax.train.optim import restarts_of
+    restarts_of(config)                     # raises on a malformed config.restarts
     if config.jac_weight < 0 or config.sradius_every < 0:
         raise ValueError("config.jac_weight and config.sradius_every must be >= 0")
     if config.jac_weight > 0 and config.jac_probes < 1:

@@ -3,9 +3,12 @@
 Official: `AdamW(lr, weight_decay=wd, eps=1e-8)`, gradient clipping to global norm `clip`,
 and `OneCycleLR(max_lr=lr, total_steps=num_steps + 100, pct_start=0.05,
 cycle_momentum=False, anneal_strategy='linear')` (or `CosineAnnealingLR(num_steps,
-eta_min=1e-6)`), stepped once per training step after the update.
+eta_min=1e-6)`), stepped once per training step after the update. Warm restarts
+(`config.restarts`, not in the official code) continue a run with a fresh anneal.
 """
 from __future__ import annotations
+
+import math
 
 import jax.numpy as jnp
 import optax
@@ -54,13 +57,76 @@ def cosine(max_lr: float, num_steps: int, eta_min: float = COSINE_ETA_MIN) -> op
     return schedule
 
 
+def linear_anneal(lr: float, total_steps: int, final: float) -> optax.Schedule:
+    """lr(t) on a line from `lr` at t = 0 to `final` at t = total_steps - 1: the one-cycle's
+    anneal without its warm-up (a warm restart of `onecycle_linear` over the same horizon)."""
+    if total_steps < 2:
+        raise ValueError(f"linear_anneal: total_steps must be >= 2, got {total_steps}")
+
+    def schedule(count):
+        t = jnp.asarray(count, jnp.float32)
+        return (lr + (final - lr) * t / float(total_steps - 1)).astype(jnp.float32)
+
+    return schedule
+
+
+def restarts_of(config) -> list[tuple[int, float]]:
+    """`config.restarts` checked: [(step, lr), ...] with 0 < step_1 < step_2 < ... < num_steps
+    and every lr > 0 (empty when the key is absent or empty).
+
+    Raises:
+      ValueError naming `config.restarts` and what was wrong.
+    """
+    raw = config.get("restarts", None) or ()
+    out = []
+    for item in raw:
+        try:
+            step, lr = item
+            step_i, lr_f = int(step), float(lr)
+        except (TypeError, ValueError):
+            raise ValueError(f"config.restarts: {item!r} is not a (step, lr) pair") from None
+        if step_i != step or not 0 < lr_f < math.inf:
+            raise ValueError(f"config.restarts: {item!r} needs an integer step and a finite lr > 0")
+        if not (out[-1][0] if out else 0) < step_i < int(config.num_steps):
+            raise ValueError(f"config.restarts: steps must increase within (0, num_steps = "
+                             f"{config.num_steps}), got {step_i} after "
+                             f"{out[-1][0] if out else 0}")
+        out.append((step_i, lr_f))
+    return out
+
+
 def make_schedule(config) -> optax.Schedule:
-    """The schedule named by `config.schedule` ("onecycle" | "cosine")."""
+    """The schedule named by `config.schedule` ("onecycle" | "cosine"), with the warm restarts
+    in `config.restarts` (optional; `((step, lr), ...)`).
+
+    Without restarts the schedule spans `num_steps` (the one-cycle over `num_steps + 100`, as
+    the official code). With restarts the first cycle ends at the first restart's step; at each
+    restart the lr jumps to its `lr` and anneals to the next restart's step (the last one to
+    `num_steps`) the way the schedule anneals: one-cycle linearly, to the one-cycle's final lr
+    (lr / 25 / 1e4) 100 steps past that step, as one-cycle over that horizon would; cosine to
+    1e-6 at that step. A restart at step s with lr v is the one-cycle over horizon N evaluated
+    from s on, where v is that one-cycle's lr at s.
+    """
+    if config.schedule not in ("onecycle", "cosine"):
+        raise ValueError(f"config.schedule must be 'onecycle' or 'cosine', got {config.schedule!r}")
+    restarts = restarts_of(config)
+    first_end = restarts[0][0] if restarts else int(config.num_steps)
     if config.schedule == "onecycle":
-        return onecycle_linear(config.lr, config.num_steps + 100, config.get("pct_start", 0.05))
-    if config.schedule == "cosine":
-        return cosine(config.lr, config.num_steps)
-    raise ValueError(f"config.schedule must be 'onecycle' or 'cosine', got {config.schedule!r}")
+        base = onecycle_linear(config.lr, first_end + 100, config.get("pct_start", 0.05))
+        final = config.lr / (ONECYCLE_DIV_FACTOR * ONECYCLE_FINAL_DIV_FACTOR)
+
+        def segment(lr, length):
+            return linear_anneal(lr, length + 100, final)
+    else:
+        base = cosine(config.lr, first_end)
+
+        def segment(lr, length):
+            return cosine(lr, length)
+    if not restarts:
+        return base
+    ends = [s for s, _ in restarts[1:]] + [int(config.num_steps)]
+    segments = [segment(lr, end - step) for (step, lr), end in zip(restarts, ends)]
+    return optax.join_schedules([base] + segments, [s for s, _ in restarts])
 
 
 def adamw_without_lr(clip: float, weight_decay: float) -> optax.GradientTransformation:
