@@ -7,8 +7,10 @@
 Reads the latest checkpoint of SRC (a `deq-flow train` workdir; only read) and writes DST (must
 not exist) with the same step, data position and schedule, and a model whose GRU hidden state
 (`--hidden-dim`) and/or flow-head hidden layer (`--flow-head-dim`) is wider: the new channels get
-fresh random weights and the old ones never read them, so the widened model's fixed point and
-flow equal the old model's (docs/model.md, "Widening a trained model"). Resume DST with the
+fresh random weights and the old ones never read them (`--method fresh`), or they copy old
+channels, which share their outgoing weights with them (`--method split`); either way the
+widened model's fixed point and flow equal the old model's (docs/model.md, "Widening a trained
+model"). Resume DST with the
 same config plus the new widths as `--config.model.*` overrides.
 """
 from __future__ import annotations
@@ -24,7 +26,11 @@ def build_parser() -> ArgumentParser:
                    help="new GRU hidden channels (at least the current ones)")
     p.add_argument("--flow-head-dim", type=at_least(1), default=None,
                    help="new flow-head hidden channels (at least the current ones)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the new channels' weights")
+    p.add_argument("--method", choices=("fresh", "split"), default="fresh",
+                   help="fresh: new random channels the old ones never read (default); split: "
+                        "new channels copy old ones and share their outgoing weights (Net2Net)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the new channels' weights (fresh) or of the split (split)")
     return p
 
 
@@ -34,7 +40,7 @@ def main(argv: list[str]) -> int:
 
 def _run(a) -> int:
     from deq_flow_jax.train.widen import widen_workdir
-    step, cfg = widen_workdir(a.src, a.dst, a.hidden_dim, a.flow_head_dim, a.seed)
+    step, cfg = widen_workdir(a.src, a.dst, a.hidden_dim, a.flow_head_dim, a.seed, a.method)
     print(f"step {step}: hidden_dim {cfg.hidden_dim}, flow_head_dim {cfg.flow_head_dim}")
     print(f"wrote {a.dst}; continue with the same config and "
           f"--config.model.hidden_dim={cfg.hidden_dim} --config.model.flow_head_dim={cfg.flow_head_dim}")

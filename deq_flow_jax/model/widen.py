@@ -22,8 +22,16 @@ reach the zero weights as soon as the new channels are non-zero, so training gro
 there. A solver that mixes all components (Anderson, Broyden) follows a different trajectory
 in the wider state space but has the same fixed point for the old components.
 
-`embed` is the shared primitive; `deq_flow_jax.train.widen` applies it to a training state
-(parameters, EMA, optimiser moments) and a workdir.
+With `method="split"` (Net2WiderNet, Chen et al. 2016) the new channels are instead copies of
+old channels drawn at random: a copied channel's incoming weights and bias are repeated, and its
+outgoing weights (into the GRU, the flow head, the mask head) are divided among its copies in
+random shares that sum to one. The copies then carry the same values as their original, so the
+flow is the same, and unlike fresh channels they compute features the loss already uses, so
+gradients reach them at once; the unequal shares break their symmetry.
+
+`embed` is the shared primitive of "fresh", `split_params` / `split_moments` of "split";
+`deq_flow_jax.train.widen` applies them to a training state (parameters, EMA, optimiser
+moments) and a workdir.
 """
 from __future__ import annotations
 
@@ -99,22 +107,172 @@ def widen_tree(old: Any, fill: Any, hidden_offset: int, zero_cross: bool) -> Any
     return jax.tree_util.tree_map_with_path(one, old, fill)
 
 
-def widen_variables(variables: dict, src: ModelConfig, dst: ModelConfig, key: jax.Array) -> dict:
+def widen_variables(variables: dict, src: ModelConfig, dst: ModelConfig, key: jax.Array,
+                    method: str = "fresh") -> dict:
     """Variables of `src` -> variables of the wider `dst` with the same flow (see module doc).
 
     Args:
       variables: {"params", "batch_stats"} of a `src` model (plain or weight-normed update block).
       src, dst: the configurations (`check_widening(src, dst)` must pass).
-      key: PRNG key for the new channels' weights (`init_model(dst, key)`).
+      key: PRNG key: the new channels' weights ("fresh") or which channels they copy and their
+        shares ("split").
+      method: "fresh" (new random channels that the old ones never read) or "split" (new
+        channels copy old ones, which share their outgoing weights with them; Net2WiderNet).
 
     Returns:
       {"params", "batch_stats"} of `dst` as float32 NumPy-backed jax arrays.
     """
     from deq_flow_jax.model.forward import init_model
+    if method not in METHODS:
+        raise ValueError(f"widening: method must be one of {METHODS}, got {method!r}")
     check_widening(src, dst)
+    if method == "split":
+        like = init_model(dst, jax.random.PRNGKey(0))          # for the shapes only
+        out = dict(variables, params=split_params(variables["params"], split_plans(src, dst, key)))
+        check_shapes(out["params"], like["params"], "params")
+        return jax.tree.map(jax.numpy.asarray, out)
     fresh = init_model(dst, key)
     out = {"params": widen_tree(variables["params"], fresh["params"], src.hidden_dim, True)}
     if "batch_stats" in variables:
         out["batch_stats"] = widen_tree(variables["batch_stats"], fresh["batch_stats"],
                                         src.hidden_dim, True)
     return jax.tree.map(jax.numpy.asarray, out)
+
+
+# --- Net2Net-style splitting: the new channels copy old ones ---------------------------------
+
+METHODS = ("fresh", "split")
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitPlan:
+    """How one width grows by splitting channels (Net2WiderNet).
+
+    src: (new,) int: the old channel each channel copies (channel i < old copies itself).
+    share: (new,) float32: each copy's share of its old channel's outgoing weights, drawn
+      uniformly from [0.5, 1.5] and normalised over the copies of one old channel (sums to 1
+      there; 1 for a channel nobody copies). Unequal shares keep the flow but break the
+      copies' symmetry: equal ones would receive identical Adam steps forever.
+    """
+
+    src: np.ndarray
+    share: np.ndarray
+
+    @property
+    def old(self) -> int:
+        return int(self.src.max()) + 1 if self.src.size else 0
+
+
+def split_plan(old: int, new: int, rng: np.random.Generator) -> SplitPlan:
+    """Channels old..new-1 copy old channels drawn uniformly with replacement."""
+    src = np.concatenate([np.arange(old), rng.integers(0, old, new - old)]).astype(np.int64)
+    u = rng.uniform(0.5, 1.5, new)
+    total = np.bincount(src, weights=u, minlength=old)
+    return SplitPlan(src, (u / total[src]).astype(np.float32))
+
+
+def split_plans(src: ModelConfig, dst: ModelConfig, key: jax.Array) -> dict:
+    """{"hidden": SplitPlan, "head": SplitPlan} for `src` -> `dst`, drawn from `key`."""
+    check_widening(src, dst)
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
+    return {"hidden": split_plan(src.hidden_dim, dst.hidden_dim, rng),
+            "head": split_plan(src.flow_head_dim, dst.flow_head_dim, rng)}
+
+
+def _split_role(names: Sequence[str], plans: dict):
+    """(input plan or None, output plan or None) of the convolution at path `names` (its node).
+
+    The GRU hidden state feeds the GRU convolutions (input channels 0..hidden-1), the flow head
+    and the mask head and is produced by the GRU; the flow head's hidden layer is conv1's output
+    and conv2's input. Nothing else reads or writes a grown width."""
+    names = list(names)
+    if "update_block" in names and any(n == "gru" or (n.startswith("gru") and n[3:].isdigit())
+                                       for n in names):
+        return plans["hidden"], plans["hidden"]
+    if names[-2:] == ["flow_head", "conv1"]:
+        return plans["hidden"], plans["head"]
+    if names[-2:] == ["flow_head", "conv2"]:
+        return plans["head"], None
+    if names[-2:] == ["mask", "mask_0"]:
+        return plans["hidden"], None
+    return None, None
+
+
+def _split_kernel(w: np.ndarray, inp, out, moment: int = 0) -> np.ndarray:
+    """A HWIO kernel (or its Adam moment, `moment` 1 / 2) with input channels 0..inp.old-1 and
+    output channels split. Weights: copied input rows times their share, so the copies of a
+    channel together pass on what it did; copied output columns as they are. Moments: copied
+    rows as they are (those weights see the same gradient), output columns times share**moment
+    (a copy's pre-activation gradient is its share of the old one)."""
+    w = np.asarray(w, np.float32)
+    if inp is not None:
+        rows = w[:, :, inp.src]
+        if not moment:
+            rows = rows * inp.share[None, None, :, None]
+        w = np.concatenate([rows, w[:, :, inp.old:]], axis=2)
+    if out is not None:
+        w = w[..., out.src] * (out.share ** moment if moment else 1.0)
+    return w
+
+
+def _split_vector(b: np.ndarray, out, moment: int = 0) -> np.ndarray:
+    b = np.asarray(b, np.float32)
+    return b if out is None else b[out.src] * (out.share ** moment if moment else 1.0)
+
+
+def _split_node(node: dict, names: Sequence[str], plans: dict) -> dict:
+    """One convolution's parameters ({kernel | weight_g, weight_v} [, bias]) split; a
+    weight-normed kernel is split as W = g v / ||v|| and stored back with each output's old
+    ||v|| / g, so the unchanged entries of v keep their values."""
+    inp, out = _split_role(names, plans)
+    node = dict(node)
+    if inp is None and out is None:
+        return node
+    if "kernel" in node:
+        node["kernel"] = _split_kernel(node["kernel"], inp, out)
+    else:
+        g, v = np.asarray(node["weight_g"], np.float32), np.asarray(node["weight_v"], np.float32)
+        norm = np.sqrt(np.sum(v * v, axis=(0, 1, 2)))
+        scale = np.where(g != 0, norm / np.where(g != 0, g, 1.0), 1.0)
+        w = _split_kernel(v * (g / np.where(norm > 0, norm, 1.0)), inp, out)
+        node["weight_v"] = w * _split_vector(scale, out)
+        node["weight_g"] = np.sqrt(np.sum(w * w, axis=(0, 1, 2)))
+    if "bias" in node:
+        node["bias"] = _split_vector(node["bias"], out)
+    return node
+
+
+def split_params(params: Any, plans: dict, path: tuple = ()) -> Any:
+    """A params tree (nested dicts) with every grown width split by `plans` (`split_plans`)."""
+    if hasattr(params, "items"):
+        if "kernel" in params or "weight_v" in params:
+            return _split_node(params, path, plans)
+        return {k: split_params(v, plans, path + (k,)) for k, v in params.items()}
+    return params
+
+
+def split_moments(opt_state: Any, plans: dict) -> Any:
+    """Adam's moments (the `mu` / `nu` trees inside an optax state) split like the parameters
+    they belong to (`_split_kernel`); other leaves (counts) unchanged."""
+    def one(path, x):
+        names = _names(path)
+        moment = 1 if "mu" in names else 2 if "nu" in names else 0
+        if not moment or names[-1] not in ("kernel", "weight_v", "weight_g", "bias"):
+            return x
+        inp, out = _split_role(names[:-1], plans)
+        if names[-1] in ("kernel", "weight_v"):
+            return _split_kernel(x, inp, out, moment)
+        return _split_vector(x, out, moment)
+    return jax.tree_util.tree_map_with_path(one, opt_state)
+
+
+def check_shapes(tree: Any, like: Any, what: str) -> None:
+    """Raises ValueError naming the first leaf of `tree` whose shape differs from `like`'s."""
+    a = jax.tree_util.tree_flatten_with_path(tree)[0]
+    b = jax.tree_util.tree_flatten_with_path(like)[0]
+    if [p for p, _ in a] != [p for p, _ in b]:
+        raise ValueError(f"widening: {what} does not have the wider model's structure")
+    for (path, x), (_, y) in zip(a, b):
+        if np.shape(x) != np.shape(y):
+            raise ValueError(f"widening: {what} {'/'.join(_names(path))} is {np.shape(x)}, "
+                             f"the wider model needs {np.shape(y)}")

@@ -4,9 +4,11 @@
 EMA (same fresh draw for the new channels, so the two agree there), the AdamW moments (first
 moments of new entries 0, second moments the mean of the old entries of the same parameter, so
 the first steps of the new weights have the usual Adam size) and nothing else (step, RNG,
-batch statistics, data position unchanged). `widen_workdir` writes the result as the
-checkpoint of the same step in a new workdir, with the data iterator's position and a
-`config.json` that records the new widths, so that
+batch statistics, data position unchanged). With `method="split"` the parameters and the EMA
+are split by one draw of `model.widen.split_plans`, and the moments with them
+(`split_moments`: copies inherit their original's moments, scaled by their share).
+`widen_workdir` writes the result as the checkpoint of the same step in a new workdir, with the
+data iterator's position and a `config.json` that records the new widths, so that
 
     deq-flow train --config CONFIG --config.model.hidden_dim=N --workdir DST
 
@@ -23,6 +25,7 @@ import os
 import jax
 import numpy as np
 
+from deq_flow_jax.model import widen as mw
 from deq_flow_jax.model.config import ModelConfig
 from deq_flow_jax.model.widen import _names, check_widening, embed, widen_tree
 
@@ -39,7 +42,8 @@ def _moments(old, fill, hidden_offset: int):
     return jax.tree_util.tree_map_with_path(one, old, fill)
 
 
-def widen_state(state, src: ModelConfig, dst: ModelConfig, tx, key: jax.Array):
+def widen_state(state, src: ModelConfig, dst: ModelConfig, tx, key: jax.Array,
+                method: str = "fresh"):
     """A `TrainState` of `src` -> the same state for the wider `dst` (module doc).
 
     Args:
@@ -47,22 +51,35 @@ def widen_state(state, src: ModelConfig, dst: ModelConfig, tx, key: jax.Array):
       src, dst: model configurations (`model.widen.check_widening`).
       tx: the run's optimiser transformation (`train.optim.make_optimizer`), for the layout of
         the new optimiser state.
-      key: PRNG key of the new channels' weights.
+      key: PRNG key of the new channels' weights ("fresh") or of the split ("split").
+      method: `model.widen.METHODS`: "fresh" or "split" (`model.widen.widen_variables`).
     """
     from deq_flow_jax.model.forward import init_model
+    if method not in mw.METHODS:
+        raise ValueError(f"widening: method must be one of {mw.METHODS}, got {method!r}")
     check_widening(src, dst)
-    fresh = init_model(dst, key)["params"]    # one draw: the EMA's new entries equal the params'
-    params = widen_tree(state.params, fresh, src.hidden_dim, zero_cross=True)
     ema = state.ema_params
-    if jax.tree.leaves(ema):
-        ema = widen_tree(ema, fresh, src.hidden_dim, zero_cross=True)
-    opt = _moments(state.opt_state, tx.init(params), src.hidden_dim)
+    if method == "split":
+        plans = mw.split_plans(src, dst, key)        # one draw for the params, EMA and moments
+        params = mw.split_params(state.params, plans)
+        mw.check_shapes(params, init_model(dst, jax.random.PRNGKey(0))["params"], "params")
+        if jax.tree.leaves(ema):
+            ema = mw.split_params(ema, plans)
+        opt = mw.split_moments(state.opt_state, plans)
+        mw.check_shapes(opt, tx.init(params), "optimiser state")
+    else:
+        fresh = init_model(dst, key)["params"]    # one draw: the EMA's new entries equal the params'
+        params = widen_tree(state.params, fresh, src.hidden_dim, zero_cross=True)
+        if jax.tree.leaves(ema):
+            ema = widen_tree(ema, fresh, src.hidden_dim, zero_cross=True)
+        opt = _moments(state.opt_state, tx.init(params), src.hidden_dim)
     return state.replace(**jax.tree.map(jax.numpy.asarray, dict(params=params, ema_params=ema,
                                                                  opt_state=opt)))
 
 
 def widen_workdir(src: str, dst: str, hidden_dim: int | None = None,
-                  flow_head_dim: int | None = None, seed: int = 0) -> tuple[int, ModelConfig]:
+                  flow_head_dim: int | None = None, seed: int = 0,
+                  method: str = "fresh") -> tuple[int, ModelConfig]:
     """Writes the widened latest state of training workdir `src` as a new workdir `dst`.
 
     Returns:
@@ -101,13 +118,14 @@ def widen_workdir(src: str, dst: str, hidden_dim: int | None = None,
     ema = float(config.get("ema_decay", 0.0)) > 0
     target = create_train_state(init_model(src_cfg, jax.random.PRNGKey(0)), tx, config.seed, ema)
     state, data_state, extra = ck.restore(manager, step, target)
-    wide = widen_state(state, src_cfg, dst_cfg, tx, jax.random.PRNGKey(seed))
+    wide = widen_state(state, src_cfg, dst_cfg, tx, jax.random.PRNGKey(seed), method)
 
     for k, v in grow.items():
         config.model[k] = v
     extra = dict(extra or {}, model_config=dst_cfg.to_dict(),
                  widened_from={"workdir": os.path.abspath(src), "step": int(step),
-                               "model_config": src_cfg.to_dict(), "seed": int(seed)})
+                               "model_config": src_cfg.to_dict(), "seed": int(seed),
+                               "method": method})
     with StagedDir(dst, command="widen", flag="DST", marker=WORKDIR_MARKER) as stage:
         atomic_write_json(os.path.join(stage.path, "config.json"), config.to_dict(), indent=2,
                           sort_keys=True)
