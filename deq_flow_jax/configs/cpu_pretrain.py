@@ -16,11 +16,11 @@ a one-cycle schedule (over 20k steps until step 7,150, then 14k, then 10k from 7
 14,250's weights shipped in session 9, step 17,250's in session 10, step 21,250's in session 13,
 step 22,000's in session 14, step 25,500's in sessions 15-16), at 30,000 (over 36k, with nearly
 textureless layers: step 30,500's weights shipped in sessions 17-18, step 33,750's in sessions
-19-21), at 36,000 (over 42k: step 42,000's weights shipped since session 22) and at 42,000 (over
-45k), Gaussian image noise as the official `--add_noise`. Validation on 16 held-out layered pairs
-(held-out photographs), and from step 1,800 on 8 held-out photo pairs with known motion
-(`extra_val`), the set the shipped model must win on. docs/pretrained.md has the curve, the
-CPU-hours and the command to continue.
+19-21), at 36,000 (over 42k: step 42,000's weights shipped since session 22), at 42,000 (over
+45k) and at 45,000 (over 48k), Gaussian image noise as the official `--add_noise`. Validation on
+16 held-out layered pairs (held-out photographs), and from step 1,800 on 8 held-out photo pairs
+with known motion (`extra_val`), the set the shipped model must win on. docs/pretrained.md has the
+curve, the CPU-hours and the command to continue.
 """
 import ml_collections
 
@@ -47,9 +47,12 @@ def get_config(arg: str | None = None):
     # arm of the widening pilot; run as `--config.lr=5.7e-4 --config.num_steps=45000`, whose
     # line passes through 3.9968e-5 at 42,000: the same schedule within 2e-9).
     # Until session 22 the config said these restarts with a nominal peak lr and num_steps.
-    c.num_steps = 45_000
+    # From 45,000 (session 23): a warm restart over 48,000 steps (lr 4e-5, as at 42,000), the
+    # control arm of a pilot against the same state widened by splitting channels (`deq-flow
+    # widen --method split`, docs/pretrained.md).
+    c.num_steps = 48_000
     c.restarts = ((10_000, 6.8137e-5), (30_000, 1.7240e-5), (36_000, 1.4783e-5),
-                  (42_000, 3.9968e-5))
+                  (42_000, 3.9968e-5), (45_000, 4e-5))
     c.batch_size = 4
     # 4e-4 (the paper's, at batch 10-12) for steps 0-1800; training EPE then sat at ~11 px
     # for 1,500 steps and validation rose, so 2e-4 from step 1800 (session 4) on: batch 4's
