@@ -11,8 +11,9 @@
 #
 # Needs python3 on PATH with the project importable (PYTHONPATH is extended with the repo root).
 # Env: TRAIN_S (training wall seconds, includes compilation), EVAL (validate and checkpoint every),
-# HID (new hidden_dim, 128), NW (data workers per arm), MEMFRAC (GPU memory per process), EXTRA
-# (more --config overrides for both arms), BQ (benchmark flags, e.g. --quick).
+# HID (new hidden_dim, 128), METHOD (`deq-flow widen --method`: fresh or split; fresh), NW (data
+# workers per arm), MEMFRAC (GPU memory per process), EXTRA (more --config overrides for both
+# arms), BQ (benchmark flags, e.g. --quick).
 set -u
 T0=$(date +%s)
 TRAIN_S=${TRAIN_S:-300}; EVAL=${EVAL:-250}; HID=${HID:-128}
@@ -24,7 +25,7 @@ mkdir -p "$OUT"
 W=$(mktemp -d /tmp/widen-pilot.XXXXXX); mkdir -p $W/snap/ctrl $W/snap/wide $W/b $W/m
 python3 -c "import jax, flax, optax, orbax.checkpoint as o, grain; print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, 'orbax', o.__version__, jax.devices())"
 cp -r training/cpu_pretrain $W/ctrl
-python3 -m deq_flow_jax.cli widen $W/ctrl $W/wide --hidden-dim $HID --seed 1 || exit 1
+python3 -m deq_flow_jax.cli widen $W/ctrl $W/wide --hidden-dim $HID --method ${METHOD:-fresh} --seed 1 || exit 1
 C=deq_flow_jax/configs/cpu_pretrain.py
 COMMON="--config.data.num_workers=${NW:-6} --config.eval_every=$EVAL --config.checkpoint_every=$EVAL"
 EXTRA=${EXTRA:-}

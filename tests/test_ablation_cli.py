@@ -39,6 +39,7 @@ def test_ablation_config_has_the_paper_budget():
 def test_layered_ablation_is_the_shipped_recipe_with_the_paper_budget():
     from deq_flow_jax.ablation.settings import setting_config
     from deq_flow_jax.configs import ablation, cpu_pretrain
+    from deq_flow_jax.train.config import check_config
 
     c, recipe = ablation.get_config("layered"), cpu_pretrain.get_config()
     assert (c.deq.f_solver, c.deq.f_max_steps, c.deq.b_max_steps) == ("anderson", 16, 16)
@@ -46,7 +47,8 @@ def test_layered_ablation_is_the_shipped_recipe_with_the_paper_budget():
         assert c[key] == recipe[key]
     assert c.model.variant == recipe.model.variant == "S"
     assert c.data.to_dict() == recipe.data.to_dict()
-    assert (c.num_steps, c.lr) == (1500, 2e-4)
+    assert (c.num_steps, c.lr, c.restarts) == (1500, 2e-4, ())
+    check_config(c)                        # the recipe's restarts (past 1,500) would not pass
     modes = {name: setting_config(c, name).deq for name in c.ablation.settings}
     assert modes["ift"].grad == "ift" and modes["correction"].n_losses == 2
 

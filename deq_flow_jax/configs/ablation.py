@@ -64,6 +64,7 @@ def get_config(arg: str = "synthetic") -> ml_collections.ConfigDict:
         # (docs/pretrained.md); the sessions' later recipe changes are all kept.
         config.num_steps = 1500
         config.lr = 2e-4
+        config.restarts = ()          # the recipe's warm restarts continue its long run
         config.eval_every = 250
         config.checkpoint_every = 100
         config.sradius_every = 50
