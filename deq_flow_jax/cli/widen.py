@@ -10,8 +10,7 @@ not exist) with the same step, data position and schedule, and a model whose GRU
 fresh random weights and the old ones never read them (`--method fresh`), or they copy old
 channels, which share their outgoing weights with them (`--method split`); either way the
 widened model's fixed point and flow equal the old model's (docs/model.md, "Widening a trained
-model"). Resume DST with the
-same config plus the new widths as `--config.model.*` overrides.
+model"). Resume DST with the same config plus the new widths as `--config.model.*` overrides.
 """
 from __future__ import annotations
 
