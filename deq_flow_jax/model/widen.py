@@ -62,10 +62,15 @@ def _names(path) -> list[str]:
     return [str(getattr(p, "key", getattr(p, "name", p))) for p in path]
 
 
+def _in_gru(names: Sequence[str]) -> bool:
+    """The path lies inside a ConvGRU of the update block (`gru`, `gru2`, ...)."""
+    return "update_block" in names and any(n == "gru" or (n.startswith("gru") and n[3:].isdigit())
+                                           for n in names)
+
+
 def _is_gru_kernel(names: Sequence[str]) -> bool:
     """A (weight-normed or plain) kernel of a ConvGRU of the update block."""
-    return (names[-1] in ("kernel", "weight_v") and "update_block" in names
-            and any(n == "gru" or (n.startswith("gru") and n[3:].isdigit()) for n in names))
+    return names[-1] in ("kernel", "weight_v") and _in_gru(names)
 
 
 def embed(old: np.ndarray, fill: np.ndarray, names: Sequence[str], hidden_offset: int,
@@ -186,8 +191,7 @@ def _split_role(names: Sequence[str], plans: dict):
     and the mask head and is produced by the GRU; the flow head's hidden layer is conv1's output
     and conv2's input. Nothing else reads or writes a grown width."""
     names = list(names)
-    if "update_block" in names and any(n == "gru" or (n.startswith("gru") and n[3:].isdigit())
-                                       for n in names):
+    if _in_gru(names):
         return plans["hidden"], plans["hidden"]
     if names[-2:] == ["flow_head", "conv1"]:
         return plans["hidden"], plans["head"]

@@ -87,10 +87,10 @@ def restarts_of(config) -> list[tuple[int, float]]:
             raise ValueError(f"config.restarts: {item!r} is not a (step, lr) pair") from None
         if step_i != step or not 0 < lr_f < math.inf:
             raise ValueError(f"config.restarts: {item!r} needs an integer step and a finite lr > 0")
-        if not (out[-1][0] if out else 0) < step_i < int(config.num_steps):
+        prev = out[-1][0] if out else 0
+        if not prev < step_i < int(config.num_steps):
             raise ValueError(f"config.restarts: steps must increase within (0, num_steps = "
-                             f"{config.num_steps}), got {step_i} after "
-                             f"{out[-1][0] if out else 0}")
+                             f"{config.num_steps}), got {step_i} after {prev}")
         out.append((step_i, lr_f))
     return out
 
