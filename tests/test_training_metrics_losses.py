@@ -166,4 +166,6 @@ def test_cpu_pretrain_restarts_reproduce_the_run():
         ran = onecycle_linear(peak, n + 100, c.pct_start)(steps)
         np.testing.assert_allclose(sched(steps), ran, rtol=0, atol=3e-9, err_msg=f"{lo}-{hi}")
         assert float(sched(lo)) > float(sched(lo - 1)) or lo == 7_200   # each restart jumps
-    assert np.isclose(sched(45_000), 4e-5, rtol=1e-6) and c.num_steps == 48_000
+    assert np.isclose(sched(45_000), 4e-5, rtol=1e-6)
+    assert np.isclose(sched(48_000), 2e-5, rtol=1e-6) and c.num_steps == 49_500
+    assert float(sched(47_999)) < 2e-6          # the restart over 48k annealed to ~0
