@@ -167,5 +167,7 @@ def test_cpu_pretrain_restarts_reproduce_the_run():
         np.testing.assert_allclose(sched(steps), ran, rtol=0, atol=3e-9, err_msg=f"{lo}-{hi}")
         assert float(sched(lo)) > float(sched(lo - 1)) or lo == 7_200   # each restart jumps
     assert np.isclose(sched(45_000), 4e-5, rtol=1e-6)
-    assert np.isclose(sched(48_000), 2e-5, rtol=1e-6) and c.num_steps == 49_500
+    assert np.isclose(sched(48_000), 2e-5, rtol=1e-6)
     assert float(sched(47_999)) < 2e-6          # the restart over 48k annealed to ~0
+    assert float(sched(49_499)) < 2e-6          # ... and the one over 49.5k
+    assert np.isclose(sched(49_500), 4e-5, rtol=1e-6) and c.num_steps == 52_500
