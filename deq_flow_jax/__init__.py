@@ -5,6 +5,7 @@ The public API is re-exported here lazily (importing the package stays cheap):
     from deq_flow_jax import fixed_point, Anderson, IFT, Phantom
     from deq_flow_jax import ModelConfig, DEQConfig, init_model, estimate_flow
     from deq_flow_jax import load_pretrained          # the shipped model: (variables, cfg)
+    from deq_flow_jax import refine_flow              # the shipped model's post-processing
     from deq_flow_jax import checkpoints              # checkpoints.load(path) / save(...)
 """
 from __future__ import annotations
@@ -35,6 +36,8 @@ _EXPORTS = {
     "estimate_flow": "deq_flow_jax.model",
     "FlowResult": "deq_flow_jax.model",
     "load_official": "deq_flow_jax.convert",
+    # post-processing: variational refinement of a flow on its frames (numpy + OpenCV)
+    "refine_flow": "deq_flow_jax.evaluate.refine",
     # checkpoints: `deq_flow_jax.checkpoints.load(path=None, which="best")` is the one loader
     "load_pretrained": "deq_flow_jax.pretrained",
     # file formats, metrics, visualisation

@@ -127,6 +127,18 @@ def describe(path: str | None = None, which: str = "best"
     return _configs_from_extra(extra, step_dir)
 
 
+def inference(path: str | None = None) -> dict:
+    """How the model at `path` is meant to be run beyond its solver: a model directory's
+    "inference" entry (`model_io.read_inference`, e.g. {"refine": "variational"} for the
+    shipped deq-flow-s-cpu), {} for a training workdir or a directory without one; None: the
+    default shipped pretrained model."""
+    if path is None:
+        from deq_flow_jax import pretrained
+        path = pretrained.path()
+    path = os.path.abspath(os.path.expanduser(os.fspath(path)))
+    return model_io.read_inference(path) if kind(path) == "model" else {}
+
+
 def workdir_checkpoint(workdir: str, which: str = "best") -> tuple[int, dict | None]:
     """(step, its validation metrics or None) of the checkpoint `load(workdir, which)` reads."""
     manager, step, _ = _workdir_step(os.path.abspath(os.path.expanduser(workdir)), which)
@@ -136,16 +148,19 @@ def workdir_checkpoint(workdir: str, which: str = "best") -> tuple[int, dict | N
 
 
 def save(directory: str, variables: dict, cfg: ModelConfig, deq: DEQConfig | None = None,
-         *, overwrite: bool = False, card: str | None = None) -> str:
+         *, overwrite: bool = False, card: str | None = None,
+         inference: dict | None = None) -> str:
     """Writes a model directory (see `deq_flow_jax.model_io`); returns its absolute path.
 
-    The weights are checked against `cfg` first. `directory` must not exist, be empty, or
+    The weights are checked against `cfg` first; `inference` is the optional "inference"
+    entry (`model_io.read_inference`). `directory` must not exist, be empty, or
     (with `overwrite`) hold a model written by this package and nothing else; anything else
     is refused (CheckpointError, a ValueError) and left untouched.
     """
     variables = {"params": variables["params"], "batch_stats": variables.get("batch_stats") or {}}
     check_variables(variables, cfg, "the weights to save")
-    return model_io.write_model_dir(directory, variables, cfg, deq, overwrite=overwrite, card=card)
+    return model_io.write_model_dir(directory, variables, cfg, deq, overwrite=overwrite, card=card,
+                                    inference=inference)
 
 
 # ----------------------------------------------------------------------------- checks

@@ -3,14 +3,17 @@
 Layout of a model directory (format `deq-flow-jax/model/v2`):
 
     model_config.json   {"format": FORMAT, "model": ModelConfig.to_dict(),
-                         "deq": DEQConfig.to_dict() or null}
+                         "deq": DEQConfig.to_dict() or null,
+                         "inference": {"refine": "variational"}   (optional)}
     variables.msgpack   {"params", "batch_stats"} as flax msgpack (float32, NHWC conv kernels)
     SHA256SUMS          sha256 of the two files above, `sha256sum -c` format
     MODEL_CARD.md       optional (shipped pretrained models), not checksummed
 
 The weights are one file that needs no orbax; `SHA256SUMS` is verified at every load, so a
 file whose bytes changed (scrambled, truncated, swapped) is an error naming it. Directories
-of the older format v1 (orbax `variables/`, no checksums) are still read.
+of the older format v1 (orbax `variables/`, no checksums) are still read. The optional
+"inference" entry holds how the model is meant to be run beyond its solver (`read_inference`:
+the post-processing `refine`, evaluate/refine.py); a directory without it is run plainly.
 
 Writing never deletes or replaces anything this package did not create: a new model is
 written to a temporary sibling and renamed into place; an existing model directory of ours
@@ -102,7 +105,7 @@ def check_destination(directory: str, overwrite: bool) -> bool:
 
 def write_model_dir(directory: str, variables: dict, cfg: ModelConfig,
                     deq: DEQConfig | None = None, *, overwrite: bool = False,
-                    card: str | None = None) -> str:
+                    card: str | None = None, inference: dict | None = None) -> str:
     """Writes a model directory atomically; returns its absolute path.
 
     Args:
@@ -114,12 +117,15 @@ def write_model_dir(directory: str, variables: dict, cfg: ModelConfig,
         None when unknown (random init, converted official weights).
       overwrite: replace an existing model directory of ours.
       card: text of MODEL_CARD.md, or None for no card.
+      inference: the "inference" entry ({"refine": ...}; see `read_inference`), or None / {}
+        for none.
     """
     from flax import serialization
 
     from deq_flow_jax.io.common import atomic_write_bytes
 
     directory = os.path.abspath(os.path.expanduser(os.fspath(directory)))
+    inference = check_inference(inference, "the inference settings to write")
     replace = check_destination(directory, overwrite)
     parent = os.path.dirname(directory)
     name = os.path.basename(directory)
@@ -132,6 +138,8 @@ def write_model_dir(directory: str, variables: dict, cfg: ModelConfig,
         atomic_write_bytes(os.path.join(tmp, WEIGHTS_NAME), serialization.msgpack_serialize(state))
         config = {"format": FORMAT, "model": cfg.to_dict(),
                   "deq": None if deq is None else deq.to_dict()}
+        if inference:
+            config["inference"] = inference
         atomic_write_bytes(os.path.join(tmp, CONFIG_NAME),
                            (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
         write_manifest(tmp, CHECKSUMMED)
@@ -223,7 +231,34 @@ def read_config(directory: str) -> tuple[ModelConfig, DEQConfig | None, str]:
         deq = DEQConfig.from_dict(data["deq"]) if data.get("deq") else None
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: bad configuration: {e}") from None
+    check_inference(data.get("inference"), path)
     return cfg, deq, fmt
+
+
+INFERENCE_KEYS = ("refine",)
+
+
+def check_inference(inference, where: str) -> dict:
+    """`inference` ({"refine": one of REFINE_METHODS} or {}) as a dict, else CheckpointError
+    naming `where`."""
+    from deq_flow_jax.evaluate.refine import REFINE_METHODS
+    if inference is None:
+        return {}
+    if not isinstance(inference, dict) or set(inference) - set(INFERENCE_KEYS):
+        raise CheckpointError(f"{where}: 'inference' must be an object with at most the keys "
+                              f"{', '.join(INFERENCE_KEYS)}; got {inference!r}")
+    if "refine" in inference and inference["refine"] not in REFINE_METHODS:
+        raise CheckpointError(f"{where}: inference.refine must be one of "
+                              f"{', '.join(REFINE_METHODS)}; got {inference['refine']!r}")
+    return dict(inference)
+
+
+def read_inference(directory: str) -> dict:
+    """The model directory's "inference" entry ({} when it has none): how to run the model
+    beyond its solver settings, e.g. {"refine": "variational"}."""
+    path = os.path.join(os.fspath(directory), CONFIG_NAME)
+    data = _read_json(path)
+    return check_inference(data.get("inference") if isinstance(data, dict) else None, path)
 
 
 def load_config(directory: str) -> ModelConfig:

@@ -249,7 +249,8 @@ def load_checkpoint_arg(path: str | None, which: str = "best"):
     Returns:
       (variables, ModelConfig, solver defaults {"f_solver", "f_max_steps", "f_tol",
       "f_stop_mode", "eval_factor"}: the checkpoint's stored DEQ config, or
-      `checkpoints.FALLBACK_DEQ` when it stores none).
+      `checkpoints.FALLBACK_DEQ` when it stores none; plus "refine" when the model directory
+      stores one, `checkpoints.inference`).
 
     Raises:
       CliError naming --checkpoint: missing, not a model, corrupt, or weights that do not fit
@@ -260,6 +261,7 @@ def load_checkpoint_arg(path: str | None, which: str = "best"):
     flag = "--checkpoint" if path is None else f"--checkpoint {path}"
     try:
         variables, cfg, deq = checkpoints.load(path, which)
+        inference = checkpoints.inference(path)
     except FileNotFoundError as err:
         if path is None:
             raise CliError("--checkpoint", f"not given, and {_one_line(_message(err))}") from None
@@ -269,5 +271,6 @@ def load_checkpoint_arg(path: str | None, which: str = "best"):
     deq = checkpoints.evaluation_deq(deq)
     defaults = {k: getattr(deq, k) for k in ("f_solver", "f_max_steps", "f_tol", "f_stop_mode",
                                              "eval_factor")}
+    defaults.update(inference)
     return variables, cfg, defaults
 

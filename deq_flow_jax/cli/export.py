@@ -49,7 +49,7 @@ def build_parser() -> ArgumentParser:
                    help=f"comma-separated lowering platforms from {', '.join(PLATFORMS)} "
                         "(default: this backend)")
     p.add_argument("--check", action="store_true", help="reload and compare with the model")
-    model_args.add_solver_args(p)
+    model_args.add_solver_args(p, refine=False)
     return p
 
 
@@ -78,6 +78,11 @@ def _run(args) -> int:
     check_output_file(args.out + ".json", args.overwrite, "--out (its .json)", is_ours=lambda p: _is_export(args.out))
     platforms = args.platforms
     variables, cfg, settings = model_args.load_model_and_settings(args)
+    if settings.refine != "none":
+        print(f"note: the checkpoint is meant to be run with --refine {settings.refine}, which is "
+              "OpenCV post-processing and not part of the exported function; apply "
+              "deq_flow_jax.refine_flow(image1, image2, flow) to its flow")
+        settings = dataclasses.replace(settings, refine="none")
     exported = export_inference(variables, cfg, height=args.height, width=args.width,
                                 batch=args.batch, settings=settings, pad_mode=args.pad_mode,
                                 platforms=platforms)

@@ -2,7 +2,8 @@
 
 Model selection (`--checkpoint`, optional: the shipped pretrained model when omitted;
 `--which`) and solver settings (`--solver`, `--max-steps` or `--f-thres` x
-`--eval-factor`, `--tol`, `--stop-mode`), each number checked when parsed.
+`--eval-factor`, `--tol`, `--stop-mode`) and the flow's post-processing (`--refine`), each
+number checked when parsed.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from deq_flow_jax.cli.common import (
     positive,
 )
 from deq_flow_jax.evaluate.estimator import SolverSettings
+from deq_flow_jax.evaluate.refine import REFINE_METHODS
 from deq_flow_jax.solvers import SOLVER_NAMES, STOP_MODES
 
 
@@ -25,7 +27,9 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
                         help="checkpoint of a training workdir (default: best validation EPE)")
 
 
-def add_solver_args(parser: argparse.ArgumentParser) -> None:
+def add_solver_args(parser: argparse.ArgumentParser, refine: bool = True) -> None:
+    """The solver flags, and `--refine` unless `refine` is False (export: the exported
+    function is the model alone)."""
     g = parser.add_argument_group("solver (defaults: the checkpoint's stored DEQ config, else official)")
     g.add_argument("--solver", choices=SOLVER_NAMES, default=None, help="forward solver (default anderson)")
     g.add_argument("--max-steps", type=at_least(1), default=None,
@@ -34,11 +38,18 @@ def add_solver_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--eval-factor", type=positive, default=None, help="budget multiplier (default 1.5)")
     g.add_argument("--tol", type=positive, default=None, help="residual tolerance (default 1e-3)")
     g.add_argument("--stop-mode", choices=STOP_MODES, default=None, help="abs or rel (default abs)")
+    if not refine:
+        return
+    g.add_argument("--refine", choices=REFINE_METHODS, default=None,
+                   help="post-processing of the model's flow: 'variational' refines it coarse to "
+                        "fine on the frames (OpenCV's variational refinement, docs/evaluation.md); "
+                        "default: the checkpoint's stored setting (the shipped deq-flow-s-cpu: "
+                        "variational), else none")
 
 
 def settings_from_args(args, defaults: dict | None = None) -> SolverSettings:
     """SolverSettings from flags, falling back to `defaults` (the checkpoint's stored DEQ
-    config) then `checkpoints.FALLBACK_DEQ`."""
+    config and inference entry) then `checkpoints.FALLBACK_DEQ` (refine: "none")."""
     from deq_flow_jax.checkpoints import FALLBACK_DEQ
 
     d = defaults or {}
@@ -54,9 +65,10 @@ def settings_from_args(args, defaults: dict | None = None) -> SolverSettings:
                                  if v is not None) or "--checkpoint (its training config)"
             raise CliError(culprit, f"the solver budget int({f_thres} x {factor}) = {max_steps} is "
                                     "below 1; raise them or pass --max-steps")
+    refine = getattr(args, "refine", None) or d.get("refine", "none")
     return SolverSettings(solver=pick(args.solver, "f_solver"), max_steps=int(max_steps),
                           tol=float(pick(args.tol, "f_tol")),
-                          stop_mode=pick(args.stop_mode, "f_stop_mode"))
+                          stop_mode=pick(args.stop_mode, "f_stop_mode"), refine=refine)
 
 
 def load_model_and_settings(args):

@@ -3,7 +3,8 @@
 `FlowEstimator(variables, cfg, settings)` calls the model's jitted
 `estimate_flow` (one compilation per input size and per start kind: cold, warm
 start, fixed-point reuse) and returns an `Estimate` of numpy arrays, with the
-solver's statistics and the wall time.
+solver's statistics and the wall time. With `SolverSettings(refine="variational")` the
+full-resolution flow is then refined on the frames (`deq_flow_jax.evaluate.refine`).
 """
 from __future__ import annotations
 
@@ -13,28 +14,34 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
+from deq_flow_jax.evaluate.refine import check_refine, refine_flow
 from deq_flow_jax.solvers import STOP_MODES, check_stop_mode, solver_name  # noqa: F401  (STOP_MODES re-exported)
 
 
 @dataclasses.dataclass(frozen=True)
 class SolverSettings:
-    """Forward-solver settings used at evaluation and inference.
+    """Forward-solver settings used at evaluation and inference, and the post-processing of
+    the flow.
 
     Attributes:
         solver: "anderson", "broyden" or "naive" (plain fixed-point iteration).
         max_steps: solver budget (official: f_thres * eval_factor, 40 * 1.5 = 60).
         tol: stopping tolerance on the residual.
         stop_mode: "abs" (||f(z) - z||) or "rel" (divided by ||f(z)||).
+        refine: "none" (the model's flow as it is) or "variational" (`evaluate.refine`:
+            coarse-to-fine variational refinement of the full-resolution flow, after the model).
     """
 
     solver: str = "anderson"
     max_steps: int = 60
     tol: float = 1e-3
     stop_mode: str = "abs"
+    refine: str = "none"
 
     def __post_init__(self):
         object.__setattr__(self, "solver", solver_name(self.solver))   # aliases -> canonical
         check_stop_mode(self.stop_mode)
+        check_refine(self.refine)
         if int(self.max_steps) < 1:
             raise ValueError(f"max_steps must be >= 1; got {self.max_steps}")
         if not self.tol >= 0:     # as fixed_point: 0 runs the whole budget (DEQConfig.f_tol = 0)
@@ -45,7 +52,8 @@ class Estimate(NamedTuple):
     """One batch of flow estimates (numpy).
 
     Attributes:
-        flow: (B, H, W, 2) float32 flow at input resolution, pixels.
+        flow: (B, H, W, 2) float32 flow at input resolution, pixels (refined when the
+            settings say so; `flow_lowres` is always the model's own).
         flow_lowres: (B, H'/8, W'/8, 2) flow at 1/8 of the padded size (H', W') of the frames
             the model saw (the working size with `FlowEstimator(max_size=...)`).
         hidden: (B, H'/8, W'/8, hdim) GRU state at the fixed point.
@@ -112,7 +120,7 @@ def upsample_flow(flow: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
 
 
 class FlowEstimator:
-    """Estimates flow with fixed solver settings.
+    """Estimates flow with fixed solver settings (and, with `settings.refine`, refines it).
 
     Args:
         variables: model variables ({"params", "batch_stats"}).
@@ -163,6 +171,9 @@ class FlowEstimator:
         flow = np.asarray(res.flow, np.float32)
         if work != size:
             flow = upsample_flow(flow, size)
+        if s.refine != "none":        # on the frames as given, at their own size
+            raw1, raw2 = _as_batch(image1), _as_batch(image2)
+            flow = np.stack([refine_flow(a, b, f, s.refine) for a, b, f in zip(raw1, raw2, flow)])
         seconds = time.perf_counter() - t0
         hidden, _ = res.cache
         st = res.stats

@@ -1,7 +1,7 @@
 """Publish a trained model as a shipped pretrained model: `deq_flow_jax/pretrained/NAME/`.
 
     python -m deq_flow_jax.pretrained.publish WORKDIR_OR_MODEL_DIR NAME [--card-notes FILE]
-        [--which best|latest] [--root DIR] [--overwrite] [--default]
+        [--which best|latest] [--refine none|variational] [--root DIR] [--overwrite] [--default]
 
 Reads the source through `deq_flow_jax.checkpoints.load` (a training workdir's best
 checkpoint by default, or a model directory), keeps the inference weights (params and
@@ -10,6 +10,9 @@ manifest and a MODEL_CARD.md (facts read from the source, then the text of --car
 data, recipe, CPU-hours, metrics, limits). The folder is written to a temporary sibling and
 renamed into place; an existing NAME is replaced only with --overwrite and only if it is a
 model written by this package. --default records NAME in the root's DEFAULT file.
+--refine stores how the model is meant to be post-processed (the "inference" entry of
+model_config.json; `deq-flow infer / eval` and benchmarks/pretrained.py then refine by
+default); without it a model directory's own entry is kept, a workdir gets none.
 The root is deq_flow_jax/pretrained/ unless --root or $DEQ_FLOW_PRETRAINED_DIR says otherwise.
 """
 from __future__ import annotations
@@ -51,7 +54,7 @@ def _training_facts(source: str, which: str) -> list[str]:
 
 
 def model_card(name: str, source: str, kind: str, which: str, variables, cfg, deq,
-               notes: str | None) -> str:
+               notes: str | None, inference: dict | None = None) -> str:
     """The text of MODEL_CARD.md (facts read from the source, then the author's notes)."""
     import jax
 
@@ -72,6 +75,10 @@ def model_card(name: str, source: str, kind: str, which: str, variables, cfg, de
              f"({ev.f_stop_mode} residual)"
              + ("" if deq is not None else "; the source stored no DEQ config, so these are "
                 "the fallback (official evaluation) settings"),
+             ("- post-processing: "
+              + ("variational refinement of the flow (`deq_flow_jax.refine_flow`), applied by "
+                 "the commands by default (`--refine none` turns it off)"
+                 if (inference or {}).get("refine", "none") != "none" else "none")),
              "", "## Source", ""]
     if kind == "workdir":
         lines += _training_facts(source, which)
@@ -88,7 +95,7 @@ def model_card(name: str, source: str, kind: str, which: str, variables, cfg, de
 
 def publish(source: str, name: str, *, notes: str | None = None, which: str = "best",
             root_dir: str | None = None, overwrite: bool = False,
-            make_default: bool = False) -> str:
+            make_default: bool = False, refine: str | None = None) -> str:
     """Writes pretrained model `name` from `source`; returns its folder. See the module doc."""
     from deq_flow_jax import checkpoints, model_io, pretrained
     from deq_flow_jax.io.common import atomic_write_bytes
@@ -108,16 +115,21 @@ def publish(source: str, name: str, *, notes: str | None = None, which: str = "b
                              "refusing to replace it")
     model_io.check_destination(os.path.join(base, name), overwrite)
     kind = checkpoints.kind(source)
+    inference = checkpoints.inference(source)
+    if refine is not None:
+        from deq_flow_jax.evaluate.refine import check_refine
+        inference = dict(inference, refine=check_refine(refine))
     variables, cfg, deq = checkpoints.load(source, which)
-    card = model_card(name, source, kind, which, variables, cfg, deq, notes)
+    card = model_card(name, source, kind, which, variables, cfg, deq, notes, inference)
     out = checkpoints.save(os.path.join(base, name), variables, cfg, deq, overwrite=overwrite,
-                           card=card)
+                           card=card, inference=inference)
     if make_default:
         atomic_write_bytes(marker, (name + "\n").encode())
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
+    from deq_flow_jax.evaluate.refine import REFINE_METHODS
     doc = __doc__.split("\n\n")
     p = argparse.ArgumentParser(prog=PROG, description=doc[0],
                                 epilog="\n\n".join(doc[2:]),
@@ -129,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="markdown appended to MODEL_CARD.md (data, recipe, CPU-hours, metrics, limits)")
     p.add_argument("--which", choices=("best", "latest"), default="best",
                    help="checkpoint of a training workdir (default best validation EPE)")
+    p.add_argument("--refine", choices=REFINE_METHODS, default=None,
+                   help="post-processing the commands apply by default (stored in "
+                        "model_config.json; default: the source model directory's, else none)")
     p.add_argument("--root", metavar="DIR", default=None,
                    help="where to publish (default $DEQ_FLOW_PRETRAINED_DIR or deq_flow_jax/pretrained)")
     p.add_argument("--overwrite", action="store_true",
@@ -145,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"--card-notes {a.card_notes}: cannot be read "
                                  f"({getattr(e, 'strerror', None) or e})") from None
         out = publish(a.source, a.name, notes=notes, which=a.which, root_dir=a.root,
-                      overwrite=a.overwrite, make_default=a.default)
+                      overwrite=a.overwrite, make_default=a.default, refine=a.refine)
     except (ValueError, FileNotFoundError, FileExistsError, OSError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2

@@ -1,0 +1,158 @@
+"""Variational refinement of an estimated flow (post-processing, numpy + OpenCV).
+
+The DEQ's flow is found at 1/8 resolution and upsampled (convex combination); its fixed point
+carries a sub-pixel jitter that more training lowers only slowly (docs/pretrained.md, "Where
+the model loses to DIS"). Classical variational refinement removes most of it where the
+frames are textured: `refine_flow` minimises, starting from the model's flow,
+
+    E(u) = sum_x  delta * Psi(I2(x + u) - I1(x))          (brightness constancy)
+                + gamma * Psi(|grad I2(x + u) - grad I1(x)|)   (gradient constancy)
+                + alpha * Psi(|grad u_x|^2 + |grad u_y|^2)     (smoothness)
+
+with OpenCV's `VariationalRefinement` (the last stage of OpenCV's DIS flow; Psi the
+Charbonnier penalty; fixed-point iterations of the linearised Euler-Lagrange equations solved
+by SOR), coarse to fine: at each level of a pyramid of `levels` halvings the increment it finds
+is upsampled and added to the full-resolution flow, so the model's full-resolution detail is
+kept and errors of several pixels can still be pulled in. Before it, frame 2's grey levels are
+mapped onto frame 1's histogram (`normalize`; a global exposure or gamma change would otherwise
+bias the brightness term, most where the frames are flat), and the brightness term is weighted
+lightly against the gradient term. The parameters were chosen on the held-out rendered scenes and
+photo pairs of benchmarks/pretrained.py (docs/pretrained.md, "Variational refinement").
+
+Refinement is not part of the DEQ model: it is applied after `deq_flow_jax.estimate_flow`,
+by `FlowEstimator` when `SolverSettings.refine == "variational"` (the shipped deq-flow-s-cpu
+model's stored default, `deq-flow infer / eval --refine`), or directly:
+
+    flow = refine_flow(image1, image2, flow)      # (H, W, 3) frames, (H, W, 2) flow, NHWC
+
+Layouts: frames (H, W, 3) RGB or (H, W) grey, values 0..255 (uint8 or float); flow
+(H, W, 2) float32 in pixels, frame 1 -> frame 2, channel 0 = x (right), 1 = y (down).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+REFINE_METHODS = ("none", "variational")
+MIN_LEVEL_SIZE = 16      # a pyramid level is used only if both sides are at least this
+
+
+@dataclasses.dataclass(frozen=True)
+class VariationalRefinement:
+    """Parameters of `refine_flow` (defaults: the recipe measured in docs/pretrained.md).
+
+    Attributes:
+        levels: pyramid levels, coarsest first: 3 = 1/4, 1/2 and full resolution (a level
+            is skipped when a side would fall below MIN_LEVEL_SIZE pixels).
+        fixed_point_iterations, sor_iterations: OpenCV's outer (linearisation) and inner
+            (SOR) iterations at each level.
+        alpha, delta, gamma: weights of smoothness, brightness and gradient constancy (DIS
+            preset "medium" refines with 20, 5, 10).
+        normalize: map frame 2's grey levels onto frame 1's histogram first.
+    """
+
+    levels: int = 3
+    fixed_point_iterations: int = 20
+    sor_iterations: int = 20
+    alpha: float = 20.0
+    delta: float = 0.5
+    gamma: float = 10.0
+    normalize: bool = True
+
+    def __post_init__(self):
+        for name in ("levels", "fixed_point_iterations", "sor_iterations"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"VariationalRefinement.{name} must be >= 1; got {getattr(self, name)}")
+        for name in ("alpha", "delta", "gamma"):
+            v = float(getattr(self, name))
+            if not (np.isfinite(v) and v >= 0):
+                raise ValueError(f"VariationalRefinement.{name} must be finite and >= 0; got {v}")
+
+
+def check_refine(method: str) -> str:
+    """`method` if it is one of REFINE_METHODS, else ValueError."""
+    if method not in REFINE_METHODS:
+        raise ValueError(f"refine must be one of {', '.join(REFINE_METHODS)}; got {method!r}")
+    return method
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) RGB or (H, W) grey, 0..255 -> (H, W) uint8 grey (OpenCV's weights)."""
+    import cv2
+    img = np.asarray(image)
+    if img.dtype != np.uint8:
+        img = np.clip(np.rint(np.nan_to_num(img.astype(np.float32))), 0, 255).astype(np.uint8)
+    if img.ndim == 3:
+        img = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY)
+    return np.ascontiguousarray(img)
+
+
+def match_histogram(reference: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """`image` (uint8 grey) with its grey levels mapped monotonically so that its cumulative
+    histogram follows `reference`'s (each level to the reference level at the same quantile,
+    interpolated; as scikit-image's `match_histograms`), rounded to uint8."""
+    values, index, counts = np.unique(image.ravel(), return_inverse=True, return_counts=True)
+    ref_values, ref_counts = np.unique(reference.ravel(), return_counts=True)
+    quantiles = np.cumsum(counts) / image.size
+    ref_quantiles = np.cumsum(ref_counts) / reference.size
+    mapped = np.interp(quantiles, ref_quantiles, ref_values.astype(np.float64))
+    return np.clip(np.rint(mapped[index]), 0, 255).astype(np.uint8).reshape(image.shape)
+
+
+def refine_flow(image1, image2, flow, method: str = "variational",
+                params: VariationalRefinement = VariationalRefinement()) -> np.ndarray:
+    """The flow `flow` from image1 to image2, refined (see the module doc).
+
+    Args:
+        image1, image2: (H, W, 3) RGB or (H, W) grey frames, values 0..255.
+        flow: (H, W, 2) flow in pixels (x, y), the starting point.
+        method: "variational", or "none" (returns the flow as float32).
+        params: the refinement's parameters.
+
+    Returns:
+        (H, W, 2) float32 refined flow. Where the refinement would produce a non-finite value
+        the starting flow is kept.
+    """
+    import cv2
+
+    check_refine(method)
+    flow = np.asarray(flow, np.float32)
+    g1, g2 = _grey(image1), _grey(image2)
+    if g1.shape != g2.shape or flow.shape != g1.shape + (2,):
+        raise ValueError(f"refine_flow: frames {g1.shape} / {g2.shape} and flow {flow.shape} "
+                         "do not fit (need (H, W[, 3]) frames and an (H, W, 2) flow)")
+    if method == "none":
+        return flow.copy()
+    if params.normalize:
+        g2 = match_histogram(g1, g2)
+    h, w = g1.shape
+    out = np.nan_to_num(flow, nan=0.0, posinf=0.0, neginf=0.0)
+    for level in range(int(params.levels) - 1, -1, -1):
+        f = 2 ** level
+        hl, wl = h // f, w // f
+        if min(hl, wl) < MIN_LEVEL_SIZE:
+            continue
+        scale = np.array([wl / w, hl / h], np.float32)
+        if f > 1:
+            a = cv2.resize(g1, (wl, hl), interpolation=cv2.INTER_AREA)
+            b = cv2.resize(g2, (wl, hl), interpolation=cv2.INTER_AREA)
+            start = cv2.resize(out, (wl, hl), interpolation=cv2.INTER_AREA) * scale
+        else:
+            a, b, start = g1, g2, out.copy()
+        vr = cv2.VariationalRefinement_create()
+        vr.setAlpha(float(params.alpha))
+        vr.setDelta(float(params.delta))
+        vr.setGamma(float(params.gamma))
+        vr.setFixedPointIterations(int(params.fixed_point_iterations))
+        vr.setSorIterations(int(params.sor_iterations))
+        refined = np.ascontiguousarray(start, np.float32).copy()
+        vr.calc(a, b, refined)
+        step = (refined - start) / scale
+        if f > 1:
+            step = cv2.resize(step, (w, h), interpolation=cv2.INTER_LINEAR)
+        out = out + step
+    bad = ~np.isfinite(out)
+    if bad.any():
+        out[bad] = flow[bad]
+    return out.astype(np.float32)

@@ -1,0 +1,180 @@
+"""Variational refinement of a flow (deq_flow_jax.evaluate.refine) and how it is switched on:
+SolverSettings.refine, the model directory's "inference" entry, --refine."""
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+from checkpoint_helpers import tiny_variables
+
+from deq_flow_jax import checkpoints, model_io
+from deq_flow_jax.evaluate.estimator import FlowEstimator, SolverSettings
+from deq_flow_jax.evaluate.refine import VariationalRefinement, refine_flow
+
+H, W, MARGIN = 128, 160, 12
+SHIFT = np.array([2.3, -1.6], np.float32)          # sub-pixel, (x, y)
+
+
+def _shifted_pair(y0=150, x0=180):
+    """A crop of scikit-image's astronaut and the same crop of the photo moved by SHIFT
+    (bilinear): frame 2 at x + SHIFT shows frame 1 at x, so the true flow is SHIFT."""
+    skdata = pytest.importorskip("skimage.data")
+    photo = np.asarray(skdata.astronaut(), np.float32)
+    moved = cv2.warpAffine(photo, np.float32([[1, 0, SHIFT[0]], [0, 1, SHIFT[1]]]),
+                           (photo.shape[1], photo.shape[0]), flags=cv2.INTER_LINEAR)
+    return photo[y0:y0 + H, x0:x0 + W], moved[y0:y0 + H, x0:x0 + W]
+
+
+def _median_epe(flow, truth=SHIFT):
+    err = np.linalg.norm(flow - truth, axis=-1)[MARGIN:-MARGIN, MARGIN:-MARGIN]
+    return float(np.median(err))
+
+
+OFF = SHIFT + np.array([0.6, -0.5], np.float32)      # a start 0.78 px off
+
+
+def test_refinement_pulls_an_offset_flow_onto_the_true_shift():
+    image1, image2 = _shifted_pair()
+    start = np.broadcast_to(OFF, (H, W, 2)).copy()
+    params = VariationalRefinement(fixed_point_iterations=30, sor_iterations=30)
+    refined = refine_flow(image1, image2, start, params=params)
+    assert refined.shape == (H, W, 2) and refined.dtype == np.float32
+    assert _median_epe(start) == pytest.approx(0.781, abs=1e-3)
+    assert _median_epe(refined) < 0.2, _median_epe(refined)
+    # the pyramid is what pulls it in: the full resolution alone moves it far less
+    alone = refine_flow(image1, image2, start, params=VariationalRefinement(
+        levels=1, fixed_point_iterations=30, sor_iterations=30))
+    assert _median_epe(alone) > 1.5 * _median_epe(refined)
+    # deterministic, and the input is left as it was
+    assert np.array_equal(refine_flow(image1, image2, start, params=params), refined)
+    assert np.array_equal(start, np.broadcast_to(OFF, (H, W, 2)))
+
+
+def test_exposure_change_is_normalised_away():
+    """Frame 2 darker and with less contrast (as between two exposures): with the
+    normalisation the refinement lands where it lands without any exposure change."""
+    image1, image2 = _shifted_pair()
+    start = np.broadcast_to(OFF, (H, W, 2)).copy()
+    params = VariationalRefinement(fixed_point_iterations=30, sor_iterations=30)
+    same = _median_epe(refine_flow(image1, image2, start, params=params))
+    dim = image2 * 0.6 + 20
+    normed = _median_epe(refine_flow(image1, dim, start, params=params))
+    raw = _median_epe(refine_flow(image1, dim, start, params=VariationalRefinement(
+        fixed_point_iterations=30, sor_iterations=30, normalize=False)))
+    assert normed < same + 0.05, (normed, same)
+    assert raw > normed + 0.05, (raw, normed)
+
+
+def test_identical_frames_keep_zero_flow_and_none_is_a_copy():
+    image1, _ = _shifted_pair()
+    zero = np.zeros((H, W, 2), np.float32)
+    assert np.max(np.abs(refine_flow(image1, image1, zero))) < 1e-3
+    start = np.broadcast_to(OFF, (H, W, 2)).copy()
+    out = refine_flow(image1, image1, start, method="none")
+    assert np.array_equal(out, start) and out is not start
+
+
+def test_grey_frames_and_non_finite_starts():
+    image1, image2 = _shifted_pair()
+    g1, g2 = (cv2.cvtColor(np.uint8(np.clip(i, 0, 255)), cv2.COLOR_RGB2GRAY) for i in (image1, image2))
+    start = np.broadcast_to(OFF, (H, W, 2)).copy()
+    assert _median_epe(refine_flow(g1, g2, start)) < _median_epe(start)
+    start[5, 7] = np.nan
+    start[40, 9] = np.inf
+    assert np.all(np.isfinite(refine_flow(image1, image2, start)))
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(flow=np.zeros((H, W + 1, 2), np.float32)), "do not fit"),
+    (dict(image2=np.zeros((H, W - 8, 3), np.float32)), "do not fit"),
+    (dict(method="bilateral"), "refine must be one of none, variational"),
+])
+def test_bad_arguments_are_refused(bad, match):
+    image1, image2 = _shifted_pair()
+    kw = dict(image1=image1, image2=image2, flow=np.zeros((H, W, 2), np.float32))
+    kw.update(bad)
+    with pytest.raises(ValueError, match=match):
+        refine_flow(**kw)
+
+
+@pytest.mark.parametrize("field, value", [("levels", 0), ("sor_iterations", 0), ("alpha", -1.0),
+                                          ("gamma", float("nan"))])
+def test_bad_parameters_are_refused(field, value):
+    with pytest.raises(ValueError, match=f"VariationalRefinement.{field}"):
+        VariationalRefinement(**{field: value})
+
+
+def test_solver_settings_check_refine():
+    assert SolverSettings().refine == "none"
+    with pytest.raises(ValueError, match="refine must be one of"):
+        SolverSettings(refine="median")
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return tiny_variables()
+
+
+def test_estimator_refines_its_full_resolution_flow(tiny):
+    """FlowEstimator with refine="variational" returns refine_flow of its own plain flow; the
+    low-resolution flow (the fixed point) is the model's either way."""
+    variables, cfg = tiny
+    image1, image2 = _shifted_pair()
+    settings = SolverSettings(max_steps=4)
+    plain = FlowEstimator(variables, cfg, settings)(image1, image2)
+    refined = FlowEstimator(variables, cfg, SolverSettings(max_steps=4, refine="variational"))(
+        image1, image2)
+    np.testing.assert_allclose(refined.flow_lowres, plain.flow_lowres, atol=1e-6)
+    np.testing.assert_allclose(refined.flow[0], refine_flow(image1, image2, plain.flow[0]),
+                               atol=1e-4)
+    assert not np.allclose(refined.flow, plain.flow, atol=1e-2)
+
+
+def test_inference_entry_round_trip_and_cli_default(tiny, tmp_path):
+    """A model directory written with {"refine": "variational"} makes it the commands'
+    default (`--refine none` overrides it); one without the entry runs plainly; a bad entry
+    is one line naming model_config.json."""
+    from deq_flow_jax.cli import infer, model_args
+
+    variables, cfg = tiny
+    with_refine = str(tmp_path / "refined")
+    plain = str(tmp_path / "plain")
+    checkpoints.save(with_refine, variables, cfg, inference={"refine": "variational"})
+    checkpoints.save(plain, variables, cfg)
+    assert checkpoints.inference(with_refine) == {"refine": "variational"}
+    assert checkpoints.inference(plain) == {}
+    with open(os.path.join(plain, model_io.CONFIG_NAME)) as f:
+        assert "inference" not in json.load(f)
+
+    parser = infer.build_parser()
+
+    def settings(*argv):
+        args = parser.parse_args(["a.png", "b.png", "--out", "o", *argv])
+        return model_args.load_model_and_settings(args)[2]
+
+    assert settings("--checkpoint", with_refine).refine == "variational"
+    assert settings("--checkpoint", with_refine, "--refine", "none").refine == "none"
+    assert settings("--checkpoint", plain).refine == "none"
+    assert settings("--checkpoint", plain, "--refine", "variational").refine == "variational"
+
+    with pytest.raises(ValueError, match="inference.refine must be one of"):
+        checkpoints.save(str(tmp_path / "bad"), variables, cfg, inference={"refine": "tv"})
+    assert not os.path.exists(tmp_path / "bad")
+    path = os.path.join(with_refine, model_io.CONFIG_NAME)
+    with open(path) as f:
+        data = json.load(f)
+    data["inference"] = {"refine": "tv"}
+    with open(path, "w") as f:
+        json.dump(data, f)
+    with pytest.raises(checkpoints.CheckpointError, match=r"model_config.json: inference.refine"):
+        checkpoints.load(with_refine)
+
+
+def test_export_has_no_refine_flag():
+    """The exported function is the model alone: export takes no --refine."""
+    from deq_flow_jax.cli import export
+    from deq_flow_jax.cli.common import CliError
+    with pytest.raises(CliError, match="--refine"):
+        export.build_parser().parse_args(["--out", "m.bin", "--height", "16", "--width", "16",
+                                          "--refine", "variational"])
