@@ -482,6 +482,37 @@ def test_pretrained_benchmark_on_a_tiny_model(tmp_path, capsys):
     assert bench.main(argv + ["--overwrite"]) == 0
 
 
+def test_pretrained_benchmark_refined_and_plain_rows(tmp_path):
+    """With --refine variational (or a checkpoint that refines by default) the model's row is
+    the refined flow and `model_plain` the same estimates unrefined: the rows of a plain run."""
+    import jax
+
+    from deq_flow_jax import checkpoints
+    from deq_flow_jax.model import ModelConfig, init_model
+
+    cfg = ModelConfig.variant("tiny")
+    ckpt = str(tmp_path / "tiny")
+    checkpoints.save(ckpt, init_model(cfg, jax.random.PRNGKey(0), image_size=(16, 16)), cfg,
+                     inference={"refine": "variational"})
+    bench = _benchmark()
+    argv = ["--checkpoint", ckpt, "--quick", "--max-pairs", "2", "--size", "48", "64",
+            "--sets", "photo_pairs", "--solver", "naive", "--max-steps", "2"]
+    reports = {}
+    for name, extra in (("default", []), ("plain", ["--refine", "none"])):
+        out = tmp_path / f"{name}.json"
+        assert bench.main(argv + extra + ["--out", str(out)]) == 0
+        reports[name] = json.loads(out.read_text())
+    refined, plain = reports["default"], reports["plain"]
+    assert refined["model"]["refine"] == "variational" and plain["model"]["refine"] == "none"
+    rows, plain_rows = refined["results"]["photo_pairs"], plain["results"]["photo_pairs"]
+    assert set(rows) == {"model", "model_plain", "zero", "dis_medium", "farneback"}
+    assert set(plain_rows) == {"model", "zero", "dis_medium", "farneback"}
+    np.testing.assert_allclose(rows["model_plain"]["per_pair_epe"],
+                               plain_rows["model"]["per_pair_epe"], rtol=1e-5)
+    assert rows["model"]["per_pair_epe"] != rows["model_plain"]["per_pair_epe"]
+    assert set(refined["seconds_per_pair"]) == set(rows)
+
+
 def test_pretrained_benchmark_splits_flat_and_textured_pairs():
     """The table's texture split: mean per-pair EPE per method over the flat pairs (flat
     fraction >= 0.5) and the textured ones, and the model's wins against DIS in each."""
