@@ -159,14 +159,11 @@ def evaluation_sets(args) -> dict:
     return sets
 
 
-def _grey(img):
-    import cv2
-    return cv2.cvtColor(np.asarray(img, np.uint8), cv2.COLOR_RGB2GRAY)
-
-
 def make_methods(args):
     """{name: callable(image1, image2) -> (flow (H, W, 2) float32, seconds)}, and the model info."""
     import cv2
+
+    from deq_flow_jax.evaluate.refine import grey_frame
 
     def zero(i1, i2):
         t = time.perf_counter()
@@ -176,13 +173,13 @@ def make_methods(args):
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
 
     def dis_medium(i1, i2):
-        g1, g2 = _grey(i1), _grey(i2)
+        g1, g2 = grey_frame(i1), grey_frame(i2)
         t = time.perf_counter()
         f = dis.calc(g1, g2, None)
         return f.astype(np.float32), time.perf_counter() - t
 
     def farneback(i1, i2):
-        g1, g2 = _grey(i1), _grey(i2)
+        g1, g2 = grey_frame(i1), grey_frame(i2)
         t = time.perf_counter()
         f = cv2.calcOpticalFlowFarneback(g1, g2, None, 0.5, 3, 15, 3, 5, 1.2, 0)
         return f.astype(np.float32), time.perf_counter() - t

@@ -77,8 +77,9 @@ def check_refine(method: str) -> str:
     return method
 
 
-def _grey(image: np.ndarray) -> np.ndarray:
-    """(H, W, 3) RGB or (H, W) grey, 0..255 -> (H, W) uint8 grey (OpenCV's weights)."""
+def grey_frame(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) RGB or (H, W) grey, 0..255 -> (H, W) uint8 grey (OpenCV's weights): what
+    OpenCV's flow methods take (also the DIS / Farneback baselines of benchmarks/pretrained.py)."""
     import cv2
     img = np.asarray(image)
     if img.dtype != np.uint8:
@@ -118,7 +119,7 @@ def refine_flow(image1, image2, flow, method: str = "variational",
 
     check_refine(method)
     flow = np.asarray(flow, np.float32)
-    g1, g2 = _grey(image1), _grey(image2)
+    g1, g2 = grey_frame(image1), grey_frame(image2)
     if g1.shape != g2.shape or flow.shape != g1.shape + (2,):
         raise ValueError(f"refine_flow: frames {g1.shape} / {g2.shape} and flow {flow.shape} "
                          "do not fit (need (H, W[, 3]) frames and an (H, W, 2) flow)")
