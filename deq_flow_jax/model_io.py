@@ -241,15 +241,17 @@ INFERENCE_KEYS = ("refine",)
 def check_inference(inference, where: str) -> dict:
     """`inference` ({"refine": one of REFINE_METHODS} or {}) as a dict, else CheckpointError
     naming `where`."""
-    from deq_flow_jax.evaluate.refine import REFINE_METHODS
+    from deq_flow_jax.evaluate.refine import check_refine
     if inference is None:
         return {}
     if not isinstance(inference, dict) or set(inference) - set(INFERENCE_KEYS):
         raise CheckpointError(f"{where}: 'inference' must be an object with at most the keys "
                               f"{', '.join(INFERENCE_KEYS)}; got {inference!r}")
-    if "refine" in inference and inference["refine"] not in REFINE_METHODS:
-        raise CheckpointError(f"{where}: inference.refine must be one of "
-                              f"{', '.join(REFINE_METHODS)}; got {inference['refine']!r}")
+    if "refine" in inference:
+        try:
+            check_refine(inference["refine"])
+        except ValueError as e:      # "refine must be one of ...; got ..."
+            raise CheckpointError(f"{where}: inference.{e}") from None
     return dict(inference)
 
 

@@ -162,6 +162,7 @@ class FlowEstimator:
         t0 = time.perf_counter()
         size = im1.shape[1:3]
         work = working_size(*size, self.max_size)
+        frames = im1, im2                    # at their own size, for the refinement
         if work != size:
             im1, im2 = _resize_batch(im1, work), _resize_batch(im2, work)
         res = estimate_flow(self.variables, self.cfg, im1, im2, solver=s.solver,
@@ -171,9 +172,8 @@ class FlowEstimator:
         flow = np.asarray(res.flow, np.float32)
         if work != size:
             flow = upsample_flow(flow, size)
-        if s.refine != "none":        # on the frames as given, at their own size
-            raw1, raw2 = _as_batch(image1), _as_batch(image2)
-            flow = np.stack([refine_flow(a, b, f, s.refine) for a, b, f in zip(raw1, raw2, flow)])
+        if s.refine != "none":
+            flow = np.stack([refine_flow(a, b, f, s.refine) for a, b, f in zip(*frames, flow)])
         seconds = time.perf_counter() - t0
         hidden, _ = res.cache
         st = res.stats

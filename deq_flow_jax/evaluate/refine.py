@@ -140,14 +140,14 @@ def refine_flow(image1, image2, flow, method: str = "variational",
             b = cv2.resize(g2, (wl, hl), interpolation=cv2.INTER_AREA)
             start = cv2.resize(out, (wl, hl), interpolation=cv2.INTER_AREA) * scale
         else:
-            a, b, start = g1, g2, out.copy()
+            a, b, start = g1, g2, out
         vr = cv2.VariationalRefinement_create()
         vr.setAlpha(float(params.alpha))
         vr.setDelta(float(params.delta))
         vr.setGamma(float(params.gamma))
         vr.setFixedPointIterations(int(params.fixed_point_iterations))
         vr.setSorIterations(int(params.sor_iterations))
-        refined = np.ascontiguousarray(start, np.float32).copy()
+        refined = start.copy()                # calc refines it in place
         vr.calc(a, b, refined)
         step = (refined - start) / scale
         if f > 1:
