@@ -1,5 +1,5 @@
-"""Variational refinement of a flow (deq_flow_jax.evaluate.refine) and how it is switched on:
-SolverSettings.refine, the model directory's "inference" entry, --refine."""
+"""Refinement of a flow (deq_flow_jax.evaluate.refine: variational, and the fusion of several)
+and how it is switched on: SolverSettings.refine, the model directory's "inference" entry, --refine."""
 import json
 import os
 
@@ -10,7 +10,7 @@ from checkpoint_helpers import tiny_variables
 
 from deq_flow_jax import checkpoints, model_io
 from deq_flow_jax.evaluate.estimator import FlowEstimator, SolverSettings
-from deq_flow_jax.evaluate.refine import VariationalRefinement, refine_flow
+from deq_flow_jax.evaluate.refine import FusedRefinement, VariationalRefinement, fuse_flows, leaves_frame, refine_flow
 
 H, W, MARGIN = 128, 160, 12
 SHIFT = np.array([2.3, -1.6], np.float32)          # sub-pixel, (x, y)
@@ -38,16 +38,16 @@ def test_refinement_pulls_an_offset_flow_onto_the_true_shift():
     image1, image2 = _shifted_pair()
     start = np.broadcast_to(OFF, (H, W, 2)).copy()
     params = VariationalRefinement(fixed_point_iterations=30, sor_iterations=30)
-    refined = refine_flow(image1, image2, start, params=params)
+    refined = refine_flow(image1, image2, start, "variational", params)
     assert refined.shape == (H, W, 2) and refined.dtype == np.float32
     assert _median_epe(start) == pytest.approx(0.781, abs=1e-3)
     assert _median_epe(refined) < 0.2, _median_epe(refined)
     # the pyramid is what pulls it in: the full resolution alone moves it far less
-    alone = refine_flow(image1, image2, start, params=VariationalRefinement(
+    alone = refine_flow(image1, image2, start, "variational", VariationalRefinement(
         levels=1, fixed_point_iterations=30, sor_iterations=30))
     assert _median_epe(alone) > 1.5 * _median_epe(refined)
     # deterministic, and the input is left as it was
-    assert np.array_equal(refine_flow(image1, image2, start, params=params), refined)
+    assert np.array_equal(refine_flow(image1, image2, start, "variational", params), refined)
     assert np.array_equal(start, np.broadcast_to(OFF, (H, W, 2)))
 
 
@@ -57,10 +57,10 @@ def test_exposure_change_is_normalised_away():
     image1, image2 = _shifted_pair()
     start = np.broadcast_to(OFF, (H, W, 2)).copy()
     params = VariationalRefinement(fixed_point_iterations=30, sor_iterations=30)
-    same = _median_epe(refine_flow(image1, image2, start, params=params))
+    same = _median_epe(refine_flow(image1, image2, start, "variational", params))
     dim = image2 * 0.6 + 20
-    normed = _median_epe(refine_flow(image1, dim, start, params=params))
-    raw = _median_epe(refine_flow(image1, dim, start, params=VariationalRefinement(
+    normed = _median_epe(refine_flow(image1, dim, start, "variational", params))
+    raw = _median_epe(refine_flow(image1, dim, start, "variational", VariationalRefinement(
         fixed_point_iterations=30, sor_iterations=30, normalize=False)))
     assert normed < same + 0.05, (normed, same)
     assert raw > normed + 0.05, (raw, normed)
@@ -88,7 +88,9 @@ def test_grey_frames_and_non_finite_starts():
 @pytest.mark.parametrize("bad, match", [
     (dict(flow=np.zeros((H, W + 1, 2), np.float32)), "do not fit"),
     (dict(image2=np.zeros((H, W - 8, 3), np.float32)), "do not fit"),
-    (dict(method="bilateral"), "refine must be one of none, variational"),
+    (dict(method="bilateral"), "refine must be one of none, variational, fusion"),
+    (dict(method="fusion", params=VariationalRefinement()), "takes FusedRefinement"),
+    (dict(method="variational", params=FusedRefinement()), "takes VariationalRefinement"),
 ])
 def test_bad_arguments_are_refused(bad, match):
     image1, image2 = _shifted_pair()
@@ -105,6 +107,60 @@ def test_bad_parameters_are_refused(field, value):
         VariationalRefinement(**{field: value})
 
 
+@pytest.mark.parametrize("field, value", [("candidates", ()), ("candidates", ("variational",)),
+                                          ("window", 4), ("window", 0), ("margin", 0.9),
+                                          ("brightness", float("inf"))])
+def test_bad_fusion_parameters_are_refused(field, value):
+    with pytest.raises(ValueError, match=f"FusedRefinement.{field}"):
+        FusedRefinement(**{field: value})
+
+
+def test_fusion_takes_the_candidate_that_matches_the_frames():
+    """Of a flow 0.78 px off and the true shift, the matching cost picks the true shift
+    wherever frame 2 is in view, whichever order they come in; a forced first candidate wins."""
+    image1, image2 = _shifted_pair()
+    off = np.broadcast_to(OFF, (H, W, 2)).copy()
+    true = np.broadcast_to(SHIFT, (H, W, 2)).copy()
+    inner = (slice(MARGIN, -MARGIN), slice(MARGIN, -MARGIN))
+    fused, choice = fuse_flows(image1, image2, [off, true])
+    assert np.all(choice[inner] == 1) and np.allclose(fused[inner], SHIFT)
+    fused, choice = fuse_flows(image1, image2, [true, off])
+    assert np.all(choice[inner] == 0) and fused.dtype == np.float32
+    keep = np.zeros((H, W), bool)
+    keep[:, : W // 2] = True
+    _, choice = fuse_flows(image1, image2, [off, true], keep_first=keep)
+    assert np.all(choice[keep] == 0) and np.all(choice[inner][:, W // 2:] == 1)
+    # equal costs: the first candidate; the margin keeps it against a slightly better one
+    _, choice = fuse_flows(image1, image2, [true, true.copy()])
+    assert not choice.any()
+    nudged = true + np.float32(0.02)
+    _, choice = fuse_flows(image1, image2, [nudged, true], margin=1.0)
+    _, kept = fuse_flows(image1, image2, [nudged, true], margin=1e3)
+    assert choice[inner].mean() > 0.5 and not kept.any()
+
+
+def test_leaves_frame():
+    flow = np.zeros((4, 5, 2), np.float32)
+    flow[0, 0] = (-0.5, 0)          # left of the frame
+    flow[3, 4] = (0, 0.25)          # below it
+    flow[2, 2] = (2, 1)             # to (4, 3): the last pixel, still inside
+    assert np.argwhere(leaves_frame(flow)).tolist() == [[0, 0], [3, 4]]
+
+
+def test_fusion_refines_at_least_as_well_as_its_first_candidate():
+    """refine_flow's default method ("fusion") pulls the offset start onto the shift as the
+    variational refinement does, and keeps zero flow on identical frames."""
+    image1, image2 = _shifted_pair()
+    start = np.broadcast_to(OFF, (H, W, 2)).copy()
+    fused = refine_flow(image1, image2, start)
+    single = refine_flow(image1, image2, start, "variational")
+    assert fused.shape == (H, W, 2) and fused.dtype == np.float32
+    assert _median_epe(fused) < 0.2 and _median_epe(fused) <= _median_epe(single) + 0.01
+    assert not np.array_equal(fused, single)       # the other candidates are taken somewhere
+    zero = np.zeros((H, W, 2), np.float32)
+    assert np.max(np.abs(refine_flow(image1, image1, zero))) < 1e-3
+
+
 def test_solver_settings_check_refine():
     assert SolverSettings().refine == "none"
     with pytest.raises(ValueError, match="refine must be one of"):
@@ -116,17 +172,18 @@ def tiny():
     return tiny_variables()
 
 
-def test_estimator_refines_its_full_resolution_flow(tiny):
-    """FlowEstimator with refine="variational" returns refine_flow of its own plain flow; the
+@pytest.mark.parametrize("method", ["variational", "fusion"])
+def test_estimator_refines_its_full_resolution_flow(tiny, method):
+    """FlowEstimator with refine=METHOD returns refine_flow(METHOD) of its own plain flow; the
     low-resolution flow (the fixed point) is the model's either way."""
     variables, cfg = tiny
     image1, image2 = _shifted_pair()
     settings = SolverSettings(max_steps=4)
     plain = FlowEstimator(variables, cfg, settings)(image1, image2)
-    refined = FlowEstimator(variables, cfg, SolverSettings(max_steps=4, refine="variational"))(
+    refined = FlowEstimator(variables, cfg, SolverSettings(max_steps=4, refine=method))(
         image1, image2)
     np.testing.assert_allclose(refined.flow_lowres, plain.flow_lowres, atol=1e-6)
-    np.testing.assert_allclose(refined.flow[0], refine_flow(image1, image2, plain.flow[0]),
+    np.testing.assert_allclose(refined.flow[0], refine_flow(image1, image2, plain.flow[0], method),
                                atol=1e-4)
     assert not np.allclose(refined.flow, plain.flow, atol=1e-2)
 
@@ -157,6 +214,7 @@ def test_inference_entry_round_trip_and_cli_default(tiny, tmp_path):
     assert settings("--checkpoint", with_refine, "--refine", "none").refine == "none"
     assert settings("--checkpoint", plain).refine == "none"
     assert settings("--checkpoint", plain, "--refine", "variational").refine == "variational"
+    assert settings("--checkpoint", plain, "--refine", "fusion").refine == "fusion"
 
     with pytest.raises(ValueError, match="inference.refine must be one of"):
         checkpoints.save(str(tmp_path / "bad"), variables, cfg, inference={"refine": "tv"})

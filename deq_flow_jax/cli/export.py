@@ -81,7 +81,7 @@ def _run(args) -> int:
     if settings.refine != "none":
         print(f"note: the checkpoint is meant to be run with --refine {settings.refine}, which is "
               "OpenCV post-processing and not part of the exported function; apply "
-              "deq_flow_jax.refine_flow(image1, image2, flow) to its flow")
+              f"deq_flow_jax.refine_flow(image1, image2, flow, {settings.refine!r}) to its flow")
         settings = dataclasses.replace(settings, refine="none")
     exported = export_inference(variables, cfg, height=args.height, width=args.width,
                                 batch=args.batch, settings=settings, pad_mode=args.pad_mode,

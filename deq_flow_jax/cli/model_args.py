@@ -42,9 +42,10 @@ def add_solver_args(parser: argparse.ArgumentParser, refine: bool = True) -> Non
         return
     g.add_argument("--refine", choices=REFINE_METHODS, default=None,
                    help="post-processing of the model's flow: 'variational' refines it coarse to "
-                        "fine on the frames (OpenCV's variational refinement, docs/evaluation.md); "
-                        "default: the checkpoint's stored setting (the shipped deq-flow-s-cpu: "
-                        "variational), else none")
+                        "fine on the frames (OpenCV's variational refinement), 'fusion' fuses "
+                        "three such refinements pixel by pixel (docs/evaluation.md); default: "
+                        "the checkpoint's stored setting (the shipped deq-flow-s-cpu: fusion), "
+                        "else none")
 
 
 def settings_from_args(args, defaults: dict | None = None) -> SolverSettings:

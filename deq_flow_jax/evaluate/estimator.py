@@ -3,8 +3,9 @@
 `FlowEstimator(variables, cfg, settings)` calls the model's jitted
 `estimate_flow` (one compilation per input size and per start kind: cold, warm
 start, fixed-point reuse) and returns an `Estimate` of numpy arrays, with the
-solver's statistics and the wall time. With `SolverSettings(refine="variational")` the
-full-resolution flow is then refined on the frames (`deq_flow_jax.evaluate.refine`).
+solver's statistics and the wall time. With `SolverSettings(refine="fusion")` (or
+"variational") the full-resolution flow is then refined on the frames
+(`deq_flow_jax.evaluate.refine`).
 """
 from __future__ import annotations
 
@@ -28,8 +29,9 @@ class SolverSettings:
         max_steps: solver budget (official: f_thres * eval_factor, 40 * 1.5 = 60).
         tol: stopping tolerance on the residual.
         stop_mode: "abs" (||f(z) - z||) or "rel" (divided by ||f(z)||).
-        refine: "none" (the model's flow as it is) or "variational" (`evaluate.refine`:
-            coarse-to-fine variational refinement of the full-resolution flow, after the model).
+        refine: "none" (the model's flow as it is), "variational" (`evaluate.refine`:
+            coarse-to-fine variational refinement of the full-resolution flow, after the
+            model) or "fusion" (three such refinements fused pixel by pixel).
     """
 
     solver: str = "anderson"

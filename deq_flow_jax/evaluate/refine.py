@@ -19,9 +19,18 @@ bias the brightness term, most where the frames are flat), and the brightness te
 lightly against the gradient term. The parameters were chosen on the held-out rendered scenes and
 photo pairs of benchmarks/pretrained.py (docs/pretrained.md, "Variational refinement").
 
+One smoothness weight does not suit every region: less smoothing (alpha 10) follows slanted
+surfaces and thin structures better, a fourth, 1/8-resolution level pulls in errors of several
+pixels, each at a cost elsewhere. Method "fusion" (`FusedRefinement`) refines the flow under
+three such settings and keeps, pixel by pixel, the candidate whose warped frame 2 matches frame 1
+best over a window (`fuse_flows`: brightness and gradient differences, box-filtered; the first
+candidate, the "variational" setting, wins ties and a margin, and keeps the pixels whose
+starting flow leaves frame 2, where the matching cost means nothing).
+
 Refinement is not part of the DEQ model: it is applied after `deq_flow_jax.estimate_flow`,
-by `FlowEstimator` when `SolverSettings.refine == "variational"` (the shipped deq-flow-s-cpu
-model's stored default, `deq-flow infer / eval --refine`), or directly:
+by `FlowEstimator` when `SolverSettings.refine` is "variational" or "fusion" (the shipped
+deq-flow-s-cpu model's stored default is in its model_config.json; `deq-flow infer / eval
+--refine`), or directly:
 
     flow = refine_flow(image1, image2, flow)      # (H, W, 3) frames, (H, W, 2) flow, NHWC
 
@@ -34,7 +43,8 @@ import dataclasses
 
 import numpy as np
 
-REFINE_METHODS = ("none", "variational")
+REFINE_METHODS = ("none", "variational", "fusion")
+DEFAULT_REFINE = "fusion"     # what refine_flow does unless told (the shipped model's setting)
 MIN_LEVEL_SIZE = 16      # a pyramid level is used only if both sides are at least this
 
 
@@ -70,6 +80,40 @@ class VariationalRefinement:
                 raise ValueError(f"VariationalRefinement.{name} must be finite and >= 0; got {v}")
 
 
+@dataclasses.dataclass(frozen=True)
+class FusedRefinement:
+    """Parameters of `refine_flow(..., method="fusion")` (defaults: docs/pretrained.md,
+    "Fusing refinements").
+
+    Attributes:
+        candidates: the refinements fused; the first wins ties and keeps the pixels whose
+            starting flow leaves frame 2.
+        window: side of the square window the matching cost is averaged over (pixels, odd).
+        margin: a later candidate replaces the first only where its cost is below the
+            first's divided by this (>= 1).
+        brightness: weight of the grey-level difference against the gradient differences in
+            the matching cost (grey levels and their Sobel derivatives / 8, both 0..255 scale).
+    """
+
+    candidates: tuple = (VariationalRefinement(),
+                         VariationalRefinement(alpha=10.0, delta=1.0),
+                         VariationalRefinement(levels=4, delta=1.0))
+    window: int = 31
+    margin: float = 1.1
+    brightness: float = 0.1
+
+    def __post_init__(self):
+        if not self.candidates or not all(isinstance(c, VariationalRefinement) for c in self.candidates):
+            raise ValueError("FusedRefinement.candidates must be a non-empty tuple of "
+                             f"VariationalRefinement; got {self.candidates!r}")
+        if int(self.window) < 1 or int(self.window) % 2 == 0:
+            raise ValueError(f"FusedRefinement.window must be a positive odd number; got {self.window}")
+        if not (np.isfinite(float(self.margin)) and float(self.margin) >= 1):
+            raise ValueError(f"FusedRefinement.margin must be finite and >= 1; got {self.margin}")
+        if not (np.isfinite(float(self.brightness)) and float(self.brightness) >= 0):
+            raise ValueError(f"FusedRefinement.brightness must be finite and >= 0; got {self.brightness}")
+
+
 def check_refine(method: str) -> str:
     """`method` if it is one of REFINE_METHODS, else ValueError."""
     if method not in REFINE_METHODS:
@@ -101,34 +145,14 @@ def match_histogram(reference: np.ndarray, image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(mapped[index]), 0, 255).astype(np.uint8).reshape(image.shape)
 
 
-def refine_flow(image1, image2, flow, method: str = "variational",
-                params: VariationalRefinement = VariationalRefinement()) -> np.ndarray:
-    """The flow `flow` from image1 to image2, refined (see the module doc).
-
-    Args:
-        image1, image2: (H, W, 3) RGB or (H, W) grey frames, values 0..255.
-        flow: (H, W, 2) flow in pixels (x, y), the starting point.
-        method: "variational", or "none" (returns the flow as float32).
-        params: the refinement's parameters.
-
-    Returns:
-        (H, W, 2) float32 refined flow. Where the refinement would produce a non-finite value
-        the starting flow is kept.
-    """
+def _variational(g1: np.ndarray, g2: np.ndarray, flow: np.ndarray,
+                 params: VariationalRefinement) -> np.ndarray:
+    """Coarse-to-fine variational refinement of the finite (H, W, 2) `flow` between uint8 grey
+    frames (frame 2 already normalised if it is to be); may hold non-finite values."""
     import cv2
 
-    check_refine(method)
-    flow = np.asarray(flow, np.float32)
-    g1, g2 = grey_frame(image1), grey_frame(image2)
-    if g1.shape != g2.shape or flow.shape != g1.shape + (2,):
-        raise ValueError(f"refine_flow: frames {g1.shape} / {g2.shape} and flow {flow.shape} "
-                         "do not fit (need (H, W[, 3]) frames and an (H, W, 2) flow)")
-    if method == "none":
-        return flow.copy()
-    if params.normalize:
-        g2 = match_histogram(g1, g2)
     h, w = g1.shape
-    out = np.nan_to_num(flow, nan=0.0, posinf=0.0, neginf=0.0)
+    out = flow
     for level in range(int(params.levels) - 1, -1, -1):
         f = 2 ** level
         hl, wl = h // f, w // f
@@ -153,7 +177,103 @@ def refine_flow(image1, image2, flow, method: str = "variational",
         if f > 1:
             step = cv2.resize(step, (w, h), interpolation=cv2.INTER_LINEAR)
         out = out + step
-    bad = ~np.isfinite(out)
-    if bad.any():
-        out[bad] = flow[bad]
     return out.astype(np.float32)
+
+
+def _warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """(H, W) float32 `image` sampled at x + flow(x) (bilinear, borders replicated)."""
+    import cv2
+
+    h, w = flow.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(image, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
+def matching_cost(g1: np.ndarray, g2: np.ndarray, flow: np.ndarray, window: int,
+                  brightness: float = 0.1) -> np.ndarray:
+    """(H, W) float32: how badly frame 2 warped back by `flow` matches frame 1 around each
+    pixel: brightness * |I1 - I2w| + |dI1/dx - dI2w/dx| + |dI1/dy - dI2w/dy| (Sobel / 8),
+    averaged over a `window` x `window` box. g1, g2: (H, W) grey frames; flow (H, W, 2)."""
+    import cv2
+
+    a = np.asarray(g1, np.float32)
+    b = _warp(np.asarray(g2, np.float32), np.asarray(flow, np.float32))
+    cost = brightness * np.abs(a - b)
+    for dx, dy in ((1, 0), (0, 1)):
+        cost += np.abs(cv2.Sobel(a, cv2.CV_32F, dx, dy) - cv2.Sobel(b, cv2.CV_32F, dx, dy)) / 8
+    return cv2.boxFilter(cost, -1, (int(window), int(window)))
+
+
+def leaves_frame(flow: np.ndarray) -> np.ndarray:
+    """(H, W) bool: pixels whose (H, W, 2) flow points outside the frame."""
+    h, w = flow.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    x, y = gx + flow[..., 0], gy + flow[..., 1]
+    return ~((x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1))
+
+
+def fuse_flows(image1, image2, flows, window: int = 31, margin: float = 1.1,
+               brightness: float = 0.1, keep_first=None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel choice among candidate flows by `matching_cost` (the lowest wins; later
+    candidates must beat the first's cost divided by `margin`; ties go to the earlier).
+
+    Args:
+        image1, image2: (H, W, 3) RGB or (H, W) grey frames, 0..255 (frame 2 is compared as
+            given: normalise its exposure first if it differs).
+        flows: sequence of (H, W, 2) candidate flows.
+        keep_first: optional (H, W) bool, pixels that take the first candidate regardless.
+
+    Returns:
+        ((H, W, 2) float32 fused flow, (H, W) int index of the candidate taken).
+    """
+    g1, g2 = grey_frame(image1), grey_frame(image2)
+    flows = np.stack([np.asarray(f, np.float32) for f in flows])
+    costs = np.stack([matching_cost(g1, g2, f, window, brightness) for f in flows])
+    costs[1:] *= float(margin)
+    choice = np.argmin(costs, axis=0)
+    if keep_first is not None:
+        choice[np.asarray(keep_first, bool)] = 0
+    return np.take_along_axis(flows, choice[None, ..., None], axis=0)[0], choice
+
+
+def refine_flow(image1, image2, flow, method: str = DEFAULT_REFINE, params=None) -> np.ndarray:
+    """The flow `flow` from image1 to image2, refined (see the module doc).
+
+    Args:
+        image1, image2: (H, W, 3) RGB or (H, W) grey frames, values 0..255.
+        flow: (H, W, 2) flow in pixels (x, y), the starting point.
+        method: "fusion" (default, the shipped model's), "variational" (the first candidate
+            of the fusion alone), or "none" (returns the flow as float32).
+        params: a VariationalRefinement for "variational", a FusedRefinement for "fusion";
+            None: the defaults.
+
+    Returns:
+        (H, W, 2) float32 refined flow. Where the refinement would produce a non-finite value
+        the starting flow is kept.
+    """
+    check_refine(method)
+    flow = np.asarray(flow, np.float32)
+    g1, g2 = grey_frame(image1), grey_frame(image2)
+    if g1.shape != g2.shape or flow.shape != g1.shape + (2,):
+        raise ValueError(f"refine_flow: frames {g1.shape} / {g2.shape} and flow {flow.shape} "
+                         "do not fit (need (H, W[, 3]) frames and an (H, W, 2) flow)")
+    if method == "none":
+        return flow.copy()
+    kind = VariationalRefinement if method == "variational" else FusedRefinement
+    params = kind() if params is None else params
+    if not isinstance(params, kind):
+        raise ValueError(f"refine_flow: method {method!r} takes {kind.__name__} params; "
+                         f"got {type(params).__name__}")
+    start = np.nan_to_num(flow, nan=0.0, posinf=0.0, neginf=0.0)
+    matched = match_histogram(g1, g2)
+
+    def one(p: VariationalRefinement) -> np.ndarray:
+        out = _variational(g1, matched if p.normalize else g2, start, p)
+        return np.where(np.isfinite(out), out, flow)
+
+    if method == "variational":
+        return one(params)
+    fused, _ = fuse_flows(g1, matched, [one(p) for p in params.candidates], params.window,
+                          params.margin, params.brightness, keep_first=leaves_frame(start))
+    return fused

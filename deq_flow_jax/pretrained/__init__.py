@@ -93,8 +93,8 @@ def load_pretrained(name: str | None = None, root_dir: str | None = None):
     settings shipped with the model (deq-flow-s-cpu: 24 Anderson steps, what it was trained
     and measured with; estimate_flow's own default is the official 60), take its DEQConfig
     too: `variables, cfg, deq = deq_flow_jax.checkpoints.load(None)` and pass `deq=deq`.
-    deq-flow-s-cpu is also meant to be followed by a variational refinement of its flow
-    (`deq_flow_jax.checkpoints.inference(None)` says {"refine": "variational"}; the commands
+    deq-flow-s-cpu is also meant to be followed by a refinement of its flow
+    (`deq_flow_jax.checkpoints.inference(None)` says {"refine": "fusion"}; the commands
     apply it): `flow = deq_flow_jax.refine_flow(image1, image2, flow)` per (H, W) pair.
     """
     variables, cfg, _ = load(name, root_dir)

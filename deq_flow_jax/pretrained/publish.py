@@ -76,8 +76,9 @@ def model_card(name: str, source: str, kind: str, which: str, variables, cfg, de
              + ("" if deq is not None else "; the source stored no DEQ config, so these are "
                 "the fallback (official evaluation) settings"),
              ("- post-processing: "
-              + ("variational refinement of the flow (`deq_flow_jax.refine_flow`), applied by "
-                 "the commands by default (`--refine none` turns it off)"
+              + (f"refinement of the flow, method {inference['refine']!r} "
+                 "(`deq_flow_jax.refine_flow`), applied by the commands by default "
+                 "(`--refine none` turns it off)"
                  if (inference or {}).get("refine", "none") != "none" else "none")),
              "", "## Source", ""]
     if kind == "workdir":
