@@ -20,6 +20,8 @@ import math
 import cv2
 import numpy as np
 
+from deq_flow_jax.warp import warp_backward  # noqa: F401  (also deq_flow_jax.data.warp_backward)
+
 
 @dataclasses.dataclass(frozen=True)
 class SceneConfig:
@@ -211,17 +213,3 @@ def generate_scene(seed, cfg: SceneConfig = SceneConfig()) -> dict:
         seen[inside] = layers[t + 1][y2[inside], x2[inside]]
         occlusions[t] = (seen != layers[t]).astype(np.float32)
     return {"frames": frames, "flows": flows, "occlusions": occlusions, "layers": layers}
-
-
-def warp_backward(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Samples `image` (H, W, C) at x + flow(x) (bilinear, replicated border) -> float32.
-
-    With the flow of frame 1 -> frame 2, warping frame 2 reproduces frame 1 on
-    non-occluded pixels.
-    """
-    h, w = flow.shape[:2]
-    yy, xx = np.mgrid[:h, :w].astype(np.float32)
-    map_x = xx + flow[..., 0].astype(np.float32)
-    map_y = yy + flow[..., 1].astype(np.float32)
-    return cv2.remap(image.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)

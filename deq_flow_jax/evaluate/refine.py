@@ -43,6 +43,8 @@ import dataclasses
 
 import numpy as np
 
+from deq_flow_jax.warp import warp_backward
+
 REFINE_METHODS = ("none", "variational", "fusion")
 DEFAULT_REFINE = "fusion"     # what refine_flow does unless told (the shipped model's setting)
 MIN_LEVEL_SIZE = 16      # a pyramid level is used only if both sides are at least this
@@ -180,16 +182,6 @@ def _variational(g1: np.ndarray, g2: np.ndarray, flow: np.ndarray,
     return out.astype(np.float32)
 
 
-def _warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """(H, W) float32 `image` sampled at x + flow(x) (bilinear, borders replicated)."""
-    import cv2
-
-    h, w = flow.shape[:2]
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return cv2.remap(image, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)
-
-
 def matching_cost(g1: np.ndarray, g2: np.ndarray, flow: np.ndarray, window: int,
                   brightness: float = 0.1) -> np.ndarray:
     """(H, W) float32: how badly frame 2 warped back by `flow` matches frame 1 around each
@@ -198,7 +190,7 @@ def matching_cost(g1: np.ndarray, g2: np.ndarray, flow: np.ndarray, window: int,
     import cv2
 
     a = np.asarray(g1, np.float32)
-    b = _warp(np.asarray(g2, np.float32), np.asarray(flow, np.float32))
+    b = warp_backward(np.asarray(g2, np.float32), np.asarray(flow, np.float32))
     cost = brightness * np.abs(a - b)
     for dx, dy in ((1, 0), (0, 1)):
         cost += np.abs(cv2.Sobel(a, cv2.CV_32F, dx, dy) - cv2.Sobel(b, cv2.CV_32F, dx, dy)) / 8
