@@ -484,7 +484,8 @@ def test_pretrained_benchmark_on_a_tiny_model(tmp_path, capsys):
 
 def test_pretrained_benchmark_refined_and_plain_rows(tmp_path):
     """With --refine variational (or a checkpoint that refines by default) the model's row is
-    the refined flow and `model_plain` the same estimates unrefined: the rows of a plain run."""
+    the refined flow and `model_plain` the same estimates unrefined: the rows of a plain run;
+    --refine fusion overrides the checkpoint's own setting."""
     import jax
 
     from deq_flow_jax import checkpoints
@@ -498,7 +499,8 @@ def test_pretrained_benchmark_refined_and_plain_rows(tmp_path):
     argv = ["--checkpoint", ckpt, "--quick", "--max-pairs", "2", "--size", "48", "64",
             "--sets", "photo_pairs", "--solver", "naive", "--max-steps", "2"]
     reports = {}
-    for name, extra in (("default", []), ("plain", ["--refine", "none"])):
+    for name, extra in (("default", []), ("plain", ["--refine", "none"]),
+                        ("fusion", ["--refine", "fusion"])):
         out = tmp_path / f"{name}.json"
         assert bench.main(argv + extra + ["--out", str(out)]) == 0
         reports[name] = json.loads(out.read_text())
@@ -511,6 +513,12 @@ def test_pretrained_benchmark_refined_and_plain_rows(tmp_path):
                                plain_rows["model"]["per_pair_epe"], rtol=1e-5)
     assert rows["model"]["per_pair_epe"] != rows["model_plain"]["per_pair_epe"]
     assert set(refined["seconds_per_pair"]) == set(rows)
+    fused = reports["fusion"]
+    assert fused["model"]["refine"] == "fusion"
+    fused_rows = fused["results"]["photo_pairs"]
+    np.testing.assert_allclose(fused_rows["model_plain"]["per_pair_epe"],
+                               plain_rows["model"]["per_pair_epe"], rtol=1e-5)
+    assert fused_rows["model"]["per_pair_epe"] != rows["model"]["per_pair_epe"]
 
 
 def test_pretrained_benchmark_splits_flat_and_textured_pairs():
