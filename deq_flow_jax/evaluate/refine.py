@@ -258,7 +258,8 @@ def refine_flow(image1, image2, flow, method: str = DEFAULT_REFINE, params=None)
         raise ValueError(f"refine_flow: method {method!r} takes {kind.__name__} params; "
                          f"got {type(params).__name__}")
     start = np.nan_to_num(flow, nan=0.0, posinf=0.0, neginf=0.0)
-    matched = match_histogram(g1, g2)
+    # frame 2 matched to frame 1: for the refinements that normalise and for the fusion's cost
+    matched = match_histogram(g1, g2) if method == "fusion" or params.normalize else g2
 
     def one(p: VariationalRefinement) -> np.ndarray:
         out = _variational(g1, matched if p.normalize else g2, start, p)
