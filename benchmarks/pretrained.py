@@ -14,10 +14,13 @@ Evaluation sets (none of their photographs is used for training, see docs/data_l
   translations the 3 held-out photographs, each as 5 pairs of windows an integer shift apart
                (`photos.TRANSLATION_SHIFTS`: 0, 1, 4, 16, 32 px; `photos.translation_pair`):
                exact flow, no resampling, no photometric change, so any error is the
-               method's own imprecision (15 pairs; not drawn in the panel).
+               method's own imprecision (15 pairs; not drawn in the panel);
+  large_motions the same photographs and windows, shifted by `photos.LARGE_SHIFTS` (48, 64,
+               96, 128, 160 px: a tenth to two fifths of the frame; 15 pairs, not drawn).
 Methods: the model (`--checkpoint`, a model directory or a training workdir, solver from
-the workdir's config unless given; its flow refined when the checkpoint or `--refine` says so,
-and then also `model_plain`, the same estimates unrefined), zero flow, OpenCV DIS (preset
+the workdir's config unless given; its flow refined, and its solver started as the checkpoint
+or `--refine` / `--start` say, and then also `model_plain`, the model's flow from the zero
+start, unrefined), zero flow, OpenCV DIS (preset
 MEDIUM) and OpenCV Farneback (pyr_scale 0.5, 3 levels, window 15, 3 iterations, poly_n 5,
 sigma 1.2).
 Metrics (`deq_flow_jax.evaluate.aggregate.MetricAccumulator`, pooled over all valid pixels
@@ -48,7 +51,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 METHODS = ("model", "zero", "dis_medium", "farneback")
-SETS = ("layered", "photo_pairs", "motorcycle", "translations")
+SETS = ("layered", "photo_pairs", "motorcycle", "translations", "large_motions")
 PANEL_SETS = ("layered", "photo_pairs", "motorcycle")
 METRIC_KEYS = ("epe", "1px", "3px", "5px")
 
@@ -70,10 +73,10 @@ def parse_args(argv=None):
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing --out / --panel file that this script wrote")
     p.add_argument("--quick", action="store_true",
-                   help="4 layered + 4 photo pairs + the motorcycle + 5 translations")
+                   help="4 layered + 4 photo pairs + the motorcycle + 5 translations + 5 large motions")
     p.add_argument("--max-pairs", type=int, default=None, metavar="N",
-                   help="the first N pairs of each rendered set and of translations (default: "
-                        "all; with --quick 4, and 5 translations); 8 photo pairs are what "
+                   help="the first N pairs of each rendered set and translation set (default: "
+                        "all; with --quick 4, and 5 of each translation set); 8 photo pairs are what "
                         "cpu_pretrain validates on during training")
     p.add_argument("--size", type=int, nargs=2, default=(384, 512), metavar=("H", "W"),
                    help="frame size of the rendered sets (default 384 512)")
@@ -131,7 +134,13 @@ def evaluation_sets(args) -> dict:
 
     from deq_flow_jax.data.augment import resize_dense
     from deq_flow_jax.data.layered_source import make_layered_source
-    from deq_flow_jax.data.photos import TRANSLATION_SHIFTS, motorcycle_pair, photo_names, translation_pair
+    from deq_flow_jax.data.photos import (
+        LARGE_SHIFTS,
+        TRANSLATION_SHIFTS,
+        motorcycle_pair,
+        photo_names,
+        translation_pair,
+    )
 
     h, w = args.size
     sets = {}
@@ -150,12 +159,13 @@ def evaluation_sets(args) -> dict:
                              interpolation=cv2.INTER_NEAREST)
             moto = dict(moto, image1=i1, image2=i2, flow=flow, valid=valid, occlusion=occ)
         sets["motorcycle"] = (1, lambda i: moto)
-    if "translations" in args.sets:
-        names, shifts = photo_names("validation"), TRANSLATION_SHIFTS
-        limit = args.max_pairs or (len(shifts) if args.quick else len(names) * len(shifts))
-        sets["translations"] = (min(len(names) * len(shifts), limit),
-                                lambda i: translation_pair(names[i // len(shifts)],
-                                                           shifts[i % len(shifts)], (h, w)))
+    for name, shifts in (("translations", TRANSLATION_SHIFTS), ("large_motions", LARGE_SHIFTS)):
+        if name in args.sets:
+            names = photo_names("validation")
+            limit = args.max_pairs or (len(shifts) if args.quick else len(names) * len(shifts))
+            sets[name] = (min(len(names) * len(shifts), limit),
+                          lambda i, shifts=shifts: translation_pair(names[i // len(shifts)],
+                                                                    shifts[i % len(shifts)], (h, w)))
     return sets
 
 
@@ -193,7 +203,8 @@ def make_methods(args):
         from deq_flow_jax.evaluate.refine import refine_flow
 
         variables, cfg, settings = model_args.load_model_and_settings(args)
-        estimator = FlowEstimator(variables, cfg, dataclasses.replace(settings, refine="none"))
+        estimator = FlowEstimator(variables, cfg, dataclasses.replace(settings, refine="none", start="zero"))
+        full = FlowEstimator(variables, cfg, settings)     # for a start other than zero
         last = {}           # the plain estimate of the pair the methods are on
 
         def model_plain(i1, i2):
@@ -203,6 +214,9 @@ def make_methods(args):
             return last["flow"], last["seconds"]
 
         def model(i1, i2):
+            if settings.start != "zero":
+                est = full(i1, i2)
+                return est.flow[0], est.seconds
             flow, seconds = model_plain(i1, i2)
             if settings.refine == "none":
                 return flow, seconds
@@ -211,13 +225,13 @@ def make_methods(args):
             return flow, seconds + time.perf_counter() - t
 
         methods["model"] = model
-        if settings.refine != "none":
+        if settings.refine != "none" or settings.start != "zero":
             methods["model_plain"] = model_plain
         info = {"checkpoint": (os.path.abspath(os.path.expanduser(args.checkpoint)) if args.checkpoint
                                else "pretrained"), "which": args.which,
                 "variant": getattr(cfg, "name", None), "solver": settings.solver,
                 "max_steps": settings.max_steps, "tol": settings.tol, "stop_mode": settings.stop_mode,
-                "refine": settings.refine}
+                "refine": settings.refine, "start": settings.start}
         if {"layered", "photo_pairs"} & set(args.sets):   # compile at the timing size
             model(*(np.zeros(tuple(args.size) + (3,), np.uint8),) * 2)
     methods.update(zero=zero, dis_medium=dis_medium, farneback=farneback)

@@ -235,29 +235,31 @@ def read_config(directory: str) -> tuple[ModelConfig, DEQConfig | None, str]:
     return cfg, deq, fmt
 
 
-INFERENCE_KEYS = ("refine",)
+INFERENCE_KEYS = ("refine", "start")
 
 
 def check_inference(inference, where: str) -> dict:
-    """`inference` ({"refine": one of REFINE_METHODS} or {}) as a dict, else CheckpointError
-    naming `where`."""
+    """`inference` ({"refine": one of REFINE_METHODS, "start": one of START_MODES}, either
+    optional, or {}) as a dict, else CheckpointError naming `where`."""
     from deq_flow_jax.evaluate.refine import check_refine
+    from deq_flow_jax.evaluate.starts import check_start
     if inference is None:
         return {}
     if not isinstance(inference, dict) or set(inference) - set(INFERENCE_KEYS):
         raise CheckpointError(f"{where}: 'inference' must be an object with at most the keys "
                               f"{', '.join(INFERENCE_KEYS)}; got {inference!r}")
-    if "refine" in inference:
-        try:
-            check_refine(inference["refine"])
-        except ValueError as e:      # "refine must be one of ...; got ..."
-            raise CheckpointError(f"{where}: inference.{e}") from None
+    for key, check in (("refine", check_refine), ("start", check_start)):
+        if key in inference:
+            try:
+                check(inference[key])
+            except ValueError as e:      # "refine must be one of ...; got ..."
+                raise CheckpointError(f"{where}: inference.{e}") from None
     return dict(inference)
 
 
 def read_inference(directory: str) -> dict:
     """The model directory's "inference" entry ({} when it has none): how to run the model
-    beyond its solver settings, e.g. {"refine": "variational"}."""
+    beyond its solver settings, e.g. {"refine": "fusion", "start": "both"}."""
     path = os.path.join(os.fspath(directory), CONFIG_NAME)
     data = _read_json(path)
     return check_inference(data.get("inference") if isinstance(data, dict) else None, path)

@@ -519,6 +519,30 @@ def test_pretrained_benchmark_refined_and_plain_rows(tmp_path):
     np.testing.assert_allclose(fused_rows["model_plain"]["per_pair_epe"],
                                plain_rows["model"]["per_pair_epe"], rtol=1e-5)
     assert fused_rows["model"]["per_pair_epe"] != rows["model"]["per_pair_epe"]
+    # --start both: the model's row comes from the full estimator (here frames too small for
+    # the coarse start's pyramid, so the zero start, refined), model_plain stays the zero start
+    out = tmp_path / "both.json"
+    assert bench.main(argv + ["--start", "both", "--out", str(out)]) == 0
+    both = json.loads(out.read_text())
+    assert both["model"]["start"] == "both" and refined["model"]["start"] == "zero"
+    both_rows = both["results"]["photo_pairs"]
+    np.testing.assert_allclose(both_rows["model"]["per_pair_epe"], rows["model"]["per_pair_epe"], rtol=1e-4)
+    np.testing.assert_allclose(both_rows["model_plain"]["per_pair_epe"],
+                               plain_rows["model"]["per_pair_epe"], rtol=1e-5)
+
+
+def test_pretrained_benchmark_large_motions_set(tmp_path):
+    """The large_motions set: the held-out photographs' windows shifted by photos.LARGE_SHIFTS,
+    exact flow; zero flow's EPE over them is the mean shift length."""
+    from deq_flow_jax.data.photos import LARGE_SHIFTS
+    bench = _benchmark()
+    out = tmp_path / "large.json"
+    assert bench.main(["--quick", "--sets", "large_motions", "--size", "48", "64", "--out", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    assert rep["sets"] == {"large_motions": len(LARGE_SHIFTS)}
+    zero = rep["results"]["large_motions"]["zero"]["per_pair_epe"]
+    np.testing.assert_allclose(zero, [np.hypot(*s) for s in LARGE_SHIFTS], rtol=1e-5)
+    assert [p["mean_motion"] for p in rep["pairs"]["large_motions"]] == pytest.approx(zero, rel=1e-5)
 
 
 def test_pretrained_benchmark_splits_flat_and_textured_pairs():

@@ -249,8 +249,8 @@ def load_checkpoint_arg(path: str | None, which: str = "best"):
     Returns:
       (variables, ModelConfig, solver defaults {"f_solver", "f_max_steps", "f_tol",
       "f_stop_mode", "eval_factor"}: the checkpoint's stored DEQ config, or
-      `checkpoints.FALLBACK_DEQ` when it stores none; plus "refine" when the model directory
-      stores one, `checkpoints.inference`).
+      `checkpoints.FALLBACK_DEQ` when it stores none; plus "refine" and "start" when the model
+      directory stores them, `checkpoints.inference`).
 
     Raises:
       CliError naming --checkpoint: missing, not a model, corrupt, or weights that do not fit

@@ -173,7 +173,7 @@ def _run(args) -> int:
 
     atomic_write_json(out, result)
     print(f"{args.dataset}: solver {settings.solver}, budget {settings.max_steps}, "
-          f"tol {settings.tol} ({settings.stop_mode}), refine {settings.refine}")
+          f"tol {settings.tol} ({settings.stop_mode}), refine {settings.refine}, start {settings.start}")
     print(format_table(result))
     print(f"results -> {out}", file=sys.stderr)
     return 0

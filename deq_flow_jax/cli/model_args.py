@@ -2,8 +2,8 @@
 
 Model selection (`--checkpoint`, optional: the shipped pretrained model when omitted;
 `--which`) and solver settings (`--solver`, `--max-steps` or `--f-thres` x
-`--eval-factor`, `--tol`, `--stop-mode`) and the flow's post-processing (`--refine`), each
-number checked when parsed.
+`--eval-factor`, `--tol`, `--stop-mode`), where the solver starts (`--start`) and the flow's
+post-processing (`--refine`), each number checked when parsed.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from deq_flow_jax.cli.common import (
 )
 from deq_flow_jax.evaluate.estimator import SolverSettings
 from deq_flow_jax.evaluate.refine import REFINE_METHODS
+from deq_flow_jax.evaluate.starts import START_MODES
 from deq_flow_jax.solvers import SOLVER_NAMES, STOP_MODES
 
 
@@ -46,6 +47,12 @@ def add_solver_args(parser: argparse.ArgumentParser, refine: bool = True) -> Non
                         "three such refinements pixel by pixel (docs/evaluation.md); default: "
                         "the checkpoint's stored setting (the shipped deq-flow-s-cpu: fusion), "
                         "else none")
+    g.add_argument("--start", choices=START_MODES, default=None,
+                   help="where the solver starts: 'zero' (zero flow, official), 'coarse' (the "
+                        "model's own flow on the frames at 1/4 then 1/2 size: large motions), "
+                        "'both' (both, keeping per pair the flow that matches the frames "
+                        "better; about twice the time); default: the checkpoint's stored "
+                        "setting (the shipped deq-flow-s-cpu: both), else zero")
 
 
 def settings_from_args(args, defaults: dict | None = None) -> SolverSettings:
@@ -67,9 +74,10 @@ def settings_from_args(args, defaults: dict | None = None) -> SolverSettings:
             raise CliError(culprit, f"the solver budget int({f_thres} x {factor}) = {max_steps} is "
                                     "below 1; raise them or pass --max-steps")
     refine = getattr(args, "refine", None) or d.get("refine", "none")
+    start = getattr(args, "start", None) or d.get("start", "zero")
     return SolverSettings(solver=pick(args.solver, "f_solver"), max_steps=int(max_steps),
                           tol=float(pick(args.tol, "f_tol")),
-                          stop_mode=pick(args.stop_mode, "f_stop_mode"), refine=refine)
+                          stop_mode=pick(args.stop_mode, "f_stop_mode"), refine=refine, start=start)
 
 
 def load_model_and_settings(args):

@@ -5,7 +5,9 @@
 start, fixed-point reuse) and returns an `Estimate` of numpy arrays, with the
 solver's statistics and the wall time. With `SolverSettings(refine="fusion")` (or
 "variational") the full-resolution flow is then refined on the frames
-(`deq_flow_jax.evaluate.refine`).
+(`deq_flow_jax.evaluate.refine`); with `SolverSettings(start="coarse")` or "both" the
+solver also (or only) starts from the model's own flow on smaller frames
+(`deq_flow_jax.evaluate.starts`).
 """
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from deq_flow_jax.evaluate.refine import check_refine, refine_flow
+from deq_flow_jax.evaluate.refine import check_refine, pick_flow, refine_flow
+from deq_flow_jax.evaluate.starts import check_start, coarse_sizes, warm_start
 from deq_flow_jax.solvers import STOP_MODES, check_stop_mode, solver_name  # noqa: F401  (STOP_MODES re-exported)
 
 
@@ -32,6 +35,9 @@ class SolverSettings:
         refine: "none" (the model's flow as it is), "variational" (`evaluate.refine`:
             coarse-to-fine variational refinement of the full-resolution flow, after the
             model) or "fusion" (three such refinements fused pixel by pixel).
+        start: where the solver starts (`evaluate.starts`): "zero" (zero flow, official),
+            "coarse" (the model's own flow on a 1/4 -> 1/2 pyramid of the frames) or "both"
+            (both, finished, and per pair the one matching the frames better).
     """
 
     solver: str = "anderson"
@@ -39,11 +45,13 @@ class SolverSettings:
     tol: float = 1e-3
     stop_mode: str = "abs"
     refine: str = "none"
+    start: str = "zero"
 
     def __post_init__(self):
         object.__setattr__(self, "solver", solver_name(self.solver))   # aliases -> canonical
         check_stop_mode(self.stop_mode)
         check_refine(self.refine)
+        check_start(self.start)
         if int(self.max_steps) < 1:
             raise ValueError(f"max_steps must be >= 1; got {self.max_steps}")
         if not self.tol >= 0:     # as fixed_point: 0 runs the whole budget (DEQConfig.f_tol = 0)
@@ -62,10 +70,13 @@ class Estimate(NamedTuple):
         nstep: (B,) int step count of the returned (lowest-residual) iterate
             (the solver's `SolverStats.nstep`, official counting).
         abs_residual, rel_residual: (B,) lowest residuals reached.
-        seconds: wall time of the call (compilation included on a first call).
+        seconds: wall time of the call (compilation included on a first call; with
+            start "coarse" / "both" every solve of the call).
         steps: (B,) int f-evaluations until the stop-mode residual first fell below
             the tolerance (max_steps when it never did): the cost of the solve.
         converged: (B,) bool, the tolerance was reached.
+        coarse: (B,) bool, the flow is the solve from the coarse start (`SolverSettings.start`;
+            all False for "zero"); the solver fields above are that solve's.
     """
 
     flow: np.ndarray
@@ -77,13 +88,15 @@ class Estimate(NamedTuple):
     seconds: float
     steps: np.ndarray
     converged: np.ndarray
+    coarse: Optional[np.ndarray] = None
 
     def item(self, i: int) -> "Estimate":
         """The i-th sample, keeping a batch axis of 1."""
         s = slice(i, i + 1)
         return Estimate(self.flow[s], self.flow_lowres[s], self.hidden[s], self.nstep[s],
                         self.abs_residual[s], self.rel_residual[s], self.seconds,
-                        self.steps[s], self.converged[s])
+                        self.steps[s], self.converged[s],
+                        None if self.coarse is None else self.coarse[s])
 
 
 def _as_batch(image) -> np.ndarray:
@@ -144,6 +157,20 @@ class FlowEstimator:
         self.variables, self.cfg, self.settings, self.pad_mode = variables, cfg, settings, pad_mode
         self.max_size = max_size or None
 
+    @classmethod
+    def from_checkpoint(cls, path: Optional[str] = None, which: str = "best", **kwargs) -> "FlowEstimator":
+        """The estimator the commands build for a checkpoint without solver flags: its stored
+        evaluation solver (`checkpoints.evaluation_deq`) and "inference" entry (refine, start).
+        path: a model directory, a training workdir, or None for the shipped default model;
+        which: "best" / "latest" checkpoint of a workdir; kwargs: pad_mode, max_size."""
+        from deq_flow_jax import checkpoints
+
+        variables, cfg, deq = checkpoints.load(path, which)
+        ev = checkpoints.evaluation_deq(deq)
+        settings = SolverSettings(solver=ev.f_solver, max_steps=ev.eval_max_steps, tol=ev.f_tol,
+                                  stop_mode=ev.f_stop_mode, **checkpoints.inference(path))
+        return cls(variables, cfg, settings, **kwargs)
+
     def __call__(self, image1, image2, *, flow_init: Optional[np.ndarray] = None,
                  cache: Optional[tuple] = None) -> Estimate:
         """Flow from image1 to image2.
@@ -152,38 +179,77 @@ class FlowEstimator:
             image1, image2: (H, W, 3) or (B, H, W, 3), values 0..255 (uint8 or float).
             flow_init: optional (B, H'/8, W'/8, 2) initial low-resolution flow (warm start).
             cache: optional (hidden, flow_lowres) of a previous fixed point (reuse).
+            Either replaces the settings' start (the solve starts there, once).
         """
-        import jax
-
-        from deq_flow_jax.model import estimate_flow
-
         im1, im2 = _as_batch(image1), _as_batch(image2)
         if im1.shape != im2.shape:
             raise ValueError(f"image1 {im1.shape} and image2 {im2.shape} differ in shape")
-        s = self.settings
         t0 = time.perf_counter()
         size = im1.shape[1:3]
         work = working_size(*size, self.max_size)
         frames = im1, im2                    # at their own size, for the refinement
         if work != size:
             im1, im2 = _resize_batch(im1, work), _resize_batch(im2, work)
+        start = self.settings.start if flow_init is None and cache is None else "zero"
+        coarse_init = self._coarse_start(im1, im2) if start != "zero" else None
+        if coarse_init is None:
+            start = "zero"
+        runs = []                            # (solve result, finished flow, from the coarse start)
+        if start in ("zero", "both"):
+            res = self._solve(im1, im2, flow_init, cache)
+            runs.append((res, self._finish(res, frames, size, work), False))
+        if start in ("coarse", "both"):
+            res = self._solve(im1, im2, coarse_init, None)
+            runs.append((res, self._finish(res, frames, size, work), True))
+        if len(runs) == 1:
+            pick = np.zeros(len(im1), np.int64)
+        else:
+            pick = np.array([pick_flow(a, b, [r[1][i] for r in runs])
+                             for i, (a, b) in enumerate(zip(*frames))])
+        seconds = time.perf_counter() - t0
+        s = self.settings
+
+        def take(get):
+            return np.stack([np.asarray(get(runs[k][0]))[i] for i, k in enumerate(pick)])
+
+        trace = take(lambda r: (r.stats.abs_trace if s.stop_mode == "abs" else r.stats.rel_trace).T).T
+        steps, converged = steps_to_tolerance(trace, s.tol)
+        return Estimate(np.stack([runs[k][1][i] for i, k in enumerate(pick)]),
+                        take(lambda r: r.flow_lowres).astype(np.float32), take(lambda r: r.cache[0]),
+                        take(lambda r: r.stats.nstep), take(lambda r: r.stats.abs_lowest),
+                        take(lambda r: r.stats.rel_lowest), seconds, steps, converged,
+                        np.array([runs[k][2] for k in pick]))
+
+    def _solve(self, im1: np.ndarray, im2: np.ndarray, flow_init, cache):
+        """The model's FlowResult (numpy) on (B, h, w, 3) float32 frames."""
+        import jax
+
+        from deq_flow_jax.model import estimate_flow
+
+        s = self.settings
         res = estimate_flow(self.variables, self.cfg, im1, im2, solver=s.solver,
                             max_steps=s.max_steps, tol=s.tol, stop_mode=s.stop_mode,
                             flow_init=flow_init, cache=cache, pad_mode=self.pad_mode)
-        res = jax.device_get(jax.block_until_ready(res))
+        return jax.device_get(jax.block_until_ready(res))
+
+    def _finish(self, res, frames, size, work) -> np.ndarray:
+        """(B, H, W, 2) flow of a solve at the frames' own size, refined if the settings say so."""
         flow = np.asarray(res.flow, np.float32)
         if work != size:
             flow = upsample_flow(flow, size)
-        if s.refine != "none":
-            flow = np.stack([refine_flow(a, b, f, s.refine) for a, b, f in zip(*frames, flow)])
-        seconds = time.perf_counter() - t0
-        hidden, _ = res.cache
-        st = res.stats
-        trace = np.asarray(st.abs_trace if s.stop_mode == "abs" else st.rel_trace)
-        steps, converged = steps_to_tolerance(trace, s.tol)
-        return Estimate(flow, np.asarray(res.flow_lowres, np.float32),
-                        np.asarray(hidden), np.asarray(st.nstep), np.asarray(st.abs_lowest),
-                        np.asarray(st.rel_lowest), seconds, steps, converged)
+        if self.settings.refine != "none":
+            flow = np.stack([refine_flow(a, b, f, self.settings.refine) for a, b, f in zip(*frames, flow)])
+        return flow
+
+    def _coarse_start(self, im1: np.ndarray, im2: np.ndarray) -> Optional[np.ndarray]:
+        """The coarse start's warm start (B, h'/8, w'/8, 2) for (B, h, w, 3) working-size frames:
+        the model's flow at each of `coarse_sizes`, each level started from the one before;
+        None when the frames are too small for any level."""
+        flow = None
+        for hw in coarse_sizes(*im1.shape[1:3]):
+            init = None if flow is None else warm_start(flow, hw, self.pad_mode)
+            flow = np.asarray(self._solve(_resize_batch(im1, hw), _resize_batch(im2, hw), init, None).flow)
+        return None if flow is None else warm_start(flow, im1.shape[1:3], self.pad_mode)
 
 
 def steps_to_tolerance(trace: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:

@@ -229,6 +229,26 @@ def fuse_flows(image1, image2, flows, window: int = 31, margin: float = 1.1,
     return np.take_along_axis(flows, choice[None, ..., None], axis=0)[0], choice
 
 
+def pick_flow(image1, image2, flows, window: int = 31, brightness: float = 0.1) -> int:
+    """Index of the candidate flow under which frame 2 warped back matches frame 1 best over
+    the whole frame: `matching_cost` (frame 2's histogram matched to frame 1's first) averaged
+    over the pixels where no candidate leaves the frame; the earliest wins ties, and the first
+    when every pixel leaves it.
+
+    Args:
+        image1, image2: (H, W, 3) RGB or (H, W) grey frames, 0..255.
+        flows: sequence of (H, W, 2) candidate flows.
+    """
+    g1 = grey_frame(image1)
+    g2 = match_histogram(g1, grey_frame(image2))
+    flows = [np.asarray(f, np.float32) for f in flows]
+    inside = ~np.logical_or.reduce([leaves_frame(f) for f in flows])
+    if len(flows) < 2 or not inside.any():
+        return 0
+    costs = [float(matching_cost(g1, g2, f, window, brightness)[inside].mean()) for f in flows]
+    return int(np.argmin(costs))           # argmin: the earliest of equal costs
+
+
 def refine_flow(image1, image2, flow, method: str = DEFAULT_REFINE, params=None) -> np.ndarray:
     """The flow `flow` from image1 to image2, refined (see the module doc).
 

@@ -1,7 +1,8 @@
 """Publish a trained model as a shipped pretrained model: `deq_flow_jax/pretrained/NAME/`.
 
     python -m deq_flow_jax.pretrained.publish WORKDIR_OR_MODEL_DIR NAME [--card-notes FILE]
-        [--which best|latest] [--refine none|variational] [--root DIR] [--overwrite] [--default]
+        [--which best|latest] [--refine none|variational|fusion] [--start zero|coarse|both]
+        [--root DIR] [--overwrite] [--default]
 
 Reads the source through `deq_flow_jax.checkpoints.load` (a training workdir's best
 checkpoint by default, or a model directory), keeps the inference weights (params and
@@ -10,9 +11,10 @@ manifest and a MODEL_CARD.md (facts read from the source, then the text of --car
 data, recipe, CPU-hours, metrics, limits). The folder is written to a temporary sibling and
 renamed into place; an existing NAME is replaced only with --overwrite and only if it is a
 model written by this package. --default records NAME in the root's DEFAULT file.
---refine stores how the model is meant to be post-processed (the "inference" entry of
-model_config.json; `deq-flow infer / eval` and benchmarks/pretrained.py then refine by
-default); without it a model directory's own entry is kept, a workdir gets none.
+--refine and --start store how the model is meant to be post-processed and where its solver
+starts (the "inference" entry of model_config.json; `deq-flow infer / eval` and
+benchmarks/pretrained.py then do so by default); without them a model directory's own entry
+is kept, a workdir gets none.
 The root is deq_flow_jax/pretrained/ unless --root or $DEQ_FLOW_PRETRAINED_DIR says otherwise.
 """
 from __future__ import annotations
@@ -80,6 +82,10 @@ def model_card(name: str, source: str, kind: str, which: str, variables, cfg, de
                  "(`deq_flow_jax.refine_flow`), applied by the commands by default "
                  "(`--refine none` turns it off)"
                  if (inference or {}).get("refine", "none") != "none" else "none")),
+             ("- solver start: "
+              + (f"{inference['start']!r} (`deq_flow_jax.evaluate.starts`), applied by the "
+                 "commands by default (`--start zero` turns it off)"
+                 if (inference or {}).get("start", "zero") != "zero" else "zero flow (official)")),
              "", "## Source", ""]
     if kind == "workdir":
         lines += _training_facts(source, which)
@@ -96,7 +102,7 @@ def model_card(name: str, source: str, kind: str, which: str, variables, cfg, de
 
 def publish(source: str, name: str, *, notes: str | None = None, which: str = "best",
             root_dir: str | None = None, overwrite: bool = False,
-            make_default: bool = False, refine: str | None = None) -> str:
+            make_default: bool = False, refine: str | None = None, start: str | None = None) -> str:
     """Writes pretrained model `name` from `source`; returns its folder. See the module doc."""
     from deq_flow_jax import checkpoints, model_io, pretrained
     from deq_flow_jax.io.common import atomic_write_bytes
@@ -120,6 +126,9 @@ def publish(source: str, name: str, *, notes: str | None = None, which: str = "b
     if refine is not None:
         from deq_flow_jax.evaluate.refine import check_refine
         inference = dict(inference, refine=check_refine(refine))
+    if start is not None:
+        from deq_flow_jax.evaluate.starts import check_start
+        inference = dict(inference, start=check_start(start))
     variables, cfg, deq = checkpoints.load(source, which)
     card = model_card(name, source, kind, which, variables, cfg, deq, notes, inference)
     out = checkpoints.save(os.path.join(base, name), variables, cfg, deq, overwrite=overwrite,
@@ -131,6 +140,7 @@ def publish(source: str, name: str, *, notes: str | None = None, which: str = "b
 
 def main(argv: list[str] | None = None) -> int:
     from deq_flow_jax.evaluate.refine import REFINE_METHODS
+    from deq_flow_jax.evaluate.starts import START_MODES
     doc = __doc__.split("\n\n")
     p = argparse.ArgumentParser(prog=PROG, description=doc[0],
                                 epilog="\n\n".join(doc[2:]),
@@ -145,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--refine", choices=REFINE_METHODS, default=None,
                    help="post-processing the commands apply by default (stored in "
                         "model_config.json; default: the source model directory's, else none)")
+    p.add_argument("--start", choices=START_MODES, default=None,
+                   help="where the commands start the solver by default (stored in "
+                        "model_config.json; default: the source model directory's, else zero)")
     p.add_argument("--root", metavar="DIR", default=None,
                    help="where to publish (default $DEQ_FLOW_PRETRAINED_DIR or deq_flow_jax/pretrained)")
     p.add_argument("--overwrite", action="store_true",
@@ -161,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"--card-notes {a.card_notes}: cannot be read "
                                  f"({getattr(e, 'strerror', None) or e})") from None
         out = publish(a.source, a.name, notes=notes, which=a.which, root_dir=a.root,
-                      overwrite=a.overwrite, make_default=a.default, refine=a.refine)
+                      overwrite=a.overwrite, make_default=a.default, refine=a.refine,
+                      start=a.start)
     except (ValueError, FileNotFoundError, FileExistsError, OSError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2

@@ -1,0 +1,63 @@
+"""Where the solver starts: from zero flow, from the model's own flow on smaller frames, or both.
+
+The DEQ's fixed point is found from an initial state; the official code starts from zero flow.
+From zero the model follows motions up to a few tens of pixels at 384x512, but a motion of a
+fifth of the frame's width or more (96 px there) is often lost: the solve settles on a wrong
+fixed point. The same motion is half as large on frames of half the size, so
+
+    "coarse"  runs the model on the frames at 1/4 of the working size, then at 1/2 started from
+              that flow, then at full size started from that (`COARSE_SCALES`);
+    "both"    solves from zero and from the coarse start, finishes both flows (upsampling,
+              refinement) and keeps, per pair, the one under which frame 2 warped back matches
+              frame 1 best (`refine.pick_flow`). The shipped model's setting;
+    "zero"    the official start (the default of `SolverSettings`).
+
+A warm start (`flow_init`) or a fixed-point cache passed to the estimator replaces these.
+docs/evaluation.md ("Large motions: --start") has the measurements.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from deq_flow_jax.model.padding import compute_padding
+
+START_MODES = ("zero", "coarse", "both")
+COARSE_SCALES = (4, 2)         # the pyramid of the coarse start: 1/4, then 1/2 of the working size
+MIN_COARSE_SIDE = 64           # a level is used only if both of its sides are at least this
+
+
+def check_start(start: str) -> str:
+    """`start` if it is one of START_MODES, else ValueError."""
+    if start not in START_MODES:
+        raise ValueError(f"start must be one of {', '.join(START_MODES)}; got {start!r}")
+    return start
+
+
+def coarse_sizes(height: int, width: int) -> list[tuple[int, int]]:
+    """The (h, w) of the coarse start's levels for a working size height x width, coarsest
+    first; empty when even the finest would have a side below MIN_COARSE_SIDE."""
+    sizes = [(int(round(height / s)), int(round(width / s))) for s in COARSE_SCALES]
+    return [hw for hw in sizes if min(hw) >= MIN_COARSE_SIDE]
+
+
+def warm_start(flow: np.ndarray, hw: tuple[int, int], pad_mode: str = "sintel") -> np.ndarray:
+    """A flow of any size as the model's warm start for frames of size hw.
+
+    flow: (B, h, w, 2) float flow in pixels of an h x w frame. Returns (B, Hp/8, Wp/8, 2)
+    float32: the flow resized to hw (bilinear, components scaled by the size ratio),
+    edge-padded as the model pads hw frames (`pad_mode`), area-averaged over 8x8 blocks and
+    divided by 8 (the model's 1/8-resolution flow is in 1/8-resolution pixels).
+    """
+    import cv2
+
+    flow = np.asarray(flow, np.float32)
+    h, w = (int(v) for v in hw)
+    p = compute_padding(h, w, pad_mode)
+    out = []
+    for f in flow:
+        scale = np.array([w / f.shape[1], h / f.shape[0]], np.float32)
+        f = cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) * scale
+        f = np.pad(f, ((p.top, p.bottom), (p.left, p.right), (0, 0)), mode="edge")
+        hp, wp = f.shape[:2]
+        out.append(cv2.resize(f, (wp // 8, hp // 8), interpolation=cv2.INTER_AREA) / 8.0)
+    return np.stack(out).astype(np.float32)
