@@ -172,4 +172,6 @@ def test_cpu_pretrain_restarts_reproduce_the_run():
     assert float(sched(49_499)) < 2e-6          # ... and the one over 49.5k
     assert np.isclose(sched(49_500), 4e-5, rtol=1e-6)
     assert float(sched(52_499)) < 2e-6          # ... and the one over 52.5k
-    assert np.isclose(sched(52_500), 3e-5, rtol=1e-6) and c.num_steps == 55_500
+    assert np.isclose(sched(52_500), 3e-5, rtol=1e-6)
+    assert float(sched(55_499)) < 2e-6          # ... and the one over 55.5k
+    assert np.isclose(sched(55_500), 2e-5, rtol=1e-6) and c.num_steps == 57_000

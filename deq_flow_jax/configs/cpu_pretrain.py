@@ -17,7 +17,7 @@ warm restarts (`restarts`) at 10,000 (over 30k: step 14,250's weights shipped in
 sessions 15-16), at 30,000 (over 36k, with nearly textureless layers: step 30,500's weights shipped
 in sessions 17-18, step 33,750's in sessions 19-21), at 36,000 (over 42k: step 42,000's weights
 shipped since session 22), at 42,000 (over 45k), at 45,000 (over 48k), at 48,000 (over 49.5k),
-at 49,500 (over 52.5k) and at 52,500 (over 55.5k),
+at 49,500 (over 52.5k), at 52,500 (over 55.5k) and at 55,500 (over 57k),
 Gaussian image noise as the official `--add_noise`. Validation on 16 held-out layered pairs
 (held-out photographs), and from step 1,800 on 8 held-out photo pairs with known motion
 (`extra_val`), the set the shipped model must win on. docs/pretrained.md has the curve, the
@@ -60,10 +60,11 @@ def get_config(arg: str | None = None):
     # refined, docs/pretrained.md); the restart ends are draws on a plateau.
     # From 52,500 (session 26): a warm restart over 55,500 steps (lr 3e-5), judged, as the
     # commands now run the model, by its fused refined flow (docs/pretrained.md).
-    c.num_steps = 55_500
+    # From 55,500 (session 27): a warm restart over 57,000 steps (lr 2e-5, as at 48,000).
+    c.num_steps = 57_000
     c.restarts = ((10_000, 6.8137e-5), (30_000, 1.7240e-5), (36_000, 1.4783e-5),
                   (42_000, 3.9968e-5), (45_000, 4e-5), (48_000, 2e-5), (49_500, 4e-5),
-                  (52_500, 3e-5))
+                  (52_500, 3e-5), (55_500, 2e-5))
     c.batch_size = 4
     # 4e-4 (the paper's, at batch 10-12) for steps 0-1800; training EPE then sat at ~11 px
     # for 1,500 steps and validation rose, so 2e-4 from step 1800 (session 4) on: batch 4's
