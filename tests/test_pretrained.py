@@ -96,6 +96,11 @@ def test_publish_refine_entry(workdir, root, tmp_path):
     assert "post-processing: none" in (tmp_path / "other" / "off" / "MODEL_CARD.md").read_text()
     assert publish_main([workdir, "plain", "--root", str(tmp_path / "other")]) == 0
     assert checkpoints.inference(str(tmp_path / "other" / "plain")) == {}
+    assert publish_main([str(root / "r"), "both", "--root", str(tmp_path / "other"),
+                         "--start", "both"]) == 0          # --start joins the kept refine entry
+    assert checkpoints.inference(str(tmp_path / "other" / "both")) == {"refine": "variational", "start": "both"}
+    card = (tmp_path / "other" / "both" / "MODEL_CARD.md").read_text()
+    assert "solver start: 'both'" in card and "solver start: zero flow" in (root / "r" / "MODEL_CARD.md").read_text()
 
 
 @pytest.mark.parametrize("damage", [scramble, truncate, os.remove])
@@ -184,7 +189,35 @@ def test_shipped_model_estimates_a_translation_of_a_real_photo(monkeypatch):
     assert np.median(epe) < 1.0, (np.median(epe), inner.reshape(-1, 2).mean(0))
     # the post-processing it ships with (model_config.json "inference"), which the commands
     # apply by default, takes the median error well below a pixel (fused: 0.017 px when written)
-    assert checkpoints.inference(None) == {"refine": "fusion"}
+    assert checkpoints.inference(None) == {"refine": "fusion", "start": "both"}
     refined = deq_flow_jax.refine_flow(image1, image2, flow)[margin:h - margin, margin:w - margin]
     refined_epe = np.sqrt(((refined - np.array([u, v], np.float32)) ** 2).sum(-1))
     assert np.median(refined_epe) < min(0.1, 0.5 * np.median(epe)), np.median(refined_epe)
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no pretrained model is shipped in deq_flow_jax/pretrained")
+def test_shipped_model_follows_a_large_motion_of_a_held_out_photo(monkeypatch):
+    """A 96 px shift (a fifth of the 512 px frame) of a photograph held out of training: from
+    zero flow the solve gets lost; with the shipped settings (start "both", fused refinement)
+    the coarse start is taken and the flow is right (0.55 px mean when written, 25 px zero)."""
+    monkeypatch.delenv(pretrained.ENV_VAR, raising=False)
+    pytest.importorskip("skimage.data")
+    import dataclasses
+
+    from deq_flow_jax.data.photos import translation_pair
+    from deq_flow_jax.evaluate.estimator import FlowEstimator
+    ex = translation_pair("camera", (96, 0))
+    shipped = FlowEstimator.from_checkpoint()             # the commands' settings for it
+    settings = shipped.settings
+    assert (settings.start, settings.refine, settings.max_steps) == ("both", "fusion", 24)
+    visible = ex["occlusion"] < 0.5
+
+    def epe(est):
+        return float(np.linalg.norm(est.flow[0] - ex["flow"], axis=-1)[visible].mean())
+
+    est = shipped(ex["image1"], ex["image2"])
+    assert est.coarse.tolist() == [True]
+    assert epe(est) < 1.5, epe(est)
+    zero = FlowEstimator(shipped.variables, shipped.cfg, dataclasses.replace(settings, start="zero"))(
+        ex["image1"], ex["image2"])
+    assert epe(zero) > 10 * epe(est), (epe(zero), epe(est))

@@ -93,7 +93,7 @@ def _run(args) -> int:
         print(f"estimated at {work[0]}x{work[1]} (--max-size {args.max_size}), flow upsampled to "
               f"{frames.size[0]}x{frames.size[1]}")
     print(f"solver {settings.solver}, budget {settings.max_steps}, tol {settings.tol} ({settings.stop_mode}); "
-          f"reuse: {options.reuse}; refine: {settings.refine}")
+          f"reuse: {options.reuse}; refine: {settings.refine}; start: {settings.start}")
     steps = " ".join(str(r["steps"]) for r in summary["pairs"])
     print(f"steps per pair: {steps}  (mean {summary['mean_steps']:.2f})")
     if "compare" in summary:
