@@ -195,6 +195,7 @@ def test_shipped_model_estimates_a_translation_of_a_real_photo(monkeypatch):
     assert np.median(refined_epe) < min(0.1, 0.5 * np.median(epe)), np.median(refined_epe)
 
 
+@pytest.mark.slow     # ~15-40 s: four compilations of the S model at up to 384x512
 @pytest.mark.skipif(not SHIPPED, reason="no pretrained model is shipped in deq_flow_jax/pretrained")
 def test_shipped_model_follows_a_large_motion_of_a_held_out_photo(monkeypatch):
     """A 96 px shift (a fifth of the 512 px frame) of a photograph held out of training: from
