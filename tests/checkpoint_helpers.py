@@ -70,3 +70,25 @@ def truncate(path, keep=0.5):
 def largest_file(root):
     files = [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs]
     return max(files, key=os.path.getsize)
+
+
+def assert_bad_inference_entry_refused(tmp_path, variables, cfg, model_dir, key, bad_value):
+    """A bad "inference" entry {key: bad_value} is refused by `checkpoints.save` (nothing written)
+    and, written into `model_dir`'s model_config.json by hand, by `checkpoints.load` in one
+    line naming that file and `inference.KEY`."""
+    import json
+
+    import pytest
+
+    from deq_flow_jax import checkpoints, model_io
+    with pytest.raises(ValueError, match=f"inference.{key} must be one of"):
+        checkpoints.save(str(tmp_path / "bad"), variables, cfg, inference={key: bad_value})
+    assert not os.path.exists(tmp_path / "bad")
+    path = os.path.join(model_dir, model_io.CONFIG_NAME)
+    with open(path) as f:
+        data = json.load(f)
+    data["inference"] = {key: bad_value}
+    with open(path, "w") as f:
+        json.dump(data, f)
+    with pytest.raises(checkpoints.CheckpointError, match=rf"model_config.json: inference.{key}"):
+        checkpoints.load(model_dir)

@@ -6,7 +6,7 @@ import os
 import cv2
 import numpy as np
 import pytest
-from checkpoint_helpers import tiny_variables
+from checkpoint_helpers import assert_bad_inference_entry_refused, tiny_variables
 
 from deq_flow_jax import checkpoints, model_io
 from deq_flow_jax.evaluate.estimator import FlowEstimator, SolverSettings
@@ -216,17 +216,7 @@ def test_inference_entry_round_trip_and_cli_default(tiny, tmp_path):
     assert settings("--checkpoint", plain, "--refine", "variational").refine == "variational"
     assert settings("--checkpoint", plain, "--refine", "fusion").refine == "fusion"
 
-    with pytest.raises(ValueError, match="inference.refine must be one of"):
-        checkpoints.save(str(tmp_path / "bad"), variables, cfg, inference={"refine": "tv"})
-    assert not os.path.exists(tmp_path / "bad")
-    path = os.path.join(with_refine, model_io.CONFIG_NAME)
-    with open(path) as f:
-        data = json.load(f)
-    data["inference"] = {"refine": "tv"}
-    with open(path, "w") as f:
-        json.dump(data, f)
-    with pytest.raises(checkpoints.CheckpointError, match=r"model_config.json: inference.refine"):
-        checkpoints.load(with_refine)
+    assert_bad_inference_entry_refused(tmp_path, variables, cfg, with_refine, "refine", "tv")
 
 
 def test_export_has_no_refine_flag():

@@ -1,14 +1,12 @@
 """Where the solver starts (deq_flow_jax.evaluate.starts, SolverSettings.start, --start, the
 model directory's "inference" entry) and the per-pair choice between two flows (refine.pick_flow)."""
-import json
-import os
 
 import cv2
 import numpy as np
 import pytest
-from checkpoint_helpers import tiny_variables
+from checkpoint_helpers import assert_bad_inference_entry_refused, tiny_variables
 
-from deq_flow_jax import checkpoints, model_io
+from deq_flow_jax import checkpoints
 from deq_flow_jax.evaluate.estimator import FlowEstimator, SolverSettings
 from deq_flow_jax.evaluate.refine import pick_flow
 from deq_flow_jax.evaluate.starts import COARSE_SCALES, START_MODES, coarse_sizes, warm_start
@@ -147,14 +145,4 @@ def test_start_entry_round_trip_cli_flag_and_bad_entry(tiny, tmp_path):
     with pytest.raises(CliError, match="--start: invalid choice: 'pyramid'"):
         parser.parse_args(["a.png", "b.png", "--out", "o", "--start", "pyramid"])
 
-    with pytest.raises(ValueError, match="inference.start must be one of"):
-        checkpoints.save(str(tmp_path / "bad"), variables, cfg, inference={"start": "half"})
-    assert not os.path.exists(tmp_path / "bad")
-    cfg_path = os.path.join(path, model_io.CONFIG_NAME)
-    with open(cfg_path) as f:
-        data = json.load(f)
-    data["inference"] = {"start": 2}
-    with open(cfg_path, "w") as f:
-        json.dump(data, f)
-    with pytest.raises(checkpoints.CheckpointError, match=r"model_config.json: inference.start"):
-        checkpoints.load(path)
+    assert_bad_inference_entry_refused(tmp_path, variables, cfg, path, "start", "half")
