@@ -7,7 +7,7 @@ import pytest
 from checkpoint_helpers import assert_bad_inference_entry_refused, tiny_variables
 
 from deq_flow_jax import checkpoints
-from deq_flow_jax.evaluate.estimator import FlowEstimator, SolverSettings
+from deq_flow_jax.evaluate.estimator import FlowEstimator, SolverSettings, _resize_batch
 from deq_flow_jax.evaluate.refine import pick_flow
 from deq_flow_jax.evaluate.starts import COARSE_SCALES, START_MODES, coarse_sizes, warm_start
 
@@ -70,10 +70,6 @@ def tiny():
     return tiny_variables()
 
 
-def _resize(images, hw):
-    return np.stack([cv2.resize(im, (hw[1], hw[0]), interpolation=cv2.INTER_AREA) for im in images])
-
-
 @pytest.fixture(scope="module")
 def runs(tiny):
     """Two 256x320 pairs (one batch) under each start; every check below reuses these shapes
@@ -96,8 +92,8 @@ def test_coarse_start_and_both(runs):
     i1, i2, est, out = runs
     zero, coarse = est["zero"], out["coarse"]
     (h4, w4), (h2, w2) = coarse_sizes(256, 320)
-    f4 = zero(_resize(i1, (h4, w4)), _resize(i2, (h4, w4))).flow
-    f2 = zero(_resize(i1, (h2, w2)), _resize(i2, (h2, w2)), flow_init=warm_start(f4, (h2, w2))).flow
+    f4 = zero(_resize_batch(i1, (h4, w4)), _resize_batch(i2, (h4, w4))).flow
+    f2 = zero(_resize_batch(i1, (h2, w2)), _resize_batch(i2, (h2, w2)), flow_init=warm_start(f4, (h2, w2))).flow
     by_hand = zero(i1, i2, flow_init=warm_start(f2, (256, 320)))
     np.testing.assert_allclose(coarse.flow, by_hand.flow, atol=1e-4)
     np.testing.assert_allclose(coarse.flow_lowres, by_hand.flow_lowres, atol=1e-5)
@@ -116,7 +112,7 @@ def test_coarse_start_and_both(runs):
     warm = est["both"](i1, i2, flow_init=np.zeros((2, 32, 40, 2), np.float32))
     np.testing.assert_allclose(warm.flow, zero.flow, atol=1e-4)    # a zero warm start: the zero start
     assert warm.coarse.tolist() == [False, False]
-    small = _resize(i1, (64, 80)), _resize(i2, (64, 80))          # no pyramid level fits
+    small = _resize_batch(i1, (64, 80)), _resize_batch(i2, (64, 80))          # no pyramid level fits
     assert est["both"](*small).coarse.tolist() == [False, False]
     np.testing.assert_allclose(est["both"](*small).flow, est["zero"](*small).flow, atol=1e-6)
 

@@ -50,13 +50,12 @@ def warm_start(flow: np.ndarray, hw: tuple[int, int], pad_mode: str = "sintel") 
     """
     import cv2
 
-    flow = np.asarray(flow, np.float32)
+    from deq_flow_jax.evaluate.estimator import upsample_flow  # here: estimator imports this module
+
     h, w = (int(v) for v in hw)
     p = compute_padding(h, w, pad_mode)
     out = []
-    for f in flow:
-        scale = np.array([w / f.shape[1], h / f.shape[0]], np.float32)
-        f = cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) * scale
+    for f in upsample_flow(flow, (h, w)):
         f = np.pad(f, ((p.top, p.bottom), (p.left, p.right), (0, 0)), mode="edge")
         hp, wp = f.shape[:2]
         out.append(cv2.resize(f, (wp // 8, hp // 8), interpolation=cv2.INTER_AREA) / 8.0)
