@@ -173,20 +173,18 @@ def make_methods(args):
     """{name: callable(image1, image2) -> (flow (H, W, 2) float32, seconds)}, and the model info."""
     import cv2
 
-    from deq_flow_jax.evaluate.refine import grey_frame
+    from deq_flow_jax.evaluate.refine import dis_flow, grey_frame
 
     def zero(i1, i2):
         t = time.perf_counter()
         f = np.zeros(i1.shape[:2] + (2,), np.float32)
         return f, time.perf_counter() - t
 
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-
     def dis_medium(i1, i2):
         g1, g2 = grey_frame(i1), grey_frame(i2)
         t = time.perf_counter()
-        f = dis.calc(g1, g2, None)
-        return f.astype(np.float32), time.perf_counter() - t
+        f = dis_flow(g1, g2)
+        return f, time.perf_counter() - t
 
     def farneback(i1, i2):
         g1, g2 = grey_frame(i1), grey_frame(i2)

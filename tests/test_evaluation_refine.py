@@ -10,7 +10,17 @@ from checkpoint_helpers import assert_bad_inference_entry_refused, tiny_variable
 
 from deq_flow_jax import checkpoints, model_io
 from deq_flow_jax.evaluate.estimator import FlowEstimator, SolverSettings
-from deq_flow_jax.evaluate.refine import FusedRefinement, VariationalRefinement, fuse_flows, leaves_frame, refine_flow
+from deq_flow_jax.evaluate.refine import (
+    DisFusion,
+    FusedRefinement,
+    VariationalRefinement,
+    dis_flow,
+    fuse_dis,
+    fuse_flows,
+    leaves_frame,
+    refine_flow,
+    refine_stages,
+)
 
 H, W, MARGIN = 128, 160, 12
 SHIFT = np.array([2.3, -1.6], np.float32)          # sub-pixel, (x, y)
@@ -139,6 +149,50 @@ def test_fusion_takes_the_candidate_that_matches_the_frames():
     assert choice[inner].mean() > 0.5 and not kept.any()
 
 
+def test_fuse_dis_takes_dis_only_near_the_flow():
+    """fuse_dis on a flow 0.78 px off takes DIS's flow (close to the shift on this textured
+    crop) wherever it matches better, pixel by pixel: every output pixel is the flow's or
+    DIS's, and the error falls; a flow 6 px off (beyond max_change) comes back unchanged, as
+    does any flow with max_change 0 or with every pixel leaving the frame."""
+    image1, image2 = _shifted_pair()
+    dis = dis_flow(image1, image2)
+    assert dis.shape == (H, W, 2) and dis.dtype == np.float32
+    assert _median_epe(dis) < 0.3, _median_epe(dis)
+    off = np.broadcast_to(OFF, (H, W, 2)).copy()
+    fused = fuse_dis(image1, image2, off)
+    from_dis = np.all(fused == dis, axis=-1)
+    assert np.all(from_dis | np.all(fused == off, axis=-1))
+    assert from_dis[MARGIN:-MARGIN, MARGIN:-MARGIN].mean() > 0.5
+    assert _median_epe(fused) < 0.5 * _median_epe(off)
+    assert np.array_equal(off, np.broadcast_to(OFF, (H, W, 2)))       # the input is left as it was
+    far = np.broadcast_to(SHIFT + np.float32([6, 0]), (H, W, 2)).copy()
+    assert np.array_equal(fuse_dis(image1, image2, far), far)
+    assert np.array_equal(fuse_dis(image1, image2, off, DisFusion(max_change=0.0)), off)
+    gone = np.full((H, W, 2), 1000.0, np.float32)
+    assert np.array_equal(fuse_dis(image1, image2, gone), gone)
+
+
+@pytest.mark.parametrize("field, value", [("window", 2), ("margin", 0.5), ("max_change", -1.0),
+                                          ("brightness", float("nan"))])
+def test_bad_dis_fusion_parameters_are_refused(field, value):
+    with pytest.raises(ValueError, match=f"DisFusion.{field}"):
+        DisFusion(**{field: value})
+
+
+def test_fusion_dis_is_the_fusion_then_fuse_dis():
+    image1, image2 = _shifted_pair()
+    start = np.broadcast_to(OFF, (H, W, 2)).copy()
+    fused = refine_flow(image1, image2, start, "fusion")
+    np.testing.assert_array_equal(refine_flow(image1, image2, start, "fusion+dis"),
+                                  fuse_dis(image1, image2, fused))
+    assert np.array_equal(refine_flow(image1, image2, start), refine_flow(image1, image2, start, "fusion+dis"))
+    assert refine_stages("fusion+dis") == ("fusion", True)
+    assert [refine_stages(m) for m in ("none", "variational", "fusion")] == [
+        ("none", False), ("variational", False), ("fusion", False)]
+    with pytest.raises(ValueError, match="dis_flow: preset"):
+        dis_flow(image1, image2, "slow")
+
+
 def test_leaves_frame():
     flow = np.zeros((4, 5, 2), np.float32)
     flow[0, 0] = (-0.5, 0)          # left of the frame
@@ -148,17 +202,17 @@ def test_leaves_frame():
 
 
 def test_fusion_refines_at_least_as_well_as_its_first_candidate():
-    """refine_flow's default method ("fusion") pulls the offset start onto the shift as the
+    """refine_flow's method "fusion" pulls the offset start onto the shift as the
     variational refinement does, and keeps zero flow on identical frames."""
     image1, image2 = _shifted_pair()
     start = np.broadcast_to(OFF, (H, W, 2)).copy()
-    fused = refine_flow(image1, image2, start)
+    fused = refine_flow(image1, image2, start, "fusion")
     single = refine_flow(image1, image2, start, "variational")
     assert fused.shape == (H, W, 2) and fused.dtype == np.float32
     assert _median_epe(fused) < 0.2 and _median_epe(fused) <= _median_epe(single) + 0.01
     assert not np.array_equal(fused, single)       # the other candidates are taken somewhere
     zero = np.zeros((H, W, 2), np.float32)
-    assert np.max(np.abs(refine_flow(image1, image1, zero))) < 1e-3
+    assert np.max(np.abs(refine_flow(image1, image1, zero, "fusion"))) < 1e-3
 
 
 def test_solver_settings_check_refine():
@@ -172,7 +226,7 @@ def tiny():
     return tiny_variables()
 
 
-@pytest.mark.parametrize("method", ["variational", "fusion"])
+@pytest.mark.parametrize("method", ["variational", "fusion", "fusion+dis"])
 def test_estimator_refines_its_full_resolution_flow(tiny, method):
     """FlowEstimator with refine=METHOD returns refine_flow(METHOD) of its own plain flow; the
     low-resolution flow (the fixed point) is the model's either way."""

@@ -8,7 +8,7 @@ from checkpoint_helpers import assert_bad_inference_entry_refused, tiny_variable
 
 from deq_flow_jax import checkpoints
 from deq_flow_jax.evaluate.estimator import FlowEstimator, SolverSettings, _resize_batch
-from deq_flow_jax.evaluate.refine import pick_flow
+from deq_flow_jax.evaluate.refine import fuse_dis, pick_flow, refine_flow
 from deq_flow_jax.evaluate.starts import COARSE_SCALES, START_MODES, coarse_sizes, warm_start
 
 
@@ -115,6 +115,19 @@ def test_coarse_start_and_both(runs):
     small = _resize_batch(i1, (64, 80)), _resize_batch(i2, (64, 80))          # no pyramid level fits
     assert est["both"](*small).coarse.tolist() == [False, False]
     np.testing.assert_allclose(est["both"](*small).flow, est["zero"](*small).flow, atol=1e-6)
+
+
+def test_both_with_fusion_dis_offers_dis_after_the_pick(runs, tiny):
+    """start="both", refine="fusion+dis": each start's flow gets the fusion, pick_flow chooses
+    between the two, and only the pick is fused with DIS (as measured in docs/pretrained.md)."""
+    i1, i2, _, out = runs
+    variables, cfg = tiny
+    est = FlowEstimator(variables, cfg, SolverSettings("naive", max_steps=3, start="both", refine="fusion+dis"))(i1, i2)
+    for i in range(2):
+        cands = [refine_flow(i1[i], i2[i], out[k].flow[i], "fusion") for k in ("zero", "coarse")]
+        k = pick_flow(i1[i], i2[i], cands)
+        assert est.coarse[i] == bool(k)
+        np.testing.assert_allclose(est.flow[i], fuse_dis(i1[i], i2[i], cands[k]), atol=1e-3)
 
 
 def test_start_entry_round_trip_cli_flag_and_bad_entry(tiny, tmp_path):

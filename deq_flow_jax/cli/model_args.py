@@ -44,9 +44,10 @@ def add_solver_args(parser: argparse.ArgumentParser, refine: bool = True) -> Non
     g.add_argument("--refine", choices=REFINE_METHODS, default=None,
                    help="post-processing of the model's flow: 'variational' refines it coarse to "
                         "fine on the frames (OpenCV's variational refinement), 'fusion' fuses "
-                        "three such refinements pixel by pixel (docs/evaluation.md); default: "
-                        "the checkpoint's stored setting (the shipped deq-flow-s-cpu: fusion), "
-                        "else none")
+                        "three such refinements pixel by pixel, 'fusion+dis' then also takes "
+                        "OpenCV's DIS flow where it matches better and is within 4 px "
+                        "(docs/evaluation.md); default: the checkpoint's stored setting (the "
+                        "shipped deq-flow-s-cpu: fusion+dis), else none")
     g.add_argument("--start", choices=START_MODES, default=None,
                    help="where the solver starts: 'zero' (zero flow, official), 'coarse' (the "
                         "model's own flow on the frames at 1/4 then 1/2 size: large motions), "

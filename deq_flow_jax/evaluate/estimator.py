@@ -3,8 +3,8 @@
 `FlowEstimator(variables, cfg, settings)` calls the model's jitted
 `estimate_flow` (one compilation per input size and per start kind: cold, warm
 start, fixed-point reuse) and returns an `Estimate` of numpy arrays, with the
-solver's statistics and the wall time. With `SolverSettings(refine="fusion")` (or
-"variational") the full-resolution flow is then refined on the frames
+solver's statistics and the wall time. With `SolverSettings(refine="fusion+dis")` (or
+"fusion", "variational") the full-resolution flow is then refined on the frames
 (`deq_flow_jax.evaluate.refine`); with `SolverSettings(start="coarse")` or "both" the
 solver also (or only) starts from the model's own flow on smaller frames
 (`deq_flow_jax.evaluate.starts`).
@@ -17,7 +17,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from deq_flow_jax.evaluate.refine import check_refine, pick_flow, refine_flow
+from deq_flow_jax.evaluate.refine import check_refine, fuse_dis, pick_flow, refine_flow, refine_stages
 from deq_flow_jax.evaluate.starts import check_start, coarse_sizes, warm_start
 from deq_flow_jax.solvers import STOP_MODES, check_stop_mode, solver_name  # noqa: F401  (STOP_MODES re-exported)
 
@@ -34,7 +34,9 @@ class SolverSettings:
         stop_mode: "abs" (||f(z) - z||) or "rel" (divided by ||f(z)||).
         refine: "none" (the model's flow as it is), "variational" (`evaluate.refine`:
             coarse-to-fine variational refinement of the full-resolution flow, after the
-            model) or "fusion" (three such refinements fused pixel by pixel).
+            model), "fusion" (three such refinements fused pixel by pixel) or "fusion+dis"
+            (then also OpenCV's DIS flow where it matches better and stays within 4 px; with
+            start "both" after the pick).
         start: where the solver starts (`evaluate.starts`): "zero" (zero flow, official),
             "coarse" (the model's own flow on a 1/4 -> 1/2 pyramid of the frames) or "both"
             (both, finished, and per pair the one matching the frames better).
@@ -206,16 +208,18 @@ class FlowEstimator:
         else:
             pick = np.array([pick_flow(a, b, [r[1][i] for r in runs])
                              for i, (a, b) in enumerate(zip(*frames))])
-        seconds = time.perf_counter() - t0
+        flow = np.stack([runs[k][1][i] for i, k in enumerate(pick)])
         s = self.settings
+        if refine_stages(s.refine)[1]:
+            flow = np.stack([fuse_dis(a, b, f) for a, b, f in zip(*frames, flow)])
+        seconds = time.perf_counter() - t0
 
         def take(get):
             return np.stack([np.asarray(get(runs[k][0]))[i] for i, k in enumerate(pick)])
 
         trace = take(lambda r: (r.stats.abs_trace if s.stop_mode == "abs" else r.stats.rel_trace).T).T
         steps, converged = steps_to_tolerance(trace, s.tol)
-        return Estimate(np.stack([runs[k][1][i] for i, k in enumerate(pick)]),
-                        take(lambda r: r.flow_lowres).astype(np.float32), take(lambda r: r.cache[0]),
+        return Estimate(flow, take(lambda r: r.flow_lowres).astype(np.float32), take(lambda r: r.cache[0]),
                         take(lambda r: r.stats.nstep), take(lambda r: r.stats.abs_lowest),
                         take(lambda r: r.stats.rel_lowest), seconds, steps, converged,
                         np.array([runs[k][2] for k in pick]))
@@ -237,8 +241,9 @@ class FlowEstimator:
         flow = np.asarray(res.flow, np.float32)
         if work != size:
             flow = upsample_flow(flow, size)
-        if self.settings.refine != "none":
-            flow = np.stack([refine_flow(a, b, f, self.settings.refine) for a, b, f in zip(*frames, flow)])
+        method = refine_stages(self.settings.refine)[0]     # the DIS stage follows the pick
+        if method != "none":
+            flow = np.stack([refine_flow(a, b, f, method) for a, b, f in zip(*frames, flow)])
         return flow
 
     def _coarse_start(self, im1: np.ndarray, im2: np.ndarray) -> Optional[np.ndarray]:

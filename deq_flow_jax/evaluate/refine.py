@@ -27,8 +27,16 @@ best over a window (`fuse_flows`: brightness and gradient differences, box-filte
 candidate, the "variational" setting, wins ties and a margin, and keeps the pixels whose
 starting flow leaves frame 2, where the matching cost means nothing).
 
+Method "fusion+dis" then offers one more candidate per pixel, OpenCV's DIS flow (preset medium,
+`dis_flow`), under the same matching cost (`DisFusion`, `fuse_dis`): DIS is taken where it
+matches better by a margin and lies within `max_change` pixels of the fused flow, so that it can
+sharpen the sub-pixel detail on textured pixels but not replace the model's flow where it went
+wrong (flat or hidden regions, large motions; docs/pretrained.md, "DIS as a last candidate").
+With several candidate flows per pair (`SolverSettings(start="both")`) `FlowEstimator` fuses
+each, picks one, then offers DIS to the pick (`refine_stages`).
+
 Refinement is not part of the DEQ model: it is applied after `deq_flow_jax.estimate_flow`,
-by `FlowEstimator` when `SolverSettings.refine` is "variational" or "fusion" (the shipped
+by `FlowEstimator` when `SolverSettings.refine` is not "none" (the shipped
 deq-flow-s-cpu model's stored default is in its model_config.json; `deq-flow infer / eval
 --refine`), or directly:
 
@@ -40,13 +48,14 @@ Layouts: frames (H, W, 3) RGB or (H, W) grey, values 0..255 (uint8 or float); fl
 from __future__ import annotations
 
 import dataclasses
+from typing import Optional
 
 import numpy as np
 
 from deq_flow_jax.warp import warp_backward
 
-REFINE_METHODS = ("none", "variational", "fusion")
-DEFAULT_REFINE = "fusion"     # what refine_flow does unless told (the shipped model's setting)
+REFINE_METHODS = ("none", "variational", "fusion", "fusion+dis")
+DEFAULT_REFINE = "fusion+dis"     # what refine_flow does unless told (the shipped model's setting)
 MIN_LEVEL_SIZE = 16      # a pyramid level is used only if both sides are at least this
 
 
@@ -116,11 +125,46 @@ class FusedRefinement:
             raise ValueError(f"FusedRefinement.brightness must be finite and >= 0; got {self.brightness}")
 
 
+@dataclasses.dataclass(frozen=True)
+class DisFusion:
+    """Parameters of `fuse_dis`, the last stage of method "fusion+dis" (defaults:
+    docs/pretrained.md, "DIS as a last candidate").
+
+    Attributes:
+        window, margin, brightness: the per-pixel choice of `fuse_flows` (DIS replaces the
+            flow only where its matching cost is below the flow's divided by `margin`).
+        max_change: DIS is not taken where it differs from the flow by more than this
+            (pixels, end-point distance).
+    """
+
+    window: int = 15
+    margin: float = 1.25
+    brightness: float = 0.1
+    max_change: float = 4.0
+
+    def __post_init__(self):
+        if int(self.window) < 1 or int(self.window) % 2 == 0:
+            raise ValueError(f"DisFusion.window must be a positive odd number; got {self.window}")
+        if not (np.isfinite(float(self.margin)) and float(self.margin) >= 1):
+            raise ValueError(f"DisFusion.margin must be finite and >= 1; got {self.margin}")
+        for name in ("brightness", "max_change"):
+            v = float(getattr(self, name))
+            if not (np.isfinite(v) and v >= 0):
+                raise ValueError(f"DisFusion.{name} must be finite and >= 0; got {v}")
+
+
 def check_refine(method: str) -> str:
     """`method` if it is one of REFINE_METHODS, else ValueError."""
     if method not in REFINE_METHODS:
         raise ValueError(f"refine must be one of {', '.join(REFINE_METHODS)}; got {method!r}")
     return method
+
+
+def refine_stages(method: str) -> tuple[str, bool]:
+    """(the refinement every candidate flow gets, whether the flow finally kept is then fused
+    with DIS's) for a refine method: ("fusion", True) for "fusion+dis", else (method, False)."""
+    check_refine(method)
+    return ("fusion", True) if method == "fusion+dis" else (method, False)
 
 
 def grey_frame(image: np.ndarray) -> np.ndarray:
@@ -249,16 +293,57 @@ def pick_flow(image1, image2, flows, window: int = 31, brightness: float = 0.1) 
     return int(np.argmin(costs))           # argmin: the earliest of equal costs
 
 
+_DIS = {}      # preset -> OpenCV DIS instance (created once per process)
+
+
+def dis_flow(image1, image2, preset: str = "medium") -> np.ndarray:
+    """(H, W, 2) float32 flow of OpenCV's DIS (Kroeger et al. 2016) from image1 to image2
+    ((H, W, 3) RGB or (H, W) grey, 0..255; converted with `grey_frame`); preset "ultrafast",
+    "fast" or "medium" (the baseline of benchmarks/pretrained.py)."""
+    import cv2
+
+    presets = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+               "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+    if preset not in presets:
+        raise ValueError(f"dis_flow: preset must be one of {', '.join(presets)}; got {preset!r}")
+    if preset not in _DIS:
+        _DIS[preset] = cv2.DISOpticalFlow_create(presets[preset])
+    return _DIS[preset].calc(grey_frame(image1), grey_frame(image2), None).astype(np.float32)
+
+
+def fuse_dis(image1, image2, flow, params: Optional[DisFusion] = None) -> np.ndarray:
+    """`flow` with, pixel by pixel, DIS's flow (`dis_flow`, preset medium) taken where it
+    matches frame 1 better (`fuse_flows` on frame 2 histogram-matched to frame 1, the flow
+    first) and lies within `params.max_change` pixels of `flow`; pixels whose flow leaves
+    the frame keep it. image1, image2: (H, W, 3) or (H, W), 0..255; flow (H, W, 2).
+    Returns (H, W, 2) float32."""
+    params = DisFusion() if params is None else params
+    if not isinstance(params, DisFusion):
+        raise ValueError(f"fuse_dis: params must be a DisFusion; got {type(params).__name__}")
+    flow = np.asarray(flow, np.float32)
+    g1 = grey_frame(image1)
+    g2 = grey_frame(image2)
+    if g1.shape != g2.shape or flow.shape != g1.shape + (2,):
+        raise ValueError(f"fuse_dis: frames {g1.shape} / {g2.shape} and flow {flow.shape} "
+                         "do not fit (need (H, W[, 3]) frames and an (H, W, 2) flow)")
+    dis = dis_flow(g1, g2)
+    far = ~np.isfinite(dis).all(-1) | ~(np.linalg.norm(np.nan_to_num(dis) - flow, axis=-1) <= params.max_change)
+    fused, _ = fuse_flows(g1, match_histogram(g1, g2), [flow, np.nan_to_num(dis)], params.window,
+                          params.margin, params.brightness, keep_first=leaves_frame(flow) | far)
+    return fused
+
+
 def refine_flow(image1, image2, flow, method: str = DEFAULT_REFINE, params=None) -> np.ndarray:
     """The flow `flow` from image1 to image2, refined (see the module doc).
 
     Args:
         image1, image2: (H, W, 3) RGB or (H, W) grey frames, values 0..255.
         flow: (H, W, 2) flow in pixels (x, y), the starting point.
-        method: "fusion" (default, the shipped model's), "variational" (the first candidate
-            of the fusion alone), or "none" (returns the flow as float32).
-        params: a VariationalRefinement for "variational", a FusedRefinement for "fusion";
-            None: the defaults.
+        method: "fusion+dis" (default, the shipped model's: "fusion", then `fuse_dis`),
+            "fusion", "variational" (the first candidate of the fusion alone), or "none"
+            (returns the flow as float32).
+        params: a VariationalRefinement for "variational", a FusedRefinement for "fusion" and
+            "fusion+dis" (whose DIS stage takes `DisFusion()`); None: the defaults.
 
     Returns:
         (H, W, 2) float32 refined flow. Where the refinement would produce a non-finite value
@@ -272,6 +357,7 @@ def refine_flow(image1, image2, flow, method: str = DEFAULT_REFINE, params=None)
                          "do not fit (need (H, W[, 3]) frames and an (H, W, 2) flow)")
     if method == "none":
         return flow.copy()
+    method, with_dis = refine_stages(method)
     kind = VariationalRefinement if method == "variational" else FusedRefinement
     params = kind() if params is None else params
     if not isinstance(params, kind):
@@ -289,4 +375,4 @@ def refine_flow(image1, image2, flow, method: str = DEFAULT_REFINE, params=None)
         return one(params)
     fused, _ = fuse_flows(g1, matched, [one(p) for p in params.candidates], params.window,
                           params.margin, params.brightness, keep_first=leaves_frame(start))
-    return fused
+    return fuse_dis(g1, g2, fused) if with_dis else fused
