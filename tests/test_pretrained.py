@@ -189,7 +189,7 @@ def test_shipped_model_estimates_a_translation_of_a_real_photo(monkeypatch):
     assert np.median(epe) < 1.0, (np.median(epe), inner.reshape(-1, 2).mean(0))
     # the post-processing it ships with (model_config.json "inference"), which the commands
     # apply by default, takes the median error well below a pixel (fused: 0.017 px when written)
-    assert checkpoints.inference(None) == {"refine": "fusion", "start": "both"}
+    assert checkpoints.inference(None) == {"refine": "fusion+dis", "start": "both"}
     refined = deq_flow_jax.refine_flow(image1, image2, flow)[margin:h - margin, margin:w - margin]
     refined_epe = np.sqrt(((refined - np.array([u, v], np.float32)) ** 2).sum(-1))
     assert np.median(refined_epe) < min(0.1, 0.5 * np.median(epe)), np.median(refined_epe)
@@ -210,7 +210,7 @@ def test_shipped_model_follows_a_large_motion_of_a_held_out_photo(monkeypatch):
     ex = translation_pair("camera", (96, 0))
     shipped = FlowEstimator.from_checkpoint()             # the commands' settings for it
     settings = shipped.settings
-    assert (settings.start, settings.refine, settings.max_steps) == ("both", "fusion", 24)
+    assert (settings.start, settings.refine, settings.max_steps) == ("both", "fusion+dis", 24)
     visible = ex["occlusion"] < 0.5
 
     def epe(est):
