@@ -61,6 +61,9 @@ def get_config(arg: str | None = None):
     # From 52,500 (session 26): a warm restart over 55,500 steps (lr 3e-5), judged, as the
     # commands now run the model, by its fused refined flow (docs/pretrained.md).
     # From 55,500 (session 27): a warm restart over 57,000 steps (lr 2e-5, as at 48,000).
+    # Session 28 ran it to its end and added no restart: since 42,000 the restarts gain on the
+    # rendered scenes and lose on flat photographs (docs/pretrained.md, "Next"); the next step
+    # is a change of recipe, piloted.
     c.num_steps = 57_000
     c.restarts = ((10_000, 6.8137e-5), (30_000, 1.7240e-5), (36_000, 1.4783e-5),
                   (42_000, 3.9968e-5), (45_000, 4e-5), (48_000, 2e-5), (49_500, 4e-5),
