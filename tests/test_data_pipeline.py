@@ -192,3 +192,19 @@ def test_loader_position_moves_between_worker_counts():
         iterator_state_for(broken, 2)
     with pytest.raises(ValueError, match="unknown state keys"):
         iterator_state_for({"position": 7}, 2)
+
+
+def test_opencv_is_single_threaded_in_the_pipeline_only(data_dir):
+    """Importing deq_flow_jax.data leaves OpenCV's thread count as it was (the refinement and
+    the OpenCV baselines run multi-threaded beside it); the training transform sets it to one."""
+    import subprocess
+    import sys
+
+    import cv2
+    code = ("import cv2; n = cv2.getNumThreads(); import deq_flow_jax.data, deq_flow_jax.data.photos; "
+            "print(n, cv2.getNumThreads())")
+    before, after = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                   check=True).stdout.split()
+    assert before == after
+    next(iter(_loader(data_dir)))          # in-process: the transform runs here
+    assert cv2.getNumThreads() == 1

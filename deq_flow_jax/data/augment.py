@@ -18,8 +18,6 @@ import dataclasses
 import cv2
 import numpy as np
 
-cv2.setNumThreads(0)
-
 
 @dataclasses.dataclass(frozen=True)
 class AugConfig:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 
+import cv2
 import grain
 import numpy as np
 
@@ -60,6 +61,11 @@ class TrainTransform:
     crop_size: tuple[int, int]
 
     def __call__(self, item, rng: np.random.Generator) -> dict:
+        # OpenCV single-threaded in the training pipeline (its workers share the cores with
+        # XLA). Set here rather than when deq_flow_jax.data is imported, which would leave
+        # OpenCV single-threaded in every process that imports it (the refinement at
+        # inference, the OpenCV baselines of benchmarks/pretrained.py). 0.2 us per call.
+        cv2.setNumThreads(0)
         k, ex = item
         if "flow" not in ex:
             raise ValueError(f"{ex['meta']['dataset']}: training needs ground-truth flow")
