@@ -170,6 +170,9 @@ def test_fuse_dis_takes_dis_only_near_the_flow():
     assert np.array_equal(fuse_dis(image1, image2, off, DisFusion(max_change=0.0)), off)
     gone = np.full((H, W, 2), 1000.0, np.float32)
     assert np.array_equal(fuse_dis(image1, image2, gone), gone)
+    small = (slice(0, 8), slice(0, 100))                    # too small for DIS: kept as it is
+    assert np.array_equal(fuse_dis(image1[small], image2[small], off[small]), off[small])
+    assert refine_flow(image1[small], image2[small], off[small], "fusion+dis").shape == (8, 100, 2)
 
 
 @pytest.mark.parametrize("field, value", [("window", 2), ("margin", 0.5), ("max_change", -1.0),

@@ -57,6 +57,7 @@ from deq_flow_jax.warp import warp_backward
 REFINE_METHODS = ("none", "variational", "fusion", "fusion+dis")
 DEFAULT_REFINE = "fusion+dis"     # what refine_flow does unless told (the shipped model's setting)
 MIN_LEVEL_SIZE = 16      # a pyramid level is used only if both sides are at least this
+MIN_DIS_SIZE = 16        # fuse_dis leaves smaller frames alone (OpenCV's DIS refuses some under 12)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -315,8 +316,8 @@ def fuse_dis(image1, image2, flow, params: Optional[DisFusion] = None) -> np.nda
     """`flow` with, pixel by pixel, DIS's flow (`dis_flow`, preset medium) taken where it
     matches frame 1 better (`fuse_flows` on frame 2 histogram-matched to frame 1, the flow
     first) and lies within `params.max_change` pixels of `flow`; pixels whose flow leaves
-    the frame keep it. image1, image2: (H, W, 3) or (H, W), 0..255; flow (H, W, 2).
-    Returns (H, W, 2) float32."""
+    the frame keep it; frames with a side under MIN_DIS_SIZE keep it whole. image1, image2:
+    (H, W, 3) or (H, W), 0..255; flow (H, W, 2). Returns (H, W, 2) float32."""
     params = DisFusion() if params is None else params
     if not isinstance(params, DisFusion):
         raise ValueError(f"fuse_dis: params must be a DisFusion; got {type(params).__name__}")
@@ -326,6 +327,8 @@ def fuse_dis(image1, image2, flow, params: Optional[DisFusion] = None) -> np.nda
     if g1.shape != g2.shape or flow.shape != g1.shape + (2,):
         raise ValueError(f"fuse_dis: frames {g1.shape} / {g2.shape} and flow {flow.shape} "
                          "do not fit (need (H, W[, 3]) frames and an (H, W, 2) flow)")
+    if min(g1.shape) < MIN_DIS_SIZE:
+        return flow.copy()
     dis = dis_flow(g1, g2)
     far = ~np.isfinite(dis).all(-1) | ~(np.linalg.norm(np.nan_to_num(dis) - flow, axis=-1) <= params.max_change)
     fused, _ = fuse_flows(g1, match_histogram(g1, g2), [flow, np.nan_to_num(dis)], params.window,
