@@ -118,12 +118,7 @@ class FusedRefinement:
         if not self.candidates or not all(isinstance(c, VariationalRefinement) for c in self.candidates):
             raise ValueError("FusedRefinement.candidates must be a non-empty tuple of "
                              f"VariationalRefinement; got {self.candidates!r}")
-        if int(self.window) < 1 or int(self.window) % 2 == 0:
-            raise ValueError(f"FusedRefinement.window must be a positive odd number; got {self.window}")
-        if not (np.isfinite(float(self.margin)) and float(self.margin) >= 1):
-            raise ValueError(f"FusedRefinement.margin must be finite and >= 1; got {self.margin}")
-        if not (np.isfinite(float(self.brightness)) and float(self.brightness) >= 0):
-            raise ValueError(f"FusedRefinement.brightness must be finite and >= 0; got {self.brightness}")
+        _check_choice("FusedRefinement", self.window, self.margin, self.brightness)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,14 +139,20 @@ class DisFusion:
     max_change: float = 4.0
 
     def __post_init__(self):
-        if int(self.window) < 1 or int(self.window) % 2 == 0:
-            raise ValueError(f"DisFusion.window must be a positive odd number; got {self.window}")
-        if not (np.isfinite(float(self.margin)) and float(self.margin) >= 1):
-            raise ValueError(f"DisFusion.margin must be finite and >= 1; got {self.margin}")
-        for name in ("brightness", "max_change"):
-            v = float(getattr(self, name))
-            if not (np.isfinite(v) and v >= 0):
-                raise ValueError(f"DisFusion.{name} must be finite and >= 0; got {v}")
+        _check_choice("DisFusion", self.window, self.margin, self.brightness)
+        if not (np.isfinite(float(self.max_change)) and float(self.max_change) >= 0):
+            raise ValueError(f"DisFusion.max_change must be finite and >= 0; got {self.max_change}")
+
+
+def _check_choice(owner: str, window, margin, brightness) -> None:
+    """ValueError naming `owner`'s field unless the per-pixel choice's parameters (`fuse_flows`)
+    are valid: an odd window >= 1, a finite margin >= 1, a finite brightness >= 0."""
+    if int(window) < 1 or int(window) % 2 == 0:
+        raise ValueError(f"{owner}.window must be a positive odd number; got {window}")
+    if not (np.isfinite(float(margin)) and float(margin) >= 1):
+        raise ValueError(f"{owner}.margin must be finite and >= 1; got {margin}")
+    if not (np.isfinite(float(brightness)) and float(brightness) >= 0):
+        raise ValueError(f"{owner}.brightness must be finite and >= 0; got {brightness}")
 
 
 def check_refine(method: str) -> str:
