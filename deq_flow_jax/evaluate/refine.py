@@ -331,8 +331,10 @@ def fuse_dis(image1, image2, flow, params: Optional[DisFusion] = None) -> np.nda
     if min(g1.shape) < MIN_DIS_SIZE:
         return flow.copy()
     dis = dis_flow(g1, g2)
-    far = ~np.isfinite(dis).all(-1) | ~(np.linalg.norm(np.nan_to_num(dis) - flow, axis=-1) <= params.max_change)
-    fused, _ = fuse_flows(g1, match_histogram(g1, g2), [flow, np.nan_to_num(dis)], params.window,
+    finite = np.isfinite(dis).all(-1)
+    dis = np.where(finite[..., None], dis, flow)        # non-finite DIS pixels: never taken (below)
+    far = ~finite | ~(np.linalg.norm(dis - flow, axis=-1) <= params.max_change)   # a NaN flow too
+    fused, _ = fuse_flows(g1, match_histogram(g1, g2), [flow, dis], params.window,
                           params.margin, params.brightness, keep_first=leaves_frame(flow) | far)
     return fused
 
