@@ -196,7 +196,8 @@ def test_loader_position_moves_between_worker_counts():
 
 def test_opencv_is_single_threaded_in_the_pipeline_only(data_dir):
     """Importing deq_flow_jax.data leaves OpenCV's thread count as it was (the refinement and
-    the OpenCV baselines run multi-threaded beside it); the training transform sets it to one."""
+    the OpenCV baselines run multi-threaded beside it); building a training loader sets it to
+    one (its worker processes do so at their start, `_train_worker_init`)."""
     import subprocess
     import sys
 
@@ -206,5 +207,6 @@ def test_opencv_is_single_threaded_in_the_pipeline_only(data_dir):
     before, after = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                    check=True).stdout.split()
     assert before == after
-    next(iter(_loader(data_dir)))          # in-process: the transform runs here
+    cv2.setNumThreads(2)
+    next(iter(_loader(data_dir)))          # in-process
     assert cv2.getNumThreads() == 1

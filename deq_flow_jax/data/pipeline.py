@@ -61,11 +61,6 @@ class TrainTransform:
     crop_size: tuple[int, int]
 
     def __call__(self, item, rng: np.random.Generator) -> dict:
-        # OpenCV single-threaded in the training pipeline (its workers share the cores with
-        # XLA). Set here rather than when deq_flow_jax.data is imported, which would leave
-        # OpenCV single-threaded in every process that imports it (the refinement at
-        # inference, the OpenCV baselines of benchmarks/pretrained.py). 0.2 us per call.
-        cv2.setNumThreads(0)
         k, ex = item
         if "flow" not in ex:
             raise ValueError(f"{ex['meta']['dataset']}: training needs ground-truth flow")
@@ -78,6 +73,13 @@ class TrainTransform:
         finite = np.all(np.abs(flow) < 1000, axis=-1)
         return {"image1": img1.astype(np.float32), "image2": img2.astype(np.float32),
                 "flow": flow.astype(np.float32), "valid": ((valid >= 0.5) & finite).astype(np.float32)}
+
+
+def _train_worker_init(worker_index: int, worker_count: int) -> None:
+    """A training loader's worker process: OpenCV single-threaded before it renders anything
+    (`make_train_loader`), and the worker ends with its parent (`grain_worker_init`)."""
+    cv2.setNumThreads(0)
+    grain_worker_init(worker_index, worker_count)
 
 
 def _batch(examples) -> dict:
@@ -107,6 +109,13 @@ def make_train_loader(stage, *, data_dir, crop_size, global_batch_size, seed, nu
       A grain IterDataset; `iter()` gives a DatasetIterator with get_state/set_state,
       yielding this process's batches {image1, image2, flow, valid} (see module docstring).
     """
+    # OpenCV single-threaded in the training pipeline (its threads and workers share the
+    # cores with XLA), in this process and, from their start, in the worker processes. Set
+    # once, before any loader thread runs: changing it while another thread is inside an
+    # OpenCV parallel loop crashes the process (SIGFPE). Not at import, which would leave
+    # OpenCV single-threaded in every process that imports deq_flow_jax.data (the
+    # refinement at inference, the OpenCV baselines of benchmarks/pretrained.py).
+    cv2.setNumThreads(0)
     if global_batch_size % process_count:
         raise ValueError(f"global_batch_size={global_batch_size} is not divisible by "
                          f"process_count={process_count}")
@@ -129,7 +138,7 @@ def make_train_loader(stage, *, data_dir, crop_size, global_batch_size, seed, nu
         # Workers end with this process even when it is killed with SIGKILL (no cleanup runs).
         it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=num_workers,
                                                          per_worker_buffer_size=worker_buffer_size),
-                            worker_init_fn=grain_worker_init)
+                            worker_init_fn=_train_worker_init)
     return it
 
 
