@@ -184,6 +184,45 @@ def test_flat_surface_layers_are_nearly_textureless_and_keep_exact_flow():
         LayeredConfig(flat_prob=-0.1)
 
 
+def test_flat_layers_cut_from_smooth_parts_of_training_photographs():
+    """flat_photo_prob: flat layers may be smooth windows of the training photographs (real flat
+    surfaces); each window found is smooth and unclipped, the frames stay flat away from layer
+    edges, only training photographs with smooth windows are used, the flow stays exact, and
+    flat_photo_prob 0 and the validation split keep their random stream."""
+    train = set(photos.photo_names("train"))
+    with_windows = {n for n in train if len(layered.smooth_windows(n, layered.SMOOTH_SIDES[0]))}
+    assert {"clock", "retina"} <= with_windows and "grass" not in with_windows
+    for name in ("clock", "astronaut"):
+        img = photos.load_photo(name)
+        rough = layered.local_contrast(img, 7) >= layered.SMOOTH_CONTRAST
+        for side in layered.SMOOTH_SIDES[:2]:
+            wins = layered.smooth_windows(name, side)
+            for y, x in wins[:: max(1, len(wins) // 10)]:
+                assert rough[y:y + side, x:x + side].mean() <= layered.SMOOTH_ROUGH
+                assert 12 <= img[y:y + side, x:x + side].mean() <= 243
+    cfg = LayeredConfig(flat_prob=1.0, flat_photo_prob=1.0, photometric=False, **SMALL)
+    seen = set()
+    for index in range(4):
+        ex = render(2, index, cfg)
+        assert ex["photos"] and set(ex["photos"]) <= with_windows, ex["photos"]
+        seen |= set(ex["photos"])
+        lab = ex["layers"].astype(np.float32)
+        edge = cv2.dilate((cv2.Laplacian(lab, cv2.CV_32F) != 0).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+        assert np.percentile(layered.local_contrast(ex["image1"], 5)[~edge], 90) < 3.0, index
+        err, _ = _warp_errors(ex)
+        assert err.mean() < 1.0, (index, err.mean())
+    assert len(seen) >= 2
+    drawn = cfg.replace(flat_photo_prob=0.0)
+    assert render(2, 0, drawn)["photos"] == ()
+    textured = LayeredConfig(photometric=False, **SMALL)
+    np.testing.assert_array_equal(render(0, 3, textured.replace(flat_prob=0.2, flat_photo_prob=0.0))["image1"],
+                                  render(0, 3, textured.replace(flat_prob=0.2))["image1"])
+    np.testing.assert_array_equal(render(0, 3, cfg, "validation")["image1"],
+                                  render(0, 3, textured, "validation")["image1"])
+    with pytest.raises(ValueError, match="flat_photo_prob"):
+        LayeredConfig(flat_photo_prob=1.5)
+
+
 def test_same_seed_and_index_give_identical_samples():
     a, b = render(3, 17), render(3, 17)
     for k in a:

@@ -85,6 +85,13 @@ class LayeredConfig:
         grey level or two) instead of a photograph or procedural texture: sky, walls, painted
         or shaded surfaces, whose motion shows only at their edges and in the camera noise.
         Validation ignores it.
+      flat_photo_prob: probability that such a flat layer is cut from a smooth part of a
+        training photograph instead (`_smooth_photo_source`: a square window where under 2 %
+        of the pixels have 4 grey levels or more of 7x7 local contrast: the wall behind the
+        clock, the fundus of the retina, the astronaut's backdrop, the blurred background
+        behind the cat), under a random colour change: real flat
+        regions, with their sensor grain, gradients and compression, where the drawn ones
+        are one colour under a ramp. Needs flat_prob > 0; validation ignores it.
       num_train: virtual length of the train split (samples are rendered on demand).
       num_val, num_photo_pairs: sizes of the fixed validation and photo-pair sets.
     """
@@ -115,6 +122,7 @@ class LayeredConfig:
     ground_prob: float = 0.0
     ground_rho: tuple[float, float] = (0.25, 1.0)
     flat_prob: float = 0.0
+    flat_photo_prob: float = 0.0
     num_train: int = 1_000_000
     num_val: int = 64
     num_photo_pairs: int = 32
@@ -125,7 +133,8 @@ class LayeredConfig:
         if not 0 <= self.min_objects <= self.max_objects:
             raise ValueError(f"need 0 <= min_objects <= max_objects, got {self.min_objects}, "
                              f"{self.max_objects}")
-        for k in ("camera_only_prob", "parallax_prob", "mover_prob", "ground_prob", "flat_prob"):
+        for k in ("camera_only_prob", "parallax_prob", "mover_prob", "ground_prob", "flat_prob",
+                  "flat_photo_prob"):
             if not 0.0 <= getattr(self, k) <= 1.0:
                 raise ValueError(f"{k} must be in [0, 1], got {getattr(self, k)}")
         if not 1.0 <= self.max_parallax <= 20.0:
@@ -341,8 +350,71 @@ def _drawn_source(rng, hw, texture) -> tuple:
     return tex, np.diag([w / tw, h / th, 1.0]), None
 
 
-def _flat_source(rng, hw):
-    """A flat-surface source (`_flat_texture`) for a plane of size hw: (image, G, None)."""
+# Smooth windows of the photographs: sides tried (photo pixels); the 7x7 local contrast (grey
+# levels) that at most SMOOTH_ROUGH of a window's pixels may reach; the mean grey level a window
+# must lie within (not clipped to black or white).
+SMOOTH_SIDES = (48, 64, 96, 128, 160)
+SMOOTH_CONTRAST = 4.0
+SMOOTH_ROUGH = 0.02
+_SMOOTH_MEAN = (12.0, 243.0)
+
+
+@functools.cache
+def smooth_windows(name: str, side: int) -> np.ndarray:
+    """Top-left corners (K, 2) int64 (y, x), on a grid of stride side // 8, of the side x side
+    windows of bank photograph `name` where at most a fraction `SMOOTH_ROUGH` of the pixels
+    have a 7x7 local contrast of `SMOOTH_CONTRAST` or more and whose mean grey level is within
+    _SMOOTH_MEAN. Cached per process."""
+    img = photos.load_photo(name)
+    rough = (local_contrast(img, 7) >= SMOOTH_CONTRAST).astype(np.float64)
+    grey = img.astype(np.float64).mean(-1)
+    h, w = grey.shape
+    if h < side or w < side:
+        return np.zeros((0, 2), np.int64)
+    ir = np.pad(rough.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    ig = np.pad(grey.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    stride = max(1, side // 8)
+    ys, xs = np.meshgrid(np.arange(0, h - side + 1, stride), np.arange(0, w - side + 1, stride), indexing="ij")
+
+    def box(i):
+        return i[ys + side, xs + side] - i[ys, xs + side] - i[ys + side, xs] + i[ys, xs]
+
+    mean = box(ig) / side ** 2
+    ok = (box(ir) <= SMOOTH_ROUGH * side * side) & (mean >= _SMOOTH_MEAN[0]) & (mean <= _SMOOTH_MEAN[1])
+    return np.stack([ys[ok], xs[ok]], -1).astype(np.int64)
+
+
+def _smooth_photo_source(rng, bank, hw, used: list):
+    """A flat-surface source cut from a smooth window of a `bank` photograph for a plane of size
+    hw: (uint8 crop, G stretching it over the plane, colour matrix), or None when no photograph
+    has one. The side is drawn among the `SMOOTH_SIDES` up to the plane's larger side (the
+    smallest when none is), the photograph by weight among those with windows of that side, the
+    window uniformly; the crop is turned by a multiple of 90 degrees and h-flipped at random."""
+    h, w = hw
+    fits = [s for s in SMOOTH_SIDES if s <= max(h, w)] or [SMOOTH_SIDES[0]]
+    side = fits[int(rng.integers(len(fits)))]
+    have = [b for b in bank if len(smooth_windows(b.name, side))]
+    if not have:
+        return None
+    photo = photos.choose_photo(rng, have)
+    wins = smooth_windows(photo.name, side)
+    y, x = wins[int(rng.integers(len(wins)))]
+    crop = np.rot90(photo.image[y:y + side, x:x + side], int(rng.integers(4)))
+    if rng.uniform() < 0.5:
+        crop = crop[:, ::-1]
+    used.append(photo.name)
+    col = photos.colour_matrix(rng, photo.grey, strength=rng.uniform(0.2, 1.0))
+    return np.ascontiguousarray(crop), np.diag([w / side, h / side, 1.0]), col
+
+
+def _flat_source(rng, hw, bank=(), photo_prob: float = 0.0, used: list | None = None):
+    """A flat-surface source for a plane of size hw: (image, G, colour matrix or None): with
+    probability photo_prob (drawn only when > 0) a smooth window of a bank photograph
+    (`_smooth_photo_source`), else a drawn surface (`_flat_texture`)."""
+    if photo_prob > 0 and rng.uniform() < photo_prob:
+        src = _smooth_photo_source(rng, bank, hw, used if used is not None else [])
+        if src is not None:
+            return src
     return _drawn_source(rng, hw, _flat_texture)
 
 
@@ -371,7 +443,11 @@ def _sample_scene(rng, cfg: LayeredConfig, bank, used: list, train_mixture: bool
     flat_prob = cfg.flat_prob if train_mixture else 0.0
     # Each flat draw is made only when flat_prob > 0, so configs without it keep their stream.
     flat_bg = flat_prob > 0 and rng.uniform() < flat_prob
-    src, g, col = _flat_source(rng, (h, w)) if flat_bg else _source(rng, bank, cfg.photo_prob, (h, w), used)
+    flat_photo, n_used = cfg.flat_photo_prob, len(used)
+    if flat_bg:
+        src, g, col = _flat_source(rng, (h, w), bank, flat_photo, used)
+    else:
+        src, g, col = _source(rng, bank, cfg.photo_prob, (h, w), used)
     layers = [_Layer(src, g, col, None, np.eye(3),
                      _motion(rng, (rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.7) * h), half_diag,
                              cfg.bg_still_prob, cfg.bg_shift, cfg.bg_rot, cfg.bg_zoom,
@@ -380,6 +456,7 @@ def _sample_scene(rng, cfg: LayeredConfig, bank, used: list, train_mixture: bool
     # Drawn only when asked for, so scenes without it keep their random stream.
     if camera_only_prob > 0 and rng.uniform() < camera_only_prob:
         if flat_bg:          # a flat frame alone would show its motion nowhere: texture it
+            del used[n_used:]
             layers[0].src, layers[0].to_plane, layers[0].colour = _source(
                 rng, bank, cfg.photo_prob, (h, w), used)
         if ground_prob > 0 and rng.uniform() < ground_prob:
@@ -400,7 +477,7 @@ def _sample_scene(rng, cfg: LayeredConfig, bank, used: list, train_mixture: bool
         n = mask.shape[0]
         centre = (rng.uniform(-0.05, 1.05) * w, rng.uniform(-0.05, 1.05) * h)
         if flat_prob > 0 and rng.uniform() < flat_prob:
-            src, g, col = _flat_source(rng, (n, n))
+            src, g, col = _flat_source(rng, (n, n), bank, flat_photo, used)
         else:
             src, g, col = _source(rng, bank, cfg.photo_prob, (n, n), used)
         place = _translate(centre[0] - (n - 1) / 2.0, centre[1] - (n - 1) / 2.0)
