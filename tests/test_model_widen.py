@@ -153,6 +153,7 @@ def test_widened_workdir_resumes_with_the_same_flow(widened, capsys):
     assert [x["step"] for x in lines if x["kind"] == "train"] == [6]
 
 
+@pytest.mark.slow    # ~80 s: split's flow is checked above, a widened workdir's resume by the test before
 def test_split_workdir_resumes_with_the_same_flow(widened, capsys):
     from deq_flow_jax import checkpoints
     from deq_flow_jax.cli import main
