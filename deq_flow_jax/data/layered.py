@@ -89,9 +89,9 @@ class LayeredConfig:
         training photograph instead (`_smooth_photo_source`: a square window where under 2 %
         of the pixels have 4 grey levels or more of 7x7 local contrast: the wall behind the
         clock, the fundus of the retina, the astronaut's backdrop, the blurred background
-        behind the cat), under a random colour change: real flat
-        regions, with their sensor grain, gradients and compression, where the drawn ones
-        are one colour under a ramp. Needs flat_prob > 0; validation ignores it.
+        behind the cat), under a random colour change: real flat regions, with their sensor
+        grain, gradients and compression, where the drawn ones are one colour under a ramp.
+        Needs flat_prob > 0; validation ignores it.
       num_train: virtual length of the train split (samples are rendered on demand).
       num_val, num_photo_pairs: sizes of the fixed validation and photo-pair sets.
     """
