@@ -360,19 +360,26 @@ _SMOOTH_MEAN = (12.0, 243.0)
 
 
 @functools.cache
+def _smooth_sums(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Summed-area tables, (H+1, W+1) float64 with a zero first row and column, of bank
+    photograph `name`'s rough pixels (7x7 local contrast >= `SMOOTH_CONTRAST`) and of its grey
+    level; computed once per photograph for every window side (`smooth_windows`)."""
+    img = photos.load_photo(name)
+    rough = (local_contrast(img, 7) >= SMOOTH_CONTRAST).astype(np.float64)
+    grey = img.astype(np.float64).mean(-1)
+    return tuple(np.pad(a.cumsum(0).cumsum(1), ((1, 0), (1, 0))) for a in (rough, grey))
+
+
+@functools.cache
 def smooth_windows(name: str, side: int) -> np.ndarray:
     """Top-left corners (K, 2) int64 (y, x), on a grid of stride side // 8, of the side x side
     windows of bank photograph `name` where at most a fraction `SMOOTH_ROUGH` of the pixels
     have a 7x7 local contrast of `SMOOTH_CONTRAST` or more and whose mean grey level is within
     _SMOOTH_MEAN. Cached per process."""
-    img = photos.load_photo(name)
-    rough = (local_contrast(img, 7) >= SMOOTH_CONTRAST).astype(np.float64)
-    grey = img.astype(np.float64).mean(-1)
-    h, w = grey.shape
+    ir, ig = _smooth_sums(name)
+    h, w = ir.shape[0] - 1, ir.shape[1] - 1
     if h < side or w < side:
         return np.zeros((0, 2), np.int64)
-    ir = np.pad(rough.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-    ig = np.pad(grey.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
     stride = max(1, side // 8)
     ys, xs = np.meshgrid(np.arange(0, h - side + 1, stride), np.arange(0, w - side + 1, stride), indexing="ij")
 
@@ -407,12 +414,12 @@ def _smooth_photo_source(rng, bank, hw, used: list):
     return np.ascontiguousarray(crop), np.diag([w / side, h / side, 1.0]), col
 
 
-def _flat_source(rng, hw, bank=(), photo_prob: float = 0.0, used: list | None = None):
+def _flat_source(rng, hw, bank, photo_prob: float, used: list):
     """A flat-surface source for a plane of size hw: (image, G, colour matrix or None): with
     probability photo_prob (drawn only when > 0) a smooth window of a bank photograph
     (`_smooth_photo_source`), else a drawn surface (`_flat_texture`)."""
     if photo_prob > 0 and rng.uniform() < photo_prob:
-        src = _smooth_photo_source(rng, bank, hw, used if used is not None else [])
+        src = _smooth_photo_source(rng, bank, hw, used)
         if src is not None:
             return src
     return _drawn_source(rng, hw, _flat_texture)
