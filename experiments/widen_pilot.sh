@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Widening pilot (docs/pretrained.md, "Widening pilot"): the S model of the committed training state
-# (training/cpu_pretrain) resumed as is (arm `ctrl`) and widened to a HID-channel GRU with
-# `deq-flow widen` (arm `wide`), trained concurrently with the same config and batches for TRAIN_S
-# wall seconds, then both benchmarked (`benchmarks/pretrained.py`) at the largest validation step
-# both reached. Writes under OUT: run log lines, both train.jsonl, both benchmark JSONs, both models
-# (EMA weights, model folders as .tgz). OUT must be new or empty; scratch in a new /tmp/widen-pilot.*.
+# Widening pilot (docs/pretrained_history.md, "Widening pilot"): the S model of the committed
+# training state (training/cpu_pretrain) resumed as is (arm `ctrl`) and widened to a HID-channel GRU
+# with `deq-flow widen` (arm `wide`), trained concurrently with the same config and batches for
+# TRAIN_S wall seconds, then both benchmarked (`benchmarks/pretrained.py`) at the largest validation
+# step both reached. Writes under OUT: run log lines, both train.jsonl, both benchmark JSONs, both
+# models (EMA weights, model folders as .tgz). OUT must be new or empty; scratch in a new
+# /tmp/widen-pilot.*.
 #
 #   OUT=/tmp/pilot_out TRAIN_S=330 NW=6 bash experiments/widen_pilot.sh      # what session 21 ran
 #   EXTRA="--config.num_steps=60000" ...                                     # a raised lr

@@ -119,7 +119,8 @@ def test_coarse_start_and_both(runs):
 
 def test_both_with_fusion_dis_offers_dis_after_the_pick(runs, tiny):
     """start="both", refine="fusion+dis": each start's flow gets the fusion, pick_flow chooses
-    between the two, and only the pick is fused with DIS (as measured in docs/pretrained.md)."""
+    between the two, and only the pick is fused with DIS (as measured in
+    docs/pretrained_history.md, "DIS as a last candidate")."""
     i1, i2, _, out = runs
     variables, cfg = tiny
     est = FlowEstimator(variables, cfg, SolverSettings("naive", max_steps=3, start="both", refine="fusion+dis"))(i1, i2)

@@ -35,9 +35,9 @@ def get_config(arg: str | None = None):
     # zero at the next (train/optim.py; the lr at each restart is the value the run had there).
     # 20,000 steps until step 7,150, 14,000 to 7,200. Sessions 6-7 ran 7,100 -> 11,850 of a
     # 14,000-step cycle and their state was lost with their machines (photo-pair EPE 2.69 ->
-    # 2.07 px on the way, docs/pretrained.md). From the committed 7,100 (session 8) the cycle
-    # ends at 10,000 (lr 6.6e-5 -> 2.9e-5 at step 7,200, then linearly to zero), so the anneal
-    # completes within one session and the model shipped in session 8 was an annealed one.
+    # 2.07 px on the way, docs/pretrained_history.md). From the committed 7,100 (session 8) the
+    # cycle ends at 10,000 (lr 6.6e-5 -> 2.9e-5 at step 7,200, then linearly to zero), so the
+    # anneal completes within one session and the model shipped in session 8 was an annealed one.
     # From 10,000 (end of session 8): a warm restart over 30,000 steps: the anneal to 10,000
     # gained no more per step than the constant lr before it, and the model is undertrained
     # (40k samples), not at a floor.
@@ -50,16 +50,16 @@ def get_config(arg: str | None = None):
     # Until session 22 the config said these restarts with a nominal peak lr and num_steps.
     # From 45,000 (session 23): a warm restart over 48,000 steps (lr 4e-5, as at 42,000), the
     # control arm of a pilot against the same state widened by splitting channels (`deq-flow
-    # widen --method split`, docs/pretrained.md).
+    # widen --method split`, docs/pretrained_history.md).
     # From 48,000 (session 24): a warm restart over 49,500 steps (lr 2e-5). The restart over 48k
     # ended better on the rendered scenes and worse on the real-photo sets than it began; a
     # pilot on 288x384 crops was ahead of it at equal CPU time, a fine-tune of the 45,000 state
-    # on them was not (docs/pretrained.md, "Crop-size pilot"), so the crops stay 192x256.
+    # on them was not (docs/pretrained_history.md, "Crop-size pilot"), so the crops stay 192x256.
     # From 49,500 (session 25): a warm restart over 52,500 steps (lr 4e-5, as at 42,000 and
     # 45,000). The restart over 49.5k ended worse on the real-photo sets than 42,000 (plain and
-    # refined, docs/pretrained.md); the restart ends are draws on a plateau.
+    # refined, docs/pretrained_history.md); the restart ends are draws on a plateau.
     # From 52,500 (session 26): a warm restart over 55,500 steps (lr 3e-5), judged, as the
-    # commands now run the model, by its fused refined flow (docs/pretrained.md).
+    # commands now run the model, by its fused refined flow (docs/pretrained_history.md).
     # From 55,500 (session 27): a warm restart over 57,000 steps (lr 2e-5, as at 48,000).
     # Session 28 ran it to its end and added no restart: since 42,000 the restarts gain on the
     # rendered scenes and lose on flat photographs (docs/pretrained.md, "Next"); the next step
@@ -103,14 +103,14 @@ def get_config(arg: str | None = None):
     # Session 14 tried slanted background planes (ground_prob=0.5: floors, walls, ceilings)
     # from 22,000 to 23,500, aimed at the motorcycle pair's floor: motorcycle 4.13 -> 4.10 px,
     # photo pairs 1.27 -> 1.39 (slow pixels 0.61 -> 0.84), so the run continues from 22,000
-    # without them (docs/pretrained.md).
+    # without them (docs/pretrained_history.md).
     # From 30,000 (session 17): 20 % of the layers nearly textureless (flat_prob 0.2). A pilot
     # of 500 steps against the same warm restart without them: layered / photo pairs /
-    # motorcycle 4.23 / 1.17 / 4.04 px against 4.25 / 1.17 / 4.07 (docs/pretrained.md).
+    # motorcycle 4.23 / 1.17 / 4.04 px against 4.25 / 1.17 / 4.07 (docs/pretrained_history.md).
     # flat_photo_prob (session 29): the share of those flat layers cut from smooth parts of the
     # training photographs instead of drawn; 0 keeps the random stream. A 1,000-step pilot (0.5)
     # against a control, both fine-tuning 42,000, was mixed and neither beat the shipped model on
-    # every set, so it stays 0 (docs/pretrained.md, "Flat layers from photographs").
+    # every set, so it stays 0 (docs/pretrained_history.md, "Flat layers from photographs").
     c.data.layered = ml_collections.ConfigDict(dict(seed=0, camera_only_prob=0.3, parallax_prob=0.5,
                                                     flat_prob=0.2, flat_photo_prob=0.0))
     c.log_every = 10

@@ -1,8 +1,8 @@
 """Variational refinement of an estimated flow (post-processing, numpy + OpenCV).
 
 The DEQ's flow is found at 1/8 resolution and upsampled (convex combination); its fixed point
-carries a sub-pixel jitter that more training lowers only slowly (docs/pretrained.md, "Where
-the model loses to DIS"). Classical variational refinement removes most of it where the
+carries a sub-pixel jitter that more training lowers only slowly (docs/pretrained_history.md,
+"Where the model loses to DIS"). Classical variational refinement removes most of it where the
 frames are textured: `refine_flow` minimises, starting from the model's flow,
 
     E(u) = sum_x  delta * Psi(I2(x + u) - I1(x))          (brightness constancy)
@@ -17,7 +17,7 @@ kept and errors of several pixels can still be pulled in. Before it, frame 2's g
 mapped onto frame 1's histogram (`normalize`; a global exposure or gamma change would otherwise
 bias the brightness term, most where the frames are flat), and the brightness term is weighted
 lightly against the gradient term. The parameters were chosen on the held-out rendered scenes and
-photo pairs of benchmarks/pretrained.py (docs/pretrained.md, "Variational refinement").
+photo pairs of benchmarks/pretrained.py (docs/pretrained_history.md, "Variational refinement").
 
 One smoothness weight does not suit every region: less smoothing (alpha 10) follows slanted
 surfaces and thin structures better, a fourth, 1/8-resolution level pulls in errors of several
@@ -31,9 +31,9 @@ Method "fusion+dis" then offers one more candidate per pixel, OpenCV's DIS flow 
 `dis_flow`), under the same matching cost (`DisFusion`, `fuse_dis`): DIS is taken where it
 matches better by a margin and lies within `max_change` pixels of the fused flow, so that it can
 sharpen the sub-pixel detail on textured pixels but not replace the model's flow where it went
-wrong (flat or hidden regions, large motions; docs/pretrained.md, "DIS as a last candidate").
-With several candidate flows per pair (`SolverSettings(start="both")`) `FlowEstimator` fuses
-each, picks one, then offers DIS to the pick (`refine_stages`).
+wrong (flat or hidden regions, large motions; docs/pretrained_history.md, "DIS as a last
+candidate"). With several candidate flows per pair (`SolverSettings(start="both")`) `FlowEstimator`
+fuses each, picks one, then offers DIS to the pick (`refine_stages`).
 
 Refinement is not part of the DEQ model: it is applied after `deq_flow_jax.estimate_flow`,
 by `FlowEstimator` when `SolverSettings.refine` is not "none" (the shipped
@@ -62,7 +62,7 @@ MIN_DIS_SIZE = 16        # fuse_dis leaves smaller frames alone (OpenCV's DIS re
 
 @dataclasses.dataclass(frozen=True)
 class VariationalRefinement:
-    """Parameters of `refine_flow` (defaults: the recipe measured in docs/pretrained.md).
+    """Parameters of `refine_flow` (defaults: the recipe measured in docs/pretrained_history.md).
 
     Attributes:
         levels: pyramid levels, coarsest first: 3 = 1/4, 1/2 and full resolution (a level
@@ -94,7 +94,7 @@ class VariationalRefinement:
 
 @dataclasses.dataclass(frozen=True)
 class FusedRefinement:
-    """Parameters of `refine_flow(..., method="fusion")` (defaults: docs/pretrained.md,
+    """Parameters of `refine_flow(..., method="fusion")` (defaults: docs/pretrained_history.md,
     "Fusing refinements").
 
     Attributes:
@@ -124,7 +124,7 @@ class FusedRefinement:
 @dataclasses.dataclass(frozen=True)
 class DisFusion:
     """Parameters of `fuse_dis`, the last stage of method "fusion+dis" (defaults:
-    docs/pretrained.md, "DIS as a last candidate").
+    docs/pretrained_history.md, "DIS as a last candidate").
 
     Attributes:
         window, margin, brightness: the per-pixel choice of `fuse_flows` (DIS replaces the
