@@ -70,8 +70,8 @@ def get_config(arg: str | None = None):
     # That branch's restarts: ((42_000, 3.9968e-5), (45_000, 4e-5), (48_000, 2e-5),
     # (49_500, 4e-5), (52_500, 3e-5), (55_500, 2e-5)), num_steps 57,000 (git de015df).
     # The path of the shipped model: from 42,000 (session 29) a warm restart over 43,000 steps
-    # (lr 2e-5) with photographed flat layers (flat_photo_prob, below), the pilot arm that came
-    # within 0.002 px of 42,000 on every set; from 43,000 (session 30) one more over 45,000
+    # (lr 2e-5) with photographed flat layers (flat_photo_prob, below), the pilot arm that lost
+    # to 42,000 only on the photo pairs, by 0.002 px; from 43,000 (session 30) one more over 45,000
     # (lr 2e-5), whose end beat 42,000 on every set (docs/pretrained_history.md).
     c.num_steps = 45_000
     c.restarts = ((10_000, 6.8137e-5), (30_000, 1.7240e-5), (36_000, 1.4783e-5),
