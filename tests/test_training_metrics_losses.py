@@ -157,10 +157,12 @@ def test_cpu_pretrain_restarts_reproduce_the_run():
     7,200 to 42,000 the one-cycles the config said with a nominal peak (lr 1e-4 over 10k, 30k,
     36k, 42k steps); from 42,000 (the photo-flat branch, sessions 29-30) the lr that
     training/cpu_pretrain/train.jsonl logged (each record the mean over the 10 steps before it)."""
-    import json
     import os
 
+    from training_helpers import REPO
+
     from deq_flow_jax.configs.cpu_pretrain import get_config
+    from deq_flow_jax.train.curves import read_jsonl
     c = get_config()
     sched = make_schedule(c)
     for lo, hi, peak, n in [(7_200, 10_000, 1e-4, 10_000), (10_000, 30_000, 1e-4, 30_000),
@@ -172,8 +174,8 @@ def test_cpu_pretrain_restarts_reproduce_the_run():
     for step, lr in [(42_000, 2e-5), (43_000, 2e-5)]:
         assert np.isclose(sched(step), lr, rtol=1e-6) and float(sched(step - 1)) < 2e-6
     assert float(sched(c.num_steps - 1)) < 2e-6 and c.num_steps == 45_000
-    log = os.path.join(os.path.dirname(__file__), "..", "training", "cpu_pretrain", "train.jsonl")
-    rows = [r for r in map(json.loads, open(log)) if r.get("kind") == "train" and r["step"] > 42_000]
+    log = os.path.join(REPO, "training", "cpu_pretrain", "train.jsonl")
+    rows = [r for r in read_jsonl(log) if r["kind"] == "train" and r["step"] > 42_000]
     assert rows and rows[-1]["step"] == c.num_steps
     logged = np.array([r["lr"] for r in rows])
     ran = np.array([np.mean(np.asarray(sched(np.arange(r["step"] - 10, r["step"])))) for r in rows])
