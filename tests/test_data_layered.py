@@ -223,6 +223,57 @@ def test_flat_layers_cut_from_smooth_parts_of_training_photographs():
         LayeredConfig(flat_photo_prob=1.5)
 
 
+def test_flat_layers_low_passed_from_any_training_photograph():
+    """flat_lowpass_prob: photographed flat layers may be low-passed windows of any training
+    photograph, not only the four with smooth windows. Each such source is smooth (no 7x7
+    neighbourhood past `SMOOTH_CONTRAST` but for a few compression blocks) yet not one colour,
+    comes in every side up to the plane's, draws on photographs without smooth windows, keeps
+    the flow exact, and flat_lowpass_prob leaves the validation split and scenes without
+    photographed flats on their random stream."""
+    bank = photos.photo_bank("train")
+    rng = np.random.default_rng(5)
+    names, sides = set(), set()
+    for _ in range(60):
+        used = []
+        img, g, col = layered._lowpass_photo_source(rng, bank, (384, 512), used)
+        side = img.shape[0]
+        assert img.dtype == np.uint8 and img.shape == (side, side, 3) and side in layered.SMOOTH_SIDES
+        np.testing.assert_allclose(np.diag(g), [512 / side, 384 / side, 1.0])
+        assert col.shape == (3, 4) and len(used) == 1
+        contrast = layered.local_contrast(img, 7)
+        assert (contrast >= layered.SMOOTH_CONTRAST).mean() <= 0.02, (used, side)
+        assert np.ptp(cv2.GaussianBlur(img.astype(np.float32), (0, 0), 4).mean(-1)) >= 1.0
+        names |= set(used)
+        sides.add(side)
+    assert sides == set(layered.SMOOTH_SIDES)
+    assert names & {"grass", "brick", "gravel"}, names       # no smooth window of their own
+    small = layered._lowpass_photo_source(rng, bank, (40, 30), [])[0]
+    assert small.shape[0] == layered.SMOOTH_SIDES[0]
+    cfg = LayeredConfig(flat_prob=1.0, flat_photo_prob=1.0, flat_lowpass_prob=1.0, photometric=False,
+                        **SMALL)
+    with_windows = {n for n in photos.photo_names("train")
+                    if len(layered.smooth_windows(n, layered.SMOOTH_SIDES[0]))}
+    seen = set()
+    for index in range(4):
+        ex = render(2, index, cfg)
+        seen |= set(ex["photos"])
+        lab = ex["layers"].astype(np.float32)
+        edge = cv2.dilate((cv2.Laplacian(lab, cv2.CV_32F) != 0).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+        assert np.percentile(layered.local_contrast(ex["image1"], 5)[~edge], 90) < 3.0, index
+        err, _ = _warp_errors(ex)
+        assert err.mean() < 1.0, (index, err.mean())
+    assert seen - with_windows, seen
+    smooth_only = cfg.replace(flat_lowpass_prob=0.0)
+    assert not np.array_equal(render(2, 0, cfg)["image1"], render(2, 0, smooth_only)["image1"])
+    drawn = LayeredConfig(flat_prob=0.5, photometric=False, **SMALL)
+    np.testing.assert_array_equal(render(0, 3, drawn.replace(flat_lowpass_prob=1.0))["image1"],
+                                  render(0, 3, drawn)["image1"])
+    np.testing.assert_array_equal(render(0, 3, cfg, "validation")["image1"],
+                                  render(0, 3, smooth_only, "validation")["image1"])
+    with pytest.raises(ValueError, match="flat_lowpass_prob"):
+        LayeredConfig(flat_lowpass_prob=-0.5)
+
+
 def test_same_seed_and_index_give_identical_samples():
     a, b = render(3, 17), render(3, 17)
     for k in a:

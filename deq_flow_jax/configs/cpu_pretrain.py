@@ -124,7 +124,8 @@ def get_config(arg: str | None = None):
     # for 2,000 more steps (session 30) it beat 42,000 on every set (docs/pretrained_history.md,
     # "Flat layers from photographs").
     c.data.layered = ml_collections.ConfigDict(dict(seed=0, camera_only_prob=0.3, parallax_prob=0.5,
-                                                    flat_prob=0.2, flat_photo_prob=0.5))
+                                                    flat_prob=0.2, flat_photo_prob=0.5,
+                                                    flat_lowpass_prob=0.0))
     c.log_every = 10
     c.eval_every = 250
     c.checkpoint_every = 50

@@ -92,6 +92,13 @@ class LayeredConfig:
         behind the cat), under a random colour change: real flat regions, with their sensor
         grain, gradients and compression, where the drawn ones are one colour under a ramp.
         Needs flat_prob > 0; validation ignores it.
+      flat_lowpass_prob: probability that such a photographed flat layer is instead a strongly
+        low-passed window of *any* training photograph (`_lowpass_photo_source`: the window
+        averaged to 2x2-5x5 cells, smoothly interpolated back, its contrast scaled down until
+        no 7x7 neighbourhood exceeds 1-2.5 grey levels, with grain and, half the time, JPEG
+        compression added): flats of every size and of every photograph's colours, where the
+        smooth windows of `flat_photo_prob` come from four photographs and, at 96 px or more,
+        from two. Needs flat_prob and flat_photo_prob > 0; validation ignores it.
       num_train: virtual length of the train split (samples are rendered on demand).
       num_val, num_photo_pairs: sizes of the fixed validation and photo-pair sets.
     """
@@ -123,6 +130,7 @@ class LayeredConfig:
     ground_rho: tuple[float, float] = (0.25, 1.0)
     flat_prob: float = 0.0
     flat_photo_prob: float = 0.0
+    flat_lowpass_prob: float = 0.0
     num_train: int = 1_000_000
     num_val: int = 64
     num_photo_pairs: int = 32
@@ -134,7 +142,7 @@ class LayeredConfig:
             raise ValueError(f"need 0 <= min_objects <= max_objects, got {self.min_objects}, "
                              f"{self.max_objects}")
         for k in ("camera_only_prob", "parallax_prob", "mover_prob", "ground_prob", "flat_prob",
-                  "flat_photo_prob"):
+                  "flat_photo_prob", "flat_lowpass_prob"):
             if not 0.0 <= getattr(self, k) <= 1.0:
                 raise ValueError(f"{k} must be in [0, 1], got {getattr(self, k)}")
         if not 1.0 <= self.max_parallax <= 20.0:
@@ -414,11 +422,51 @@ def _smooth_photo_source(rng, bank, hw, used: list):
     return np.ascontiguousarray(crop), np.diag([w / side, h / side, 1.0]), col
 
 
-def _flat_source(rng, hw, bank, photo_prob: float, used: list):
+def _lowpass_photo_source(rng, bank, hw, used: list):
+    """A flat-surface source made from any `bank` photograph for a plane of size hw: (uint8
+    image, G stretching it over the plane, colour matrix). The side is drawn as in
+    `_smooth_photo_source`; a square window of 1-3x that side (at most the photograph's
+    shorter side) is averaged to k x k cells (k in 2..5) and cubically interpolated back to the
+    side, then its deviation from the mean colour is scaled by 0.15-0.6 and further, if need
+    be, until its largest 7x7 local contrast (`local_contrast`) is 1-2.5 grey levels; grain
+    of std 0.3-1.5 grey levels (80 % shared by the channels) is added and, with p = 0.5, JPEG
+    compression at quality 30-90. Every 7x7 neighbourhood thus stays well under
+    `SMOOTH_CONTRAST` but for compression blocks: real colours and shading, at any size."""
+    h, w = hw
+    fits = [s for s in SMOOTH_SIDES if s <= max(h, w)] or [SMOOTH_SIDES[0]]
+    side = fits[int(rng.integers(len(fits)))]
+    photo = photos.choose_photo(rng, bank)
+    ph, pw = photo.image.shape[:2]
+    win = int(min(ph, pw, round(side * math.exp(rng.uniform(0.0, math.log(3.0))))))
+    y, x = int(rng.integers(ph - win + 1)), int(rng.integers(pw - win + 1))
+    k = int(rng.integers(2, 6))
+    cells = cv2.resize(photo.image[y:y + win, x:x + win].astype(np.float32), (k, k),
+                       interpolation=cv2.INTER_AREA)
+    smooth = cv2.resize(cells, (side, side), interpolation=cv2.INTER_CUBIC)
+    mean = smooth.reshape(-1, 3).mean(0)
+    peak = float(local_contrast(smooth, 7).max())
+    amp = min(rng.uniform(0.15, 0.6), rng.uniform(1.0, 2.5) / max(peak, 1e-6))
+    grain = np.float32(rng.uniform(0.3, 1.5)) * (
+        np.float32(0.8) * rng.standard_normal((side, side, 1), dtype=np.float32)
+        + np.float32(0.2) * rng.standard_normal((side, side, 3), dtype=np.float32))
+    img = np.clip(np.round(mean + np.float32(amp) * (smooth - mean) + grain), 0, 255).astype(np.uint8)
+    if rng.uniform() < 0.5:
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 91))])
+        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    used.append(photo.name)
+    col = photos.colour_matrix(rng, photo.grey, strength=rng.uniform(0.2, 1.0))
+    return img, np.diag([w / side, h / side, 1.0]), col
+
+
+def _flat_source(rng, hw, bank, photo_prob: float, used: list, lowpass_prob: float = 0.0):
     """A flat-surface source for a plane of size hw: (image, G, colour matrix or None): with
-    probability photo_prob (drawn only when > 0) a smooth window of a bank photograph
-    (`_smooth_photo_source`), else a drawn surface (`_flat_texture`)."""
+    probability photo_prob (drawn only when > 0) one from a bank photograph: with probability
+    lowpass_prob (drawn only when > 0) a low-passed window of any (`_lowpass_photo_source`),
+    else a smooth window (`_smooth_photo_source`); otherwise a drawn surface
+    (`_flat_texture`)."""
     if photo_prob > 0 and rng.uniform() < photo_prob:
+        if bank and lowpass_prob > 0 and rng.uniform() < lowpass_prob:
+            return _lowpass_photo_source(rng, bank, hw, used)
         src = _smooth_photo_source(rng, bank, hw, used)
         if src is not None:
             return src
@@ -452,7 +500,7 @@ def _sample_scene(rng, cfg: LayeredConfig, bank, used: list, train_mixture: bool
     flat_bg = flat_prob > 0 and rng.uniform() < flat_prob
     flat_photo, n_used = cfg.flat_photo_prob, len(used)
     if flat_bg:
-        src, g, col = _flat_source(rng, (h, w), bank, flat_photo, used)
+        src, g, col = _flat_source(rng, (h, w), bank, flat_photo, used, cfg.flat_lowpass_prob)
     else:
         src, g, col = _source(rng, bank, cfg.photo_prob, (h, w), used)
     layers = [_Layer(src, g, col, None, np.eye(3),
@@ -484,7 +532,7 @@ def _sample_scene(rng, cfg: LayeredConfig, bank, used: list, train_mixture: bool
         n = mask.shape[0]
         centre = (rng.uniform(-0.05, 1.05) * w, rng.uniform(-0.05, 1.05) * h)
         if flat_prob > 0 and rng.uniform() < flat_prob:
-            src, g, col = _flat_source(rng, (n, n), bank, flat_photo, used)
+            src, g, col = _flat_source(rng, (n, n), bank, flat_photo, used, cfg.flat_lowpass_prob)
         else:
             src, g, col = _source(rng, bank, cfg.photo_prob, (n, n), used)
         place = _translate(centre[0] - (n - 1) / 2.0, centre[1] - (n - 1) / 2.0)
