@@ -184,6 +184,16 @@ def test_flat_surface_layers_are_nearly_textureless_and_keep_exact_flow():
         LayeredConfig(flat_prob=-0.1)
 
 
+def _assert_flat_with_exact_flow(ex, index):
+    """A scene of flat layers: under 3 grey levels of 5x5 local contrast (90th percentile) 3 px
+    or more away from any layer edge, and frame 2 warped by the flow matches frame 1."""
+    lab = ex["layers"].astype(np.float32)
+    edge = cv2.dilate((cv2.Laplacian(lab, cv2.CV_32F) != 0).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    assert np.percentile(layered.local_contrast(ex["image1"], 5)[~edge], 90) < 3.0, index
+    err, _ = _warp_errors(ex)
+    assert err.mean() < 1.0, (index, err.mean())
+
+
 def test_flat_layers_cut_from_smooth_parts_of_training_photographs():
     """flat_photo_prob: flat layers may be smooth windows of the training photographs (real flat
     surfaces); each window found is smooth and unclipped, the frames stay flat away from layer
@@ -206,11 +216,7 @@ def test_flat_layers_cut_from_smooth_parts_of_training_photographs():
         ex = render(2, index, cfg)
         assert ex["photos"] and set(ex["photos"]) <= with_windows, ex["photos"]
         seen |= set(ex["photos"])
-        lab = ex["layers"].astype(np.float32)
-        edge = cv2.dilate((cv2.Laplacian(lab, cv2.CV_32F) != 0).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
-        assert np.percentile(layered.local_contrast(ex["image1"], 5)[~edge], 90) < 3.0, index
-        err, _ = _warp_errors(ex)
-        assert err.mean() < 1.0, (index, err.mean())
+        _assert_flat_with_exact_flow(ex, index)
     assert len(seen) >= 2
     drawn = cfg.replace(flat_photo_prob=0.0)
     assert render(2, 0, drawn)["photos"] == ()
@@ -257,11 +263,7 @@ def test_flat_layers_low_passed_from_any_training_photograph():
     for index in range(4):
         ex = render(2, index, cfg)
         seen |= set(ex["photos"])
-        lab = ex["layers"].astype(np.float32)
-        edge = cv2.dilate((cv2.Laplacian(lab, cv2.CV_32F) != 0).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
-        assert np.percentile(layered.local_contrast(ex["image1"], 5)[~edge], 90) < 3.0, index
-        err, _ = _warp_errors(ex)
-        assert err.mean() < 1.0, (index, err.mean())
+        _assert_flat_with_exact_flow(ex, index)
     assert seen - with_windows, seen
     smooth_only = cfg.replace(flat_lowpass_prob=0.0)
     assert not np.array_equal(render(2, 0, cfg)["image1"], render(2, 0, smooth_only)["image1"])
