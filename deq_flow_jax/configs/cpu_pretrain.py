@@ -123,6 +123,9 @@ def get_config(arg: str | None = None):
     # both fine-tuning 42,000, kept the flat translations and gained on large motions; continued
     # for 2,000 more steps (session 30) it beat 42,000 on every set (docs/pretrained_history.md,
     # "Flat layers from photographs").
+    # Session 32 piloted flat_lowpass_prob 0.5 (half the photographed flats low-passed from any
+    # training photograph) from 45,000 to 47,000 and 49,000 against session 31's restart: it lost on
+    # the flat photo pairs, so it stays 0 (docs/pretrained_history.md, "Low-passed flats").
     c.data.layered = ml_collections.ConfigDict(dict(seed=0, camera_only_prob=0.3, parallax_prob=0.5,
                                                     flat_prob=0.2, flat_photo_prob=0.5,
                                                     flat_lowpass_prob=0.0))
