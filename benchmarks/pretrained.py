@@ -38,6 +38,11 @@ frame size `--size`), the model's first call (compilation) excluded. Writes one 
 stdout without --out), then a markdown table on stdout. `--panel PNG` also draws the first pair
 of each set but translations: frame 1 | model | DIS medium | ground truth, one colour scale per
 row (the ground truth's largest valid motion), each prediction captioned with its EPE.
+`--baseline JSON` compares this run's model with an earlier JSON of this script (the same seed,
+size, scale and pairs; e.g. the shipped model's, `benchmarks/results/pretrained_*.json`): per set
+and for `model` and `model_plain`, both EPEs and 1px, and on how many pairs this run's EPE is the
+lower (JSON `baseline`, and a table saying on how many sets the model's EPE is below the
+baseline's: the rule for shipping a checkpoint is every set, docs/pretrained.md).
 """
 from __future__ import annotations
 
@@ -83,6 +88,9 @@ def parse_args(argv=None):
     p.add_argument("--real-scale", type=float, default=1.0,
                    help="resize factor of the motorcycle pair (default 1: 500x741)")
     p.add_argument("--seed", type=int, default=0, help="seed of the rendered sets (default 0)")
+    p.add_argument("--baseline", default=None, metavar="JSON",
+                   help="an earlier JSON of this script (same seed, size, scale and pairs) to compare "
+                        "this run's model with, set by set and pair by pair")
     p.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS),
                    help=f"evaluation sets (default: all of {', '.join(SETS)})")
     model_args.add_solver_args(p)
@@ -110,7 +118,7 @@ def check_output(args) -> None:
             "--panel": lambda path: image_comment(path) == PANEL_COMMENT}
     if args.panel and os.path.splitext(args.panel)[1].lower() not in COMMENT_EXTENSIONS:
         raise ValueError(f"--panel {args.panel}: expected a {'/'.join(COMMENT_EXTENSIONS)} file name")
-    inputs = [("--checkpoint", args.checkpoint)]
+    inputs = [("--checkpoint", args.checkpoint), ("--baseline", args.baseline and os.path.expanduser(args.baseline))]
     if args.pretrained:
         from deq_flow_jax import pretrained
         inputs.append(("--pretrained: the shipped models", pretrained.root()))
@@ -405,6 +413,72 @@ def _texture_table(report: dict, fmt) -> list[str]:
             "|---|---|---|---|---|---|---|---|"] + rows
 
 
+BASELINE_METHODS = ("model", "model_plain")
+
+
+def load_baseline(args, sets: dict) -> dict | None:
+    """The --baseline JSON, checked before any work: ValueError (one line naming the flag and
+    file) unless it is a JSON of this script with this run's seed, size, scale and --quick, and
+    the same number of pairs in every set both have."""
+    import json
+    if args.baseline is None:
+        return None
+    path = os.path.expanduser(args.baseline)
+    try:
+        with open(path) as f:
+            base = json.load(f)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"--baseline {args.baseline}: cannot read it as JSON "
+                         f"({type(err).__name__}: {err})") from None
+    if not isinstance(base, dict) or base.get("benchmark") != "pretrained":
+        raise ValueError(f"--baseline {args.baseline}: not a JSON written by benchmarks/pretrained.py")
+    mine = {"seed": args.seed, "size": list(args.size), "real_scale": args.real_scale,
+            "quick": bool(args.quick)}
+    for key, want in mine.items():
+        if base.get(key) != want:
+            raise ValueError(f"--baseline {args.baseline}: its {key} is {base.get(key)!r}, this run's "
+                             f"{want!r}; the pairs would differ")
+    for name, (count, _) in sets.items():
+        if name in base.get("sets", {}) and base["sets"][name] != count:
+            raise ValueError(f"--baseline {args.baseline}: it has {base['sets'][name]} {name} pairs, "
+                             f"this run {count} (--max-pairs?)")
+    if not any(name in base.get("sets", {}) for name in sets):
+        raise ValueError(f"--baseline {args.baseline}: it has none of this run's sets")
+    return base
+
+
+def compare_baseline(results: dict, base: dict, path: str) -> dict:
+    """This run's `model` / `model_plain` rows against the baseline's, per set both have: EPE,
+    1px and the pairs where this run's EPE is the lower (`_below`)."""
+    per_set = {}
+    for set_name, rows in results.items():
+        base_rows = base["results"].get(set_name, {})
+        for m in BASELINE_METHODS:
+            if m in rows and m in base_rows:
+                a, b = rows[m], base_rows[m]
+                k, n = (int(x) for x in _below(a, b).split(" of "))
+                per_set.setdefault(set_name, {})[m] = {
+                    "epe": a["epe"], "baseline_epe": b["epe"], "1px": a["1px"],
+                    "baseline_1px": b["1px"], "pairs_below": k, "pairs": n}
+    model_sets = [r["model"] for r in per_set.values() if "model" in r]
+    return {"file": path, "model": base.get("model"), "sets": per_set,
+            "model_epe_below_on": sum(r["epe"] < r["baseline_epe"] for r in model_sets),
+            "model_sets": len(model_sets)}
+
+
+def baseline_table(comp: dict) -> list[str]:
+    """Markdown rows of `compare_baseline`'s result."""
+    lines = ["", f"| set | method | EPE | baseline EPE | 1px (%) | baseline 1px (%) | pairs below "
+                 f"the baseline's ({comp['file']}) |", "|---|---|---|---|---|---|---|"]
+    for set_name, rows in comp["sets"].items():
+        for m, r in rows.items():
+            lines.append(f"| {set_name} | {m} | {r['epe']:.4f} | {r['baseline_epe']:.4f} | "
+                         f"{r['1px']:.2f} | {r['baseline_1px']:.2f} | {r['pairs_below']} of {r['pairs']} |")
+    lines += ["", f"model's EPE below the baseline's on {comp['model_epe_below_on']} of "
+                  f"{comp['model_sets']} sets"]
+    return lines
+
+
 def main(argv=None) -> int:
     from deq_flow_jax.cli.common import CliError
     args = parse_args(argv)
@@ -412,6 +486,7 @@ def main(argv=None) -> int:
         check_output(args)
         methods, info = make_methods(args)
         sets = evaluation_sets(args)
+        base = load_baseline(args, sets)
     except (ValueError, FileNotFoundError, CliError) as err:   # CliError: a bad --checkpoint
         print(f"benchmarks/pretrained.py: error: {err}", file=sys.stderr)
         return 2
@@ -434,6 +509,8 @@ def main(argv=None) -> int:
         "results": results, "seconds_per_pair": seconds, "pairs": pairs,
         "load_average": list(os.getloadavg()),
     }
+    if base is not None:
+        raw["baseline"] = compare_baseline(results, base, args.baseline)
     from deq_flow_jax.io.common import atomic_write_text, dumps_json, strict_json
     text = dumps_json(raw, indent=2)           # strict: non-finite values become null
     report = strict_json(raw)[0]
@@ -447,6 +524,8 @@ def main(argv=None) -> int:
         write_image(os.path.expanduser(args.panel), draw_panel(firsts), comment=PANEL_COMMENT)
         print(f"wrote {args.panel}")
     print(table(report))
+    if base is not None:
+        print("\n".join(baseline_table(report["baseline"])))
     return 0
 
 

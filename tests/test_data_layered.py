@@ -693,6 +693,55 @@ def test_pretrained_benchmark_pair_limits():
         bench.parse_args(["--max-pairs", "0"])
 
 
+def test_pretrained_benchmark_against_a_baseline_json(tmp_path, capsys):
+    """--baseline: this run's model against an earlier JSON of the script, set by set and pair
+    by pair; a baseline of other pairs (size, pair count) or not of this script is one line."""
+    import jax
+
+    from deq_flow_jax import checkpoints
+    from deq_flow_jax.model import ModelConfig, init_model
+
+    cfg = ModelConfig.variant("tiny")
+    ckpt = str(tmp_path / "tiny")
+    checkpoints.save(ckpt, init_model(cfg, jax.random.PRNGKey(0), image_size=(16, 16)), cfg)
+    bench = _benchmark()
+    argv = ["--checkpoint", ckpt, "--quick", "--size", "48", "64", "--sets", "photo_pairs",
+            "--solver", "naive", "--max-steps", "2"]
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    assert bench.main(argv + ["--out", str(first)]) == 0
+    assert bench.main(argv + ["--out", str(second), "--baseline", str(first)]) == 0
+    comp = json.loads(second.read_text())["baseline"]
+    row = comp["sets"]["photo_pairs"]["model"]
+    assert row["epe"] == row["baseline_epe"] and (row["pairs_below"], row["pairs"]) == (0, 4)
+    assert (comp["model_epe_below_on"], comp["model_sets"]) == (0, 1)
+    assert "model's EPE below the baseline's on 0 of 1 sets" in capsys.readouterr().out
+    # A worse baseline (every pair 1 px more): this run is below it on every pair and set.
+    worse = json.loads(first.read_text())
+    base_row = worse["results"]["photo_pairs"]["model"]
+    base_row["per_pair_epe"] = [e + 1.0 for e in base_row["per_pair_epe"]]
+    base_row["epe"] += 1.0
+    (tmp_path / "worse.json").write_text(json.dumps(worse))
+    assert bench.main(argv + ["--baseline", str(tmp_path / "worse.json")]) == 0
+    out = capsys.readouterr().out
+    assert "| photo_pairs | model |" in out and "| 4 of 4 |" in out and "on 1 of 1 sets" in out
+    # Other pairs, or no JSON of this script: one line, before any work, nothing written.
+    (tmp_path / "other.json").write_text('{"benchmark": "solvers"}')
+    (tmp_path / "text.json").write_text("not json")
+    for extra, needle in ((["--size", "48", "80"], "its size is [48, 64]"),
+                          (["--max-pairs", "2"], "it has 4 photo_pairs pairs, this run 2"),
+                          (["--baseline", str(tmp_path / "other.json")], "not a JSON written by"),
+                          (["--baseline", str(tmp_path / "text.json")], "cannot read it as JSON")):
+        args = argv + ["--baseline", str(first)] + extra + ["--out", str(tmp_path / "c.json")]
+        assert bench.main(args) == 2, extra
+        err = capsys.readouterr().err
+        assert needle in err and "--baseline" in err and len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / "c.json").exists()
+    # The baseline is an input: never the output, even with --overwrite.
+    before = first.read_bytes()
+    assert bench.main(argv + ["--baseline", str(first), "--out", str(first), "--overwrite"]) == 2
+    assert "--baseline" in capsys.readouterr().err and first.read_bytes() == before
+
+
 def test_pretrained_benchmark_missing_checkpoint_is_one_line(tmp_path, capsys):
     assert _benchmark().main(["--checkpoint", str(tmp_path / "none"), "--quick"]) == 2
     err = capsys.readouterr().err
