@@ -452,7 +452,7 @@ def _lowpass_photo_source(rng, bank, hw, used: list):
     img = np.clip(np.round(mean + np.float32(amp) * (smooth - mean) + grain), 0, 255).astype(np.uint8)
     if rng.uniform() < 0.5:
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 91))])
-        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if ok else img
     used.append(photo.name)
     col = photos.colour_matrix(rng, photo.grey, strength=rng.uniform(0.2, 1.0))
     return img, np.diag([w / side, h / side, 1.0]), col
