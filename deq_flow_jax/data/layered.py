@@ -399,15 +399,21 @@ def smooth_windows(name: str, side: int) -> np.ndarray:
     return np.stack([ys[ok], xs[ok]], -1).astype(np.int64)
 
 
+def _flat_side(rng, hw) -> int:
+    """The side (photo pixels) of a photographed flat's window for a plane of size hw: one of
+    the `SMOOTH_SIDES` up to the plane's larger side (the smallest when none is)."""
+    fits = [s for s in SMOOTH_SIDES if s <= max(hw)] or [SMOOTH_SIDES[0]]
+    return fits[int(rng.integers(len(fits)))]
+
+
 def _smooth_photo_source(rng, bank, hw, used: list):
     """A flat-surface source cut from a smooth window of a `bank` photograph for a plane of size
     hw: (uint8 crop, G stretching it over the plane, colour matrix), or None when no photograph
-    has one. The side is drawn among the `SMOOTH_SIDES` up to the plane's larger side (the
-    smallest when none is), the photograph by weight among those with windows of that side, the
-    window uniformly; the crop is turned by a multiple of 90 degrees and h-flipped at random."""
+    has one. The side is drawn by `_flat_side`, the photograph by weight among those with
+    windows of that side, the window uniformly; the crop is turned by a multiple of 90 degrees
+    and h-flipped at random."""
     h, w = hw
-    fits = [s for s in SMOOTH_SIDES if s <= max(h, w)] or [SMOOTH_SIDES[0]]
-    side = fits[int(rng.integers(len(fits)))]
+    side = _flat_side(rng, hw)
     have = [b for b in bank if len(smooth_windows(b.name, side))]
     if not have:
         return None
@@ -423,18 +429,16 @@ def _smooth_photo_source(rng, bank, hw, used: list):
 
 
 def _lowpass_photo_source(rng, bank, hw, used: list):
-    """A flat-surface source made from any `bank` photograph for a plane of size hw: (uint8
-    image, G stretching it over the plane, colour matrix). The side is drawn as in
-    `_smooth_photo_source`; a square window of 1-3x that side (at most the photograph's
-    shorter side) is averaged to k x k cells (k in 2..5) and cubically interpolated back to the
-    side, then its deviation from the mean colour is scaled by 0.15-0.6 and further, if need
-    be, until its largest 7x7 local contrast (`local_contrast`) is 1-2.5 grey levels; grain
-    of std 0.3-1.5 grey levels (80 % shared by the channels) is added and, with p = 0.5, JPEG
-    compression at quality 30-90. Every 7x7 neighbourhood thus stays well under
+    """A flat-surface source made from any `bank` photograph for a plane of size hw: (uint8 image, G
+    stretching it over the plane, colour matrix). The side is drawn by `_flat_side`; a square window
+    of 1-3x that side (at most the photograph's shorter side) is averaged to k x k cells (k in 2..5)
+    and cubically interpolated back to the side, then its deviation from the mean colour is scaled
+    by 0.15-0.6 and further, if need be, until its largest 7x7 local contrast (`local_contrast`) is
+    1-2.5 grey levels; grain of std 0.3-1.5 grey levels (80 % shared by the channels) is added and,
+    with p = 0.5, JPEG compression at quality 30-90. Every 7x7 neighbourhood thus stays well under
     `SMOOTH_CONTRAST` but for compression blocks: real colours and shading, at any size."""
     h, w = hw
-    fits = [s for s in SMOOTH_SIDES if s <= max(h, w)] or [SMOOTH_SIDES[0]]
-    side = fits[int(rng.integers(len(fits)))]
+    side = _flat_side(rng, hw)
     photo = photos.choose_photo(rng, bank)
     ph, pw = photo.image.shape[:2]
     win = int(min(ph, pw, round(side * math.exp(rng.uniform(0.0, math.log(3.0))))))
