@@ -377,13 +377,18 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _below(mine: dict, other: dict, idx=None) -> str:
-    """'K of N': of the pairs (those in `idx`, else all) where both rows have an EPE, how many
-    have `mine`'s below `other`'s."""
+def _count_below(mine: dict, other: dict, idx=None) -> tuple[int, int]:
+    """(K, N): of the N pairs (those in `idx`, else all) where both rows have an EPE, the K
+    where `mine`'s is below `other`'s."""
     a_all, b_all = mine["per_pair_epe"], other["per_pair_epe"]
     idx = range(len(a_all)) if idx is None else idx
     both = [(a_all[i], b_all[i]) for i in idx if a_all[i] is not None and b_all[i] is not None]
-    return f"{sum(a < b for a, b in both)} of {len(both)}"
+    return sum(a < b for a, b in both), len(both)
+
+
+def _below(mine: dict, other: dict, idx=None) -> str:
+    """'K of N' of `_count_below`."""
+    return "{} of {}".format(*_count_below(mine, other, idx))
 
 
 def _texture_table(report: dict, fmt) -> list[str]:
@@ -420,17 +425,14 @@ def load_baseline(args, sets: dict) -> dict | None:
     """The --baseline JSON, checked before any work: ValueError (one line naming the flag and
     file) unless it is a JSON of this script with this run's seed, size, scale and --quick, and
     the same number of pairs in every set both have."""
-    import json
+    from deq_flow_jax.io.outputs import json_object
     if args.baseline is None:
         return None
-    path = os.path.expanduser(args.baseline)
-    try:
-        with open(path) as f:
-            base = json.load(f)
-    except (OSError, ValueError) as err:
-        raise ValueError(f"--baseline {args.baseline}: cannot read it as JSON "
-                         f"({type(err).__name__}: {err})") from None
-    if not isinstance(base, dict) or base.get("benchmark") != "pretrained":
+    base = json_object(os.path.expanduser(args.baseline))
+    if base is None:
+        raise ValueError(f"--baseline {args.baseline}: cannot read it as JSON (missing, unreadable, "
+                         "or not a JSON object)")
+    if base.get("benchmark") != "pretrained":
         raise ValueError(f"--baseline {args.baseline}: not a JSON written by benchmarks/pretrained.py")
     mine = {"seed": args.seed, "size": list(args.size), "real_scale": args.real_scale,
             "quick": bool(args.quick)}
@@ -456,7 +458,7 @@ def compare_baseline(results: dict, base: dict, path: str) -> dict:
         for m in BASELINE_METHODS:
             if m in rows and m in base_rows:
                 a, b = rows[m], base_rows[m]
-                k, n = (int(x) for x in _below(a, b).split(" of "))
+                k, n = _count_below(a, b)
                 per_set.setdefault(set_name, {})[m] = {
                     "epe": a["epe"], "baseline_epe": b["epe"], "1px": a["1px"],
                     "baseline_1px": b["1px"], "pairs_below": k, "pairs": n}

@@ -155,13 +155,13 @@ def test_damaged_checkpoint_in_the_cli_is_one_line_and_nothing_at_exit(workdir, 
     import subprocess
     import sys
 
-    import cv2
+    from deq_flow_jax.io import write_image
     bad = shutil.copytree(workdir, tmp_path / "run")
     truncate(largest_file(bad / "checkpoints" / "5" / "state"))
     os.remove(bad / "checkpoints" / "5" / "SHA256SUMS")
     frames = np.random.default_rng(0).integers(0, 256, (2, 48, 64, 3), dtype=np.uint8)
     for i, f in enumerate(frames):
-        cv2.imwrite(str(tmp_path / f"f{i}.png"), f)
+        write_image(str(tmp_path / f"f{i}.png"), f)
     proc = subprocess.run([sys.executable, "-m", "deq_flow_jax.cli", "infer", str(tmp_path / "f0.png"),
                            str(tmp_path / "f1.png"), "--checkpoint", str(bad), "--out", str(tmp_path / "out")],
                           capture_output=True, text=True, timeout=300)
