@@ -44,6 +44,11 @@ def test_config_errors_name_the_key():
     c.model.compute_dtype = "float16"
     with pytest.raises(ValueError, match="compute_dtype"):
         model_config(c)
+    for key, value in (("boundary_weight", -1.0), ("boundary_threshold", 0.0), ("boundary_radius", -1)):
+        c = get_config()
+        c[key] = value
+        with pytest.raises(ValueError, match=key):
+            check_config(c)
     c = get_config()
     del c["eval_every"]
     with pytest.raises(ValueError, match="eval_every"):

@@ -4,7 +4,7 @@ import pytest
 from ml_collections import ConfigDict
 
 from deq_flow_jax.metrics import epe_map, flow_metrics, valid_mask
-from deq_flow_jax.train.losses import fixed_point_correction_loss
+from deq_flow_jax.train.losses import boundary_weights, fixed_point_correction_loss, motion_boundaries
 from deq_flow_jax.train.optim import cosine, make_optimizer, make_schedule, onecycle_linear
 
 
@@ -68,6 +68,48 @@ def test_fixed_point_correction_loss_hand_case():
     np.testing.assert_allclose(loss1, 3 / 8, rtol=1e-6)
     with pytest.raises(ValueError, match="empty"):
         fixed_point_correction_loss([], gt, valid)
+
+
+def test_motion_boundaries_mark_jumps_not_smooth_fields():
+    step = np.zeros((1, 10, 12, 2), np.float32)
+    step[0, :, 6:, 0] = 3.0                       # a 3 px jump between columns 5 and 6
+    cols = np.asarray(motion_boundaries(step, radius=0))[0].any(0)
+    assert np.flatnonzero(cols).tolist() == [5, 6]
+    cols = np.asarray(motion_boundaries(step, radius=2))[0]
+    assert (cols[:, 3:9] == 1).all() and cols[:, :3].sum() == 0 and cols[:, 9:].sum() == 0
+    vert = np.zeros((1, 10, 12, 2), np.float32)
+    vert[0, 4:, :, 1] = -2.0                      # a jump between rows 3 and 4, in v
+    assert np.flatnonzero(np.asarray(motion_boundaries(vert, radius=0))[0].any(1)).tolist() == [3, 4]
+    # a zoom of 0.8 px per pixel (a slanted plane): no discontinuity at threshold 1, all at 0.5
+    ys, xs = np.mgrid[0:10, 0:12].astype(np.float32)
+    zoom = (0.8 * np.stack([xs, ys], -1))[None]
+    assert float(np.asarray(motion_boundaries(zoom)).sum()) == 0.0
+    assert float(np.asarray(motion_boundaries(zoom, threshold=0.5, radius=0)).mean()) == 1.0
+
+
+def test_boundary_weighted_loss_keeps_its_mean_and_moves_the_emphasis():
+    gt = np.zeros((1, 10, 12, 2), np.float32)
+    gt[0, :, 6:, 0] = 3.0
+    valid = np.ones((1, 10, 12), np.float32)
+    valid[0, 0] = 0.0
+    w = np.asarray(boundary_weights(gt, valid, 4.0, radius=1))
+    np.testing.assert_allclose((w * valid).sum() / valid.sum(), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(w[0, 5, 5] / w[0, 5, 0], 5.0, rtol=1e-6)
+    uniform = gt + 0.5                            # the same error everywhere: weights average out
+    plain, _ = fixed_point_correction_loss([uniform], gt, valid)
+    weighted, _ = fixed_point_correction_loss([uniform], gt, valid, boundary_weight=4.0)
+    np.testing.assert_allclose(weighted, plain, rtol=1e-6)
+    at_edge = gt.copy()
+    at_edge[0, :, 5:7, 0] += 2.0                  # errors only on the boundary's two columns
+    plain, m_plain = fixed_point_correction_loss([at_edge], gt, valid)
+    weighted, m_weighted = fixed_point_correction_loss([at_edge], gt, valid, boundary_weight=4.0,
+                                                       boundary_radius=1)
+    assert float(weighted) > 2.0 * float(plain)
+    assert float(m_weighted["epe"]) == float(m_plain["epe"])   # the metrics stay unweighted
+    zero, _ = fixed_point_correction_loss([at_edge], gt, valid, boundary_weight=0.0)
+    assert float(zero) == float(plain)
+    with pytest.raises(ValueError, match="boundary_weight"):
+        fixed_point_correction_loss([at_edge], gt, valid, boundary_weight=-1.0)
 
 
 def test_onecycle_matches_torch_formula():

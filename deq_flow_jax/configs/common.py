@@ -26,6 +26,12 @@ def base_config(variant: str = "B") -> ml_collections.ConfigDict:
     c.restarts = ()                       # warm restarts ((step, lr), ...): train/optim.py
     c.clip = 1.0
     c.gamma = 0.8
+    # > 0: pixels within boundary_radius px of a ground-truth motion discontinuity (a jump of
+    # more than boundary_threshold px between neighbours) weigh 1 + boundary_weight times the
+    # others in the loss, at the same mean weight (train/losses.py; not in the paper)
+    c.boundary_weight = 0.0
+    c.boundary_threshold = 1.0
+    c.boundary_radius = 2
     c.add_noise = False
     c.freeze_bn = False
     c.mixed_precision = False

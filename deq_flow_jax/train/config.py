@@ -27,6 +27,12 @@ def check_config(config) -> None:
         raise ValueError(f"config.schedule must be 'onecycle' or 'cosine', got {config.schedule!r}")
     from deq_flow_jax.train.optim import restarts_of
     restarts_of(config)                     # raises on a malformed config.restarts
+    if float(config.get("boundary_weight", 0.0)) < 0:
+        raise ValueError(f"config.boundary_weight must be >= 0, got {config.boundary_weight}")
+    if float(config.get("boundary_threshold", 1.0)) <= 0:
+        raise ValueError(f"config.boundary_threshold must be > 0, got {config.boundary_threshold}")
+    if int(config.get("boundary_radius", 2)) < 0:
+        raise ValueError(f"config.boundary_radius must be >= 0, got {config.boundary_radius}")
     if config.jac_weight < 0 or config.sradius_every < 0:
         raise ValueError("config.jac_weight and config.sradius_every must be >= 0")
     if config.jac_weight > 0 and config.jac_probes < 1:

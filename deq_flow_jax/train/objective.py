@@ -1,7 +1,8 @@
 """The DEQ-Flow training objective for one device's shard (plugs into `step.make_train_step`).
 
 Per step: optional Gaussian image noise, `model_forward` (the solver with the configured
-gradient rule and fixed-point correction terms), the gamma-weighted L1 correction loss,
+gradient rule and fixed-point correction terms), the gamma-weighted L1 correction loss (with
+an optional extra weight near motion boundaries),
 optionally + jac_weight * Hutchinson ||J_f(z*)||_F^2, and the solver statistics.
 """
 from __future__ import annotations
@@ -32,12 +33,15 @@ def add_image_noise(image1, image2, key, sample_idx):
 
 def make_flow_loss_fn(model_cfg, deq_cfg, *, gamma: float = 0.8, add_noise: bool = False,
                       bn_train: bool = False, jac_weight: float = 0.0, jac_probes: int = 0,
-                      sradius_iters: int = 0):
+                      sradius_iters: int = 0, boundary_weight: float = 0.0,
+                      boundary_threshold: float = 1.0, boundary_radius: int = 2):
     """A per-device loss function with the signature `step.make_train_step` expects.
 
     Args:
       model_cfg, deq_cfg: `ModelConfig`, `DEQConfig` (static).
       gamma: correction-loss decay.
+      boundary_weight, boundary_threshold, boundary_radius: extra loss weight near motion
+        boundaries (`losses.fixed_point_correction_loss`; 0 = the official loss).
       add_noise: image noise augmentation.
       bn_train: train the context encoder's batch norm (False = frozen, Things onwards).
       jac_weight, jac_probes: add jac_weight * Hutchinson estimate with `jac_probes` probes
@@ -63,7 +67,10 @@ def make_flow_loss_fn(model_cfg, deq_cfg, *, gamma: float = 0.8, add_noise: bool
             train=True, bn_train=bn_train, jac_probes=jac_probes if use_jac else 0,
             sradius_iters=sradius_iters, key=probe_key, bwd_probe=probe)
         loss, metrics = fixed_point_correction_loss(out.flow_predictions, batch["flow"],
-                                                    batch["valid"], gamma=gamma)
+                                                    batch["valid"], gamma=gamma,
+                                                    boundary_weight=boundary_weight,
+                                                    boundary_threshold=boundary_threshold,
+                                                    boundary_radius=boundary_radius)
         stats = out.stats
         metrics.update(f_nstep=jnp.mean(stats.nstep.astype(jnp.float32)),
                        f_abs=jnp.mean(stats.abs_lowest), f_rel=jnp.mean(stats.rel_lowest))
