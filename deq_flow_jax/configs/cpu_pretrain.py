@@ -126,6 +126,10 @@ def get_config(arg: str | None = None):
     # Session 32 piloted flat_lowpass_prob 0.5 (half the photographed flats low-passed from any
     # training photograph) from 45,000 to 47,000 and 49,000 against session 31's restart: it lost on
     # the flat photo pairs, so it stays 0 (docs/pretrained_history.md, "Low-passed flats").
+    # Session 33 piloted a loss weighted 5x near motion boundaries (--config.boundary_weight=4.0)
+    # the same way: better on the real pair by 0.02-0.04 px, worse on the photo pairs and the
+    # translations, so the loss stays the paper's (boundary_weight 0, from configs/common.py;
+    # docs/pretrained_history.md, "Weighting motion boundaries").
     c.data.layered = ml_collections.ConfigDict(dict(seed=0, camera_only_prob=0.3, parallax_prob=0.5,
                                                     flat_prob=0.2, flat_photo_prob=0.5,
                                                     flat_lowpass_prob=0.0))
