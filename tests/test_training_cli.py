@@ -68,3 +68,17 @@ def test_extra_validation_sets_parse_and_errors_name_the_key():
         c.data.extra_val = bad
         with pytest.raises(ValueError, match="config.data.extra_val"):
             check_config(c)
+
+
+def test_loss_options_of_the_config_reach_the_loss(monkeypatch):
+    """The training loop builds its loss from config.boundary_* (no compilation here)."""
+    from deq_flow_jax.configs.synthetic import get_config
+    from deq_flow_jax.train import loop
+    seen = {}
+    monkeypatch.setattr(loop, "make_flow_loss_fn", lambda *a, **kw: seen.update(kw) or "loss")
+    monkeypatch.setattr(loop, "make_train_step", lambda loss_fn, *a, **kw: loss_fn)
+    c = get_config()
+    assert (c.boundary_weight, c.boundary_threshold, c.boundary_radius) == (0.0, 1.0, 2)
+    c.boundary_weight, c.boundary_threshold, c.boundary_radius = 4.0, 0.5, 3
+    assert loop._StepVariants(c, None, None, None, None, None)(1) == "loss"
+    assert (seen["boundary_weight"], seen["boundary_threshold"], seen["boundary_radius"]) == (4.0, 0.5, 3)
