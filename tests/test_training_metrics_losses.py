@@ -108,6 +108,8 @@ def test_boundary_weighted_loss_keeps_its_mean_and_moves_the_emphasis():
     assert float(m_weighted["epe"]) == float(m_plain["epe"])   # the metrics stay unweighted
     zero, _ = fixed_point_correction_loss([at_edge], gt, valid, boundary_weight=0.0)
     assert float(zero) == float(plain)
+    none_valid, _ = fixed_point_correction_loss([at_edge], gt, np.zeros_like(valid), boundary_weight=4.0)
+    assert float(none_valid) == 0.0                             # finite: nothing to weigh
     with pytest.raises(ValueError, match="boundary_weight"):
         fixed_point_correction_loss([at_edge], gt, valid, boundary_weight=-1.0)
 

@@ -52,7 +52,8 @@ def boundary_weights(flow_gt, valid_pixels, weight: float, *, threshold: float =
     """Per-pixel loss weights 1 + weight * boundary, scaled to mean 1 over the valid pixels.
 
     The scaling keeps the loss's size (a batch without discontinuities gets weight 1
-    everywhere), so `weight` moves the loss's emphasis, not its magnitude.
+    everywhere), so `weight` moves the loss's emphasis, not its magnitude. Without a valid pixel
+    the weights are left unscaled (never a division by zero).
 
     Args:
       flow_gt: (B, H, W, 2); valid_pixels: (B, H, W) {0, 1} float (the pixels that count).
@@ -62,7 +63,8 @@ def boundary_weights(flow_gt, valid_pixels, weight: float, *, threshold: float =
       (B, H, W) float32.
     """
     w = 1.0 + weight * motion_boundaries(flow_gt, threshold=threshold, radius=radius)
-    mean = jnp.sum(w * valid_pixels) / jnp.maximum(jnp.sum(valid_pixels), 1.0)
+    n = jnp.sum(valid_pixels)
+    mean = jnp.where(n > 0, jnp.sum(w * valid_pixels) / jnp.maximum(n, 1.0), 1.0)
     return w / mean
 
 
