@@ -10,7 +10,7 @@ from typing import Sequence
 import jax.numpy as jnp
 from jax import lax
 
-from deq_flow_jax.metrics import MAX_FLOW, flow_metrics, valid_mask
+from deq_flow_jax.metrics import MAX_FLOW, flow_magnitude, flow_metrics, valid_mask
 
 
 def sequence_weights(n: int, gamma: float) -> jnp.ndarray:
@@ -35,8 +35,8 @@ def motion_boundaries(flow_gt, *, threshold: float = 1.0, radius: int = 2) -> jn
       (B, H, W) float32 in {0, 1}.
     """
     f = flow_gt.astype(jnp.float32)
-    jump_x = jnp.sqrt(jnp.sum(jnp.square(f[:, :, 1:] - f[:, :, :-1]), -1)) > threshold
-    jump_y = jnp.sqrt(jnp.sum(jnp.square(f[:, 1:] - f[:, :-1]), -1)) > threshold
+    jump_x = flow_magnitude(f[:, :, 1:] - f[:, :, :-1]) > threshold
+    jump_y = flow_magnitude(f[:, 1:] - f[:, :-1]) > threshold
     # Mark both pixels of each jump: pad the (W-1)- and (H-1)-long jump maps on either side.
     edge = (jnp.pad(jump_x, ((0, 0), (0, 0), (1, 0))) | jnp.pad(jump_x, ((0, 0), (0, 0), (0, 1)))
             | jnp.pad(jump_y, ((0, 0), (1, 0), (0, 0))) | jnp.pad(jump_y, ((0, 0), (0, 1), (0, 0))))
