@@ -44,7 +44,8 @@ def test_config_errors_name_the_key():
     c.model.compute_dtype = "float16"
     with pytest.raises(ValueError, match="compute_dtype"):
         model_config(c)
-    for key, value in (("boundary_weight", -1.0), ("boundary_threshold", 0.0), ("boundary_radius", -1)):
+    for key, value in (("boundary_weight", -1.0), ("boundary_threshold", 0.0), ("boundary_radius", -1),
+                       ("loss_margin", -0.5), ("loss_margin", float("nan"))):
         c = get_config()
         c[key] = value
         with pytest.raises(ValueError, match=key):
@@ -71,7 +72,8 @@ def test_extra_validation_sets_parse_and_errors_name_the_key():
 
 
 def test_loss_options_of_the_config_reach_the_loss(monkeypatch):
-    """The training loop builds its loss from config.boundary_* (no compilation here)."""
+    """The training loop builds its loss from config.boundary_* and loss_margin (no compilation
+    here)."""
     from deq_flow_jax.configs.synthetic import get_config
     from deq_flow_jax.train import loop
     seen = {}
@@ -79,6 +81,8 @@ def test_loss_options_of_the_config_reach_the_loss(monkeypatch):
     monkeypatch.setattr(loop, "make_train_step", lambda loss_fn, *a, **kw: loss_fn)
     c = get_config()
     assert (c.boundary_weight, c.boundary_threshold, c.boundary_radius) == (0.0, 1.0, 2)
-    c.boundary_weight, c.boundary_threshold, c.boundary_radius = 4.0, 0.5, 3
+    assert c.loss_margin == 0.0
+    c.boundary_weight, c.boundary_threshold, c.boundary_radius, c.loss_margin = 4.0, 0.5, 3, 0.25
     assert loop._StepVariants(c, None, None, None, None, None)(1) == "loss"
     assert (seen["boundary_weight"], seen["boundary_threshold"], seen["boundary_radius"]) == (4.0, 0.5, 3)
+    assert seen["loss_margin"] == 0.25

@@ -1,4 +1,6 @@
 """Metrics, the fixed-point correction loss and the schedules against hand-made cases."""
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from ml_collections import ConfigDict
@@ -112,6 +114,34 @@ def test_boundary_weighted_loss_keeps_its_mean_and_moves_the_emphasis():
     assert float(none_valid) == 0.0                             # finite: nothing to weigh
     with pytest.raises(ValueError, match="boundary_weight"):
         fixed_point_correction_loss([at_edge], gt, valid, boundary_weight=-1.0)
+
+
+def test_loss_margin_ignores_small_errors_and_keeps_the_gradient_of_large_ones():
+    rng = np.random.default_rng(3)
+    gt = rng.normal(size=(2, 6, 8, 2)).astype(np.float32) * 4
+    valid = np.ones((2, 6, 8), np.float32)
+    valid[1, :2] = 0.0
+    err = rng.normal(size=gt.shape).astype(np.float32)
+    preds = [gt + 2 * err, gt + err]                   # two correction terms, gamma-weighted
+    plain, metrics = fixed_point_correction_loss(preds, gt, valid)
+    margin, m_margin = fixed_point_correction_loss(preds, gt, valid, margin=0.5)
+    ref = sum(w * np.mean(valid[..., None] * np.maximum(np.abs(p - gt) - 0.5, 0))
+              for w, p in zip((0.8, 1.0), preds))
+    np.testing.assert_allclose(margin, ref, rtol=1e-6)
+    assert float(margin) < float(plain)
+    assert float(m_margin["epe"]) == float(metrics["epe"])    # the metrics are the plain ones
+    zero, _ = fixed_point_correction_loss(preds, gt, valid, margin=0.0)
+    assert float(zero) == float(plain)
+    # within the margin: no loss and no gradient; beyond it, the plain L1 gradient
+    small = jnp.asarray(gt + 0.3 * np.sign(err))
+    grad = jax.grad(lambda p: fixed_point_correction_loss([p], gt, valid, margin=0.5)[0])
+    assert float(fixed_point_correction_loss([small], gt, valid, margin=0.5)[0]) == 0.0
+    assert float(jnp.abs(grad(small)).max()) == 0.0
+    large = jnp.asarray(gt + 2.0 * np.sign(err))
+    plain_grad = jax.grad(lambda p: fixed_point_correction_loss([p], gt, valid)[0])
+    np.testing.assert_allclose(grad(large), plain_grad(large), rtol=1e-6)
+    with pytest.raises(ValueError, match="margin"):
+        fixed_point_correction_loss(preds, gt, valid, margin=-0.1)
 
 
 def test_onecycle_matches_torch_formula():

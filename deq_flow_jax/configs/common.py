@@ -32,6 +32,9 @@ def base_config(variant: str = "B") -> ml_collections.ConfigDict:
     c.boundary_weight = 0.0
     c.boundary_threshold = 1.0
     c.boundary_radius = 2
+    # > 0: each flow component's error costs max(|error| - loss_margin, 0) px in the loss, so
+    # errors a refinement after the model removes give no gradient (train/losses.py; not in the paper)
+    c.loss_margin = 0.0
     c.add_noise = False
     c.freeze_bn = False
     c.mixed_precision = False

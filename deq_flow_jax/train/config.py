@@ -33,6 +33,8 @@ def check_config(config) -> None:
         raise ValueError(f"config.boundary_threshold must be > 0, got {config.boundary_threshold}")
     if int(config.get("boundary_radius", 2)) < 0:
         raise ValueError(f"config.boundary_radius must be >= 0, got {config.boundary_radius}")
+    if not float(config.get("loss_margin", 0.0)) >= 0:       # also refuses NaN
+        raise ValueError(f"config.loss_margin must be >= 0, got {config.loss_margin}")
     if config.jac_weight < 0 or config.sradius_every < 0:
         raise ValueError("config.jac_weight and config.sradius_every must be >= 0")
     if config.jac_weight > 0 and config.jac_probes < 1:

@@ -95,6 +95,7 @@ class _StepVariants:
                 boundary_weight=float(c.get("boundary_weight", 0.0)),
                 boundary_threshold=float(c.get("boundary_threshold", 1.0)),
                 boundary_radius=int(c.get("boundary_radius", 2)),
+                loss_margin=float(c.get("loss_margin", 0.0)),
                 bn_train=not c.freeze_bn, jac_weight=c.jac_weight if jac else 0.0,
                 jac_probes=c.jac_probes if jac else 0, sradius_iters=c.sradius_iters if sr else 0)
             self._fns[(jac, sr)] = make_train_step(loss_fn, self.tx, self.schedule, self.mesh,

@@ -34,7 +34,8 @@ def add_image_noise(image1, image2, key, sample_idx):
 def make_flow_loss_fn(model_cfg, deq_cfg, *, gamma: float = 0.8, add_noise: bool = False,
                       bn_train: bool = False, jac_weight: float = 0.0, jac_probes: int = 0,
                       sradius_iters: int = 0, boundary_weight: float = 0.0,
-                      boundary_threshold: float = 1.0, boundary_radius: int = 2):
+                      boundary_threshold: float = 1.0, boundary_radius: int = 2,
+                      loss_margin: float = 0.0):
     """A per-device loss function with the signature `step.make_train_step` expects.
 
     Args:
@@ -42,6 +43,8 @@ def make_flow_loss_fn(model_cfg, deq_cfg, *, gamma: float = 0.8, add_noise: bool
       gamma: correction-loss decay.
       boundary_weight, boundary_threshold, boundary_radius: extra loss weight near motion
         boundaries (`losses.fixed_point_correction_loss`; 0 = the official loss).
+      loss_margin: per-component errors below this many px cost nothing
+        (`losses.fixed_point_correction_loss`'s `margin`; 0 = the official loss).
       add_noise: image noise augmentation.
       bn_train: train the context encoder's batch norm (False = frozen, Things onwards).
       jac_weight, jac_probes: add jac_weight * Hutchinson estimate with `jac_probes` probes
@@ -70,7 +73,8 @@ def make_flow_loss_fn(model_cfg, deq_cfg, *, gamma: float = 0.8, add_noise: bool
                                                     batch["valid"], gamma=gamma,
                                                     boundary_weight=boundary_weight,
                                                     boundary_threshold=boundary_threshold,
-                                                    boundary_radius=boundary_radius)
+                                                    boundary_radius=boundary_radius,
+                                                    margin=loss_margin)
         stats = out.stats
         metrics.update(f_nstep=jnp.mean(stats.nstep.astype(jnp.float32)),
                        f_abs=jnp.mean(stats.abs_lowest), f_rel=jnp.mean(stats.rel_lowest))
