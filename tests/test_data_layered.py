@@ -88,6 +88,38 @@ def test_camera_only_scenes():
         LayeredConfig(camera_only_prob=1.5)
 
 
+def _rotation_and_log_zoom(ex, mask):
+    """(degrees, log zoom) of the affine map fitted to the flow of `ex` over `mask`."""
+    ys, xs = np.nonzero(mask)
+    src = np.stack([xs, ys, np.ones_like(xs)], 1).astype(np.float64)
+    dst = src[:, :2] + ex["flow"][ys, xs].astype(np.float64)
+    m = np.linalg.lstsq(src, dst, rcond=None)[0][:2].T
+    return np.degrees(np.arctan2(m[1, 0] - m[0, 1], m[0, 0] + m[1, 1])), 0.5 * np.log(np.linalg.det(m))
+
+
+def test_bg_motion_scale_widens_the_backgrounds_rotation_and_zoom_in_training_only():
+    """bg_motion_scale multiplies the train background's (and camera's) rotation and zoom,
+    from the same draws; validation renders do not change."""
+    for kind in (dict(camera_only_prob=1.0), dict(parallax_prob=1.0, mover_prob=0.0)):
+        cfg = LayeredConfig(photometric=False, perspective_prob=0.0, bg_still_prob=0.0, **kind, **SMALL)
+        for index in range(3):
+            one, two = render(0, index, cfg), render(0, index, cfg.replace(bg_motion_scale=2.0))
+            assert one["photos"] == two["photos"]                 # the same draws
+            bg = (one["layers"] == 0) & (two["layers"] == 0) & (one["occlusion"] == 0) & (two["occlusion"] == 0)
+            rot1, zoom1 = _rotation_and_log_zoom(one, bg)
+            rot2, zoom2 = _rotation_and_log_zoom(two, bg)
+            np.testing.assert_allclose([rot2, zoom2], [2 * rot1, 2 * zoom1], rtol=1e-3, atol=1e-5)
+            assert abs(rot1) > 1e-3 or abs(zoom1) > 1e-4           # something to scale
+    base = LayeredConfig(**SMALL)
+    np.testing.assert_array_equal(render(0, 2, base.replace(bg_motion_scale=1.5), split="validation")["image2"],
+                                  render(0, 2, base, split="validation")["image2"])
+    np.testing.assert_array_equal(render(0, 2, base.replace(bg_motion_scale=1.0))["image2"],
+                                  render(0, 2, base)["image2"])
+    for bad in (0.0, -1.0, 5.0):
+        with pytest.raises(ValueError, match="bg_motion_scale"):
+            LayeredConfig(bg_motion_scale=bad)
+
+
 def test_parallax_scenes_are_one_camera_seeing_depth():
     """parallax_prob: a camera translating past a static scene. With rotation, forward motion
     and independent movers switched off, every pixel's flow is the camera translation times

@@ -99,6 +99,10 @@ class LayeredConfig:
         compression added): flats of every size and of every photograph's colours, where the
         smooth windows of `flat_photo_prob` come from four photographs and, at 96 px or more,
         from two. Needs flat_prob and flat_photo_prob > 0; validation ignores it.
+      bg_motion_scale: the largest rotation and zoom of a *train* scene's background (and of
+        its camera, in camera-only and parallax scenes) are bg_rot and bg_zoom times this: with
+        1.5, up to 6 degrees and a zoom of e^0.12, as a camera that rolls or moves forward
+        shows. The draws stay the same, only scaled. Validation ignores it.
       num_train: virtual length of the train split (samples are rendered on demand).
       num_val, num_photo_pairs: sizes of the fixed validation and photo-pair sets.
     """
@@ -131,6 +135,7 @@ class LayeredConfig:
     flat_prob: float = 0.0
     flat_photo_prob: float = 0.0
     flat_lowpass_prob: float = 0.0
+    bg_motion_scale: float = 1.0
     num_train: int = 1_000_000
     num_val: int = 64
     num_photo_pairs: int = 32
@@ -145,6 +150,8 @@ class LayeredConfig:
                   "flat_photo_prob", "flat_lowpass_prob"):
             if not 0.0 <= getattr(self, k) <= 1.0:
                 raise ValueError(f"{k} must be in [0, 1], got {getattr(self, k)}")
+        if not 0.0 < self.bg_motion_scale <= 4.0:
+            raise ValueError(f"bg_motion_scale must be in (0, 4], got {self.bg_motion_scale}")
         if not 1.0 <= self.max_parallax <= 20.0:
             raise ValueError(f"max_parallax must be in [1, 20], got {self.max_parallax}")
         lo, hi = self.ground_rho
@@ -279,10 +286,12 @@ class _CameraRig:
         return m / m[2, 2]
 
 
-def _camera_rig(rng, cfg: LayeredConfig, h: int, w: int, scale: float) -> _CameraRig:
+def _camera_rig(rng, cfg: LayeredConfig, h: int, w: int, scale: float,
+                motion_scale: float = 1.0) -> _CameraRig:
     """A camera moving through a static scene (`_CameraRig`).
 
-    The rotation (about the image centre, bg_rot/bg_zoom's laws) is shared by all depths; the
+    The rotation (about the image centre, bg_rot/bg_zoom's laws, their maxima times
+    `motion_scale`) is shared by all depths; the
     translation t (log-uniform in bg_shift, px at the background's depth) and the forward
     motion (log zoom about a focus of expansion) scale with the inverse depth `rho`
     (1 = background), so nearer layers move more, in the same direction.
@@ -293,9 +302,9 @@ def _camera_rig(rng, cfg: LayeredConfig, h: int, w: int, scale: float) -> _Camer
     damp = 0.02 if still else 1.0
     phi = rng.uniform(0, 2 * math.pi)
     t = np.array([mag * math.cos(phi), mag * math.sin(phi)])
-    forward = cfg.bg_zoom * _cubic(rng) * damp
+    forward = cfg.bg_zoom * motion_scale * _cubic(rng) * damp
     foe = (rng.uniform(0.25, 0.75) * w, rng.uniform(0.25, 0.75) * h)
-    a = math.radians(cfg.bg_rot * _cubic(rng) * damp)
+    a = math.radians(cfg.bg_rot * motion_scale * _cubic(rng) * damp)
     c, s_ = math.cos(a), math.sin(a)
     centre = (0.5 * w, 0.5 * h)
     rot = _translate(*centre) @ np.array([[c, -s_, 0.0], [s_, c, 0.0], [0.0, 0.0, 1.0]]) \
@@ -491,11 +500,13 @@ def _source(rng, bank, photo_prob, hw, used: list):
 def _sample_scene(rng, cfg: LayeredConfig, bank, used: list, train_mixture: bool = False
                   ) -> list[_Layer]:
     """Background + objects. `train_mixture` (the train split) draws the scene kinds of
-    camera_only_prob, parallax_prob, ground_prob and flat_prob; each draw is made only when
+    camera_only_prob, parallax_prob, ground_prob and flat_prob (and widens the background's
+    rotation and zoom by bg_motion_scale); each draw is made only when
     its probability is > 0, so a config without them (and every validation scene) keeps its
     random stream."""
     camera_only_prob = cfg.camera_only_prob if train_mixture else 0.0
     parallax_prob = cfg.parallax_prob if train_mixture else 0.0
+    bg_scale = cfg.bg_motion_scale if train_mixture else 1.0
     h, w = cfg.height, cfg.width
     scale = w / _REF_WIDTH
     half_diag = 0.5 * math.hypot(h, w)
@@ -509,7 +520,7 @@ def _sample_scene(rng, cfg: LayeredConfig, bank, used: list, train_mixture: bool
         src, g, col = _source(rng, bank, cfg.photo_prob, (h, w), used)
     layers = [_Layer(src, g, col, None, np.eye(3),
                      _motion(rng, (rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.7) * h), half_diag,
-                             cfg.bg_still_prob, cfg.bg_shift, cfg.bg_rot, cfg.bg_zoom,
+                             cfg.bg_still_prob, cfg.bg_shift, cfg.bg_rot * bg_scale, cfg.bg_zoom * bg_scale,
                              cfg.perspective_prob, cfg.bg_perspective, scale))]
     ground_prob = cfg.ground_prob if train_mixture else 0.0
     # Drawn only when asked for, so scenes without it keep their random stream.
@@ -519,11 +530,11 @@ def _sample_scene(rng, cfg: LayeredConfig, bank, used: list, train_mixture: bool
             layers[0].src, layers[0].to_plane, layers[0].colour = _source(
                 rng, bank, cfg.photo_prob, (h, w), used)
         if ground_prob > 0 and rng.uniform() < ground_prob:
-            layers[0].motion = _camera_rig(rng, cfg, h, w, scale).plane(_ground_plane(rng, cfg, h, w))
+            layers[0].motion = _camera_rig(rng, cfg, h, w, scale, bg_scale).plane(_ground_plane(rng, cfg, h, w))
         return layers
     rig = None
     if parallax_prob > 0 and rng.uniform() < parallax_prob:
-        rig = _camera_rig(rng, cfg, h, w, scale)
+        rig = _camera_rig(rng, cfg, h, w, scale, bg_scale)
         layers[0].motion = rig.layer(1.0)
         if ground_prob > 0 and rng.uniform() < ground_prob:
             layers[0].motion = rig.plane(_ground_plane(rng, cfg, h, w))
