@@ -291,9 +291,8 @@ def _camera_rig(rng, cfg: LayeredConfig, h: int, w: int, scale: float,
     """A camera moving through a static scene (`_CameraRig`).
 
     The rotation (about the image centre, bg_rot/bg_zoom's laws, their maxima times
-    `motion_scale`) is shared by all depths; the
-    translation t (log-uniform in bg_shift, px at the background's depth) and the forward
-    motion (log zoom about a focus of expansion) scale with the inverse depth `rho`
+    `motion_scale`) is shared by all depths; the translation t (log-uniform in bg_shift, px at
+    the background's depth) and the forward motion (log zoom about a focus of expansion) scale with the inverse depth `rho`
     (1 = background), so nearer layers move more, in the same direction.
     """
     still = rng.uniform() < cfg.bg_still_prob
@@ -501,9 +500,8 @@ def _sample_scene(rng, cfg: LayeredConfig, bank, used: list, train_mixture: bool
                   ) -> list[_Layer]:
     """Background + objects. `train_mixture` (the train split) draws the scene kinds of
     camera_only_prob, parallax_prob, ground_prob and flat_prob (and widens the background's
-    rotation and zoom by bg_motion_scale); each draw is made only when
-    its probability is > 0, so a config without them (and every validation scene) keeps its
-    random stream."""
+    rotation and zoom by bg_motion_scale); each draw is made only when its probability is > 0,
+    so a config without them (and every validation scene) keeps its random stream."""
     camera_only_prob = cfg.camera_only_prob if train_mixture else 0.0
     parallax_prob = cfg.parallax_prob if train_mixture else 0.0
     bg_scale = cfg.bg_motion_scale if train_mixture else 1.0
