@@ -292,8 +292,9 @@ def _camera_rig(rng, cfg: LayeredConfig, h: int, w: int, scale: float,
 
     The rotation (about the image centre, bg_rot/bg_zoom's laws, their maxima times
     `motion_scale`) is shared by all depths; the translation t (log-uniform in bg_shift, px at
-    the background's depth) and the forward motion (log zoom about a focus of expansion) scale with the inverse depth `rho`
-    (1 = background), so nearer layers move more, in the same direction.
+    the background's depth) and the forward motion (log zoom about a focus of expansion) scale
+    with the inverse depth `rho` (1 = background), so nearer layers move more, in the same
+    direction.
     """
     still = rng.uniform() < cfg.bg_still_prob
     mag = (rng.uniform(0.0, 0.8) if still else
