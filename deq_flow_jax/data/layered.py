@@ -286,15 +286,13 @@ class _CameraRig:
         return m / m[2, 2]
 
 
-def _camera_rig(rng, cfg: LayeredConfig, h: int, w: int, scale: float,
-                motion_scale: float = 1.0) -> _CameraRig:
+def _camera_rig(rng, cfg: LayeredConfig, h: int, w: int, scale: float) -> _CameraRig:
     """A camera moving through a static scene (`_CameraRig`).
 
-    The rotation (about the image centre, bg_rot/bg_zoom's laws, their maxima times
-    `motion_scale`) is shared by all depths; the translation t (log-uniform in bg_shift, px at
-    the background's depth) and the forward motion (log zoom about a focus of expansion) scale
-    with the inverse depth `rho` (1 = background), so nearer layers move more, in the same
-    direction.
+    The rotation (about the image centre, bg_rot/bg_zoom's laws) is shared by all depths; the
+    translation t (log-uniform in bg_shift, px at the background's depth) and the forward
+    motion (log zoom about a focus of expansion) scale with the inverse depth `rho`
+    (1 = background), so nearer layers move more, in the same direction.
     """
     still = rng.uniform() < cfg.bg_still_prob
     mag = (rng.uniform(0.0, 0.8) if still else
@@ -302,9 +300,9 @@ def _camera_rig(rng, cfg: LayeredConfig, h: int, w: int, scale: float,
     damp = 0.02 if still else 1.0
     phi = rng.uniform(0, 2 * math.pi)
     t = np.array([mag * math.cos(phi), mag * math.sin(phi)])
-    forward = cfg.bg_zoom * motion_scale * _cubic(rng) * damp
+    forward = cfg.bg_zoom * _cubic(rng) * damp
     foe = (rng.uniform(0.25, 0.75) * w, rng.uniform(0.25, 0.75) * h)
-    a = math.radians(cfg.bg_rot * motion_scale * _cubic(rng) * damp)
+    a = math.radians(cfg.bg_rot * _cubic(rng) * damp)
     c, s_ = math.cos(a), math.sin(a)
     centre = (0.5 * w, 0.5 * h)
     rot = _translate(*centre) @ np.array([[c, -s_, 0.0], [s_, c, 0.0], [0.0, 0.0, 1.0]]) \
@@ -505,7 +503,8 @@ def _sample_scene(rng, cfg: LayeredConfig, bank, used: list, train_mixture: bool
     so a config without them (and every validation scene) keeps its random stream."""
     camera_only_prob = cfg.camera_only_prob if train_mixture else 0.0
     parallax_prob = cfg.parallax_prob if train_mixture else 0.0
-    bg_scale = cfg.bg_motion_scale if train_mixture else 1.0
+    if train_mixture and cfg.bg_motion_scale != 1.0:      # the background's and camera's laws
+        cfg = cfg.replace(bg_rot=cfg.bg_rot * cfg.bg_motion_scale, bg_zoom=cfg.bg_zoom * cfg.bg_motion_scale)
     h, w = cfg.height, cfg.width
     scale = w / _REF_WIDTH
     half_diag = 0.5 * math.hypot(h, w)
@@ -519,7 +518,7 @@ def _sample_scene(rng, cfg: LayeredConfig, bank, used: list, train_mixture: bool
         src, g, col = _source(rng, bank, cfg.photo_prob, (h, w), used)
     layers = [_Layer(src, g, col, None, np.eye(3),
                      _motion(rng, (rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.7) * h), half_diag,
-                             cfg.bg_still_prob, cfg.bg_shift, cfg.bg_rot * bg_scale, cfg.bg_zoom * bg_scale,
+                             cfg.bg_still_prob, cfg.bg_shift, cfg.bg_rot, cfg.bg_zoom,
                              cfg.perspective_prob, cfg.bg_perspective, scale))]
     ground_prob = cfg.ground_prob if train_mixture else 0.0
     # Drawn only when asked for, so scenes without it keep their random stream.
@@ -529,11 +528,11 @@ def _sample_scene(rng, cfg: LayeredConfig, bank, used: list, train_mixture: bool
             layers[0].src, layers[0].to_plane, layers[0].colour = _source(
                 rng, bank, cfg.photo_prob, (h, w), used)
         if ground_prob > 0 and rng.uniform() < ground_prob:
-            layers[0].motion = _camera_rig(rng, cfg, h, w, scale, bg_scale).plane(_ground_plane(rng, cfg, h, w))
+            layers[0].motion = _camera_rig(rng, cfg, h, w, scale).plane(_ground_plane(rng, cfg, h, w))
         return layers
     rig = None
     if parallax_prob > 0 and rng.uniform() < parallax_prob:
-        rig = _camera_rig(rng, cfg, h, w, scale, bg_scale)
+        rig = _camera_rig(rng, cfg, h, w, scale)
         layers[0].motion = rig.layer(1.0)
         if ground_prob > 0 and rng.uniform() < ground_prob:
             layers[0].motion = rig.plane(_ground_plane(rng, cfg, h, w))
