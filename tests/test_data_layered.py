@@ -120,6 +120,28 @@ def test_bg_motion_scale_widens_the_backgrounds_rotation_and_zoom_in_training_on
             LayeredConfig(bg_motion_scale=bad)
 
 
+def test_bg_motion_prob_mixes_the_two_laws_scene_by_scene():
+    """bg_motion_prob < 1: each train scene is exactly the scene at scale 1 or the scaled one,
+    both occur, and the share follows the probability; 1 is the plain scale."""
+    cfg = LayeredConfig(camera_only_prob=1.0, bg_still_prob=0.0, **SMALL)
+    wide, mixed = cfg.replace(bg_motion_scale=2.0), cfg.replace(bg_motion_scale=2.0, bg_motion_prob=0.5)
+    picks = []
+    for index in range(8):
+        got, one, two = (render(0, index, c)["image2"] for c in (mixed, cfg, wide))
+        assert not np.array_equal(one, two)
+        assert np.array_equal(got, one) or np.array_equal(got, two)
+        picks.append(np.array_equal(got, two))
+    assert 0 < sum(picks) < len(picks)
+    assert all(layered._motion_law(cfg.replace(bg_motion_scale=2.0, bg_motion_prob=p), [0, 0, i], True).bg_rot
+               == (8.0 if p == 1.0 else 4.0) for p in (0.0, 1.0) for i in range(4))
+    quarter = mixed.replace(bg_motion_prob=0.25)
+    shares = [layered._motion_law(quarter, [0, 0, i], True).bg_rot == 8.0 for i in range(400)]
+    assert 0.18 < np.mean(shares) < 0.32
+    assert layered._motion_law(mixed, [0, 1, 3], False) is mixed                  # validation: never
+    with pytest.raises(ValueError, match="bg_motion_prob"):
+        LayeredConfig(bg_motion_prob=1.5)
+
+
 def test_parallax_scenes_are_one_camera_seeing_depth():
     """parallax_prob: a camera translating past a static scene. With rotation, forward motion
     and independent movers switched off, every pixel's flow is the camera translation times

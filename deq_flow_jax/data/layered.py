@@ -103,6 +103,9 @@ class LayeredConfig:
         its camera, in camera-only and parallax scenes) are bg_rot and bg_zoom times this: with
         1.5, up to 6 degrees and a zoom of e^0.12, as a camera that rolls or moves forward
         shows. The draws stay the same, only scaled. Validation ignores it.
+      bg_motion_prob: the share of train scenes that get bg_motion_scale's law; the rest keep
+        bg_rot and bg_zoom, each scene exactly as at scale 1 (a mixture of the two laws; the
+        pick has its own generator, so the scenes' random stream does not change).
       num_train: virtual length of the train split (samples are rendered on demand).
       num_val, num_photo_pairs: sizes of the fixed validation and photo-pair sets.
     """
@@ -136,6 +139,7 @@ class LayeredConfig:
     flat_photo_prob: float = 0.0
     flat_lowpass_prob: float = 0.0
     bg_motion_scale: float = 1.0
+    bg_motion_prob: float = 1.0
     num_train: int = 1_000_000
     num_val: int = 64
     num_photo_pairs: int = 32
@@ -147,7 +151,7 @@ class LayeredConfig:
             raise ValueError(f"need 0 <= min_objects <= max_objects, got {self.min_objects}, "
                              f"{self.max_objects}")
         for k in ("camera_only_prob", "parallax_prob", "mover_prob", "ground_prob", "flat_prob",
-                  "flat_photo_prob", "flat_lowpass_prob"):
+                  "flat_photo_prob", "flat_lowpass_prob", "bg_motion_prob"):
             if not 0.0 <= getattr(self, k) <= 1.0:
                 raise ValueError(f"{k} must be in [0, 1], got {getattr(self, k)}")
         if not 0.0 < self.bg_motion_scale <= 4.0:
@@ -495,16 +499,26 @@ def _source(rng, bank, photo_prob, hw, used: list):
     return _drawn_source(rng, hw, _texture)
 
 
+def _motion_law(cfg: LayeredConfig, key: list, train: bool) -> LayeredConfig:
+    """`cfg` with one scene's background and camera law: for a train scene, bg_rot and bg_zoom
+    times bg_motion_scale, in a bg_motion_prob share of scenes. That share is drawn from its own
+    generator (seeded by the scene's `key` plus one number), so each scene is exactly the scene
+    at scale 1 or at the full scale, and configs without it keep their random stream."""
+    if not train or cfg.bg_motion_scale == 1.0:
+        return cfg
+    if cfg.bg_motion_prob < 1.0 and np.random.default_rng(key + [1]).uniform() >= cfg.bg_motion_prob:
+        return cfg
+    return cfg.replace(bg_rot=cfg.bg_rot * cfg.bg_motion_scale, bg_zoom=cfg.bg_zoom * cfg.bg_motion_scale)
+
+
 def _sample_scene(rng, cfg: LayeredConfig, bank, used: list, train_mixture: bool = False
                   ) -> list[_Layer]:
     """Background + objects. `train_mixture` (the train split) draws the scene kinds of
-    camera_only_prob, parallax_prob, ground_prob and flat_prob (and widens the background's
-    rotation and zoom by bg_motion_scale); each draw is made only when its probability is > 0,
-    so a config without them (and every validation scene) keeps its random stream."""
+    camera_only_prob, parallax_prob, ground_prob and flat_prob; each draw is made only when its
+    probability is > 0, so a config without them (and every validation scene) keeps its random
+    stream. The background's and camera's law is `cfg`'s (see `_motion_law`)."""
     camera_only_prob = cfg.camera_only_prob if train_mixture else 0.0
     parallax_prob = cfg.parallax_prob if train_mixture else 0.0
-    if train_mixture and cfg.bg_motion_scale != 1.0:      # the background's and camera's laws
-        cfg = cfg.replace(bg_rot=cfg.bg_rot * cfg.bg_motion_scale, bg_zoom=cfg.bg_zoom * cfg.bg_motion_scale)
     h, w = cfg.height, cfg.width
     scale = w / _REF_WIDTH
     half_diag = 0.5 * math.hypot(h, w)
@@ -699,7 +713,8 @@ def render(seed: int, index: int, cfg: LayeredConfig = LayeredConfig(), split: s
     """
     if split not in ("train", "validation"):
         raise ValueError(f"layered split must be 'train' or 'validation', got {split!r}")
-    rng = np.random.default_rng([int(seed), SALT[split], int(index)])
+    key = [int(seed), SALT[split], int(index)]
+    rng, cfg = np.random.default_rng(key), _motion_law(cfg, key, split == "train")
     used: list = []
     layers = _sample_scene(rng, cfg, photos.photo_bank(split), used,
                            train_mixture=split == "train")
@@ -755,7 +770,8 @@ def render_sequence(seed: int, index: int, cfg: LayeredConfig = VIDEO_CONFIG, fr
         raise ValueError(f"layered split must be 'train' or 'validation', got {split!r}")
     if int(frames) < 2:
         raise ValueError(f"a sequence needs at least 2 frames, got {frames}")
-    rng = np.random.default_rng([int(seed), SALT["video_" + split], int(index)])
+    key = [int(seed), SALT["video_" + split], int(index)]
+    rng, cfg = np.random.default_rng(key), _motion_law(cfg, key, split == "train")
     used: list = []
     layers = _sample_scene(rng, cfg, photos.photo_bank(split), used,
                            train_mixture=split == "train")
