@@ -75,6 +75,40 @@ def test_split_model_has_the_same_flow_and_copies_of_old_channels(wnorm):
     assert head.src.shape == (80,) and ("weight_g" in conv2) == wnorm
 
 
+def test_split_noise_separates_the_copies_and_moves_the_flow_little():
+    """--noise: the copies' incoming weights get noise of the given relative size, the old
+    channels keep theirs, the draw is reproducible (same for params and EMA), and the flow
+    moves, but by little."""
+    src = ModelConfig.variant("tiny", wnorm=False)
+    dst = dataclasses.replace(src, hidden_dim=48, flow_head_dim=80)
+    v = init_model(src, jax.random.PRNGKey(0))
+    key = jax.random.PRNGKey(1)
+    exact = widen_variables(v, src, dst, key, method="split")
+    noisy = widen_variables(v, src, dst, key, method="split", noise=0.1)
+    again = widen_variables(v, src, dst, key, method="split", noise=0.1)
+    k0 = np.asarray(exact["params"]["update_block"]["gru"]["convq1"]["kernel"])
+    k1 = np.asarray(noisy["params"]["update_block"]["gru"]["convq1"]["kernel"])
+    np.testing.assert_array_equal(k1[..., :32], k0[..., :32])            # old channels as they were
+    rel = (k1 - k0)[..., 32:].std(axis=(0, 1, 2)) / k0[..., 32:].std(axis=(0, 1, 2))
+    assert np.all((rel > 0.07) & (rel < 0.13)), rel
+    assert jax.tree.all(jax.tree.map(lambda a, b: bool(np.array_equal(a, b)), noisy, again))
+    bias0 = np.asarray(exact["params"]["update_block"]["gru"]["convq1"]["bias"])
+    np.testing.assert_array_equal(np.asarray(noisy["params"]["update_block"]["gru"]["convq1"]["bias"]),
+                                  bias0)
+    # The flow (untrained weights, ~8 px): noise 0.02 moves it by ~0.5 %, noise 0.1 by ~5x that.
+    im1, im2 = _pair()
+    a = np.asarray(estimate_flow(exact, dst, im1, im2, solver="naive", max_steps=10).flow)
+    moved = [np.abs(np.asarray(estimate_flow(
+        widen_variables(v, src, dst, key, method="split", noise=n), dst, im1, im2,
+        solver="naive", max_steps=10).flow) - a).mean() for n in (0.02, 0.1)]
+    size = np.linalg.norm(a, axis=-1).mean()
+    assert 1e-3 < moved[0] < 0.01 * size and 3 < moved[1] / moved[0] < 7, (moved, size)
+    with pytest.raises(ValueError, match="noise"):
+        widen_variables(v, src, dst, key, method="fresh", noise=0.1)
+    with pytest.raises(ValueError, match="noise"):
+        widen_variables(v, src, dst, key, method="split", noise=float("nan"))
+
+
 def test_split_moments_follow_the_weights():
     """Adam's moments: a copied output column gets its original's times share (mu) and
     share**2 (nu); copied input rows get the original's rows unscaled."""
@@ -189,6 +223,10 @@ def test_widen_refuses_bad_input_in_one_line(widened, capsys):
          "--method"),
         ([str(root / "src"), str(root / "src" / "inner"), "--hidden-dim", "64"], "source workdir"),
         ([str(root / "data"), str(root / "n3"), "--hidden-dim", "64"], "not a training workdir"),
+        ([str(root / "src"), str(root / "n5"), "--hidden-dim", "64", "--noise", "0.1"],
+         "--noise applies to --method split only"),
+        ([str(root / "src"), str(root / "n6"), "--hidden-dim", "64", "--method", "split",
+          "--noise", "-1"], "--noise"),
     ]
     for args, text in cases:
         assert main(["widen", *args]) == 2, args
@@ -198,18 +236,21 @@ def test_widen_refuses_bad_input_in_one_line(widened, capsys):
     assert "inner" not in os.listdir(root / "src")
 
 
-@pytest.mark.parametrize("method, max_diff, mean_diff", [("fresh", 0.01, 2e-3), ("split", 0.02, 3e-3)])
-def test_widened_shipped_model_keeps_its_anderson_fixed_point(method, max_diff, mean_diff):
+@pytest.mark.parametrize("method, noise, max_diff, mean_diff",
+                         [("fresh", 0.0, 0.01, 2e-3), ("split", 0.0, 0.02, 3e-3),
+                          ("split", 0.05, 0.1, 0.02)])
+def test_widened_shipped_model_keeps_its_anderson_fixed_point(method, noise, max_diff, mean_diff):
     """With Anderson (which mixes all components of the wider state, and with split channels
     weighs the copied ones more) the trajectory differs, but the fixed point does not: the
     shipped model, a held-out photograph shifted by 4 px, 24 steps. (The step-45,000 weights:
     max / mean difference 0.0066 / 0.0012 px fresh, 0.0078 / 0.0011 split; the solve is not
-    converged at this size, residual ~0.6, so more steps let the two drift apart.)"""
+    converged at this size, residual ~0.6, so more steps let the two drift apart.) With --noise
+    0.05 the flow changes, but by little: 0.049 / 0.011 px."""
     from deq_flow_jax import load_pretrained
     from deq_flow_jax.data import photos
     v, src = load_pretrained()[:2]
     dst = dataclasses.replace(src, hidden_dim=128)
-    w = widen_variables(v, src, dst, jax.random.PRNGKey(1), method=method)
+    w = widen_variables(v, src, dst, jax.random.PRNGKey(1), method=method, noise=noise)
     pair = photos.translation_pair(photos.photo_names("validation")[0], (4, 0), size=(128, 192))
     a = estimate_flow(v, src, pair["image1"], pair["image2"], solver="anderson", max_steps=24)
     b = estimate_flow(w, dst, pair["image1"], pair["image2"], solver="anderson", max_steps=24)

@@ -14,7 +14,7 @@ model"). Resume DST with the same config plus the new widths as `--config.model.
 """
 from __future__ import annotations
 
-from deq_flow_jax.cli.common import ArgumentParser, at_least, run_command
+from deq_flow_jax.cli.common import ArgumentParser, at_least, non_negative, run_command
 
 
 def build_parser() -> ArgumentParser:
@@ -28,6 +28,10 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--method", choices=("fresh", "split"), default="fresh",
                    help="fresh: new random channels the old ones never read (default); split: "
                         "new channels copy old ones and share their outgoing weights (Net2Net)")
+    p.add_argument("--noise", type=non_negative, default=0.0,
+                   help="split only: Gaussian noise on the copies' incoming weights, relative to "
+                        "each copied column's standard deviation (Net2Net's symmetry breaker; "
+                        "changes the flow a little); default 0")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the new channels' weights (fresh) or of the split (split)")
     return p
@@ -39,7 +43,8 @@ def main(argv: list[str]) -> int:
 
 def _run(a) -> int:
     from deq_flow_jax.train.widen import widen_workdir
-    step, cfg = widen_workdir(a.src, a.dst, a.hidden_dim, a.flow_head_dim, a.seed, a.method)
+    step, cfg = widen_workdir(a.src, a.dst, a.hidden_dim, a.flow_head_dim, a.seed, a.method,
+                              a.noise)
     print(f"step {step}: hidden_dim {cfg.hidden_dim}, flow_head_dim {cfg.flow_head_dim}")
     print(f"wrote {a.dst}; continue with the same config and "
           f"--config.model.hidden_dim={cfg.hidden_dim} --config.model.flow_head_dim={cfg.flow_head_dim}")

@@ -27,7 +27,10 @@ old channels drawn at random: a copied channel's incoming weights and bias are r
 outgoing weights (into the GRU, the flow head, the mask head) are divided among its copies in
 random shares that sum to one. The copies then carry the same values as their original, so the
 flow is the same, and unlike fresh channels they compute features the loss already uses, so
-gradients reach them at once; the unequal shares break their symmetry.
+gradients reach them at once; the unequal shares break their symmetry. `noise` > 0 adds
+Net2Net's other symmetry breaker: Gaussian noise on the copies' incoming weights (each copied
+output column of a kernel gets `noise` times that column's standard deviation), which changes
+the flow a little and makes the copies compute different features from the first step.
 
 `embed` is the shared primitive of "fresh", `split_params` / `split_moments` of "split";
 `deq_flow_jax.train.widen` applies them to a training state (parameters, EMA, optimiser
@@ -36,6 +39,7 @@ moments) and a workdir.
 from __future__ import annotations
 
 import dataclasses
+import zlib
 from typing import Any, Sequence
 
 import jax
@@ -113,7 +117,7 @@ def widen_tree(old: Any, fill: Any, hidden_offset: int, zero_cross: bool) -> Any
 
 
 def widen_variables(variables: dict, src: ModelConfig, dst: ModelConfig, key: jax.Array,
-                    method: str = "fresh") -> dict:
+                    method: str = "fresh", noise: float = 0.0) -> dict:
     """Variables of `src` -> variables of the wider `dst` with the same flow (see module doc).
 
     Args:
@@ -123,6 +127,7 @@ def widen_variables(variables: dict, src: ModelConfig, dst: ModelConfig, key: ja
         shares ("split").
       method: "fresh" (new random channels that the old ones never read) or "split" (new
         channels copy old ones, which share their outgoing weights with them; Net2WiderNet).
+      noise: "split" only: relative noise on the copies' incoming weights (`split_plans`).
 
     Returns:
       {"params", "batch_stats"} of `dst` as float32 NumPy-backed jax arrays.
@@ -131,9 +136,12 @@ def widen_variables(variables: dict, src: ModelConfig, dst: ModelConfig, key: ja
     if method not in METHODS:
         raise ValueError(f"widening: method must be one of {METHODS}, got {method!r}")
     check_widening(src, dst)
+    if noise and method != "split":
+        raise ValueError("widening: noise applies to method 'split' only")
     if method == "split":
         like = init_model(dst, jax.random.PRNGKey(0))          # for the shapes only
-        out = dict(variables, params=split_params(variables["params"], split_plans(src, dst, key)))
+        out = dict(variables, params=split_params(variables["params"],
+                                                     split_plans(src, dst, key, noise)))
         check_shapes(out["params"], like["params"], "params")
         return jax.tree.map(jax.numpy.asarray, out)
     fresh = init_model(dst, key)
@@ -176,12 +184,18 @@ def split_plan(old: int, new: int, rng: np.random.Generator) -> SplitPlan:
     return SplitPlan(src, (u / total[src]).astype(np.float32))
 
 
-def split_plans(src: ModelConfig, dst: ModelConfig, key: jax.Array) -> dict:
-    """{"hidden": SplitPlan, "head": SplitPlan} for `src` -> `dst`, drawn from `key`."""
+def split_plans(src: ModelConfig, dst: ModelConfig, key: jax.Array, noise: float = 0.0) -> dict:
+    """{"hidden": SplitPlan, "head": SplitPlan, "noise": (noise, seed)} for `src` -> `dst`, drawn
+    from `key`. `noise` (>= 0, finite): the copies' incoming weights get Gaussian noise of
+    `noise` times the standard deviation of their column (`_split_node`); `seed` fixes that draw,
+    which depends on the parameter's path only, so the parameters and their EMA get the same."""
     check_widening(src, dst)
+    if not (np.isfinite(noise) and noise >= 0):
+        raise ValueError(f"widening: noise must be finite and >= 0, got {noise}")
     rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
     return {"hidden": split_plan(src.hidden_dim, dst.hidden_dim, rng),
-            "head": split_plan(src.flow_head_dim, dst.flow_head_dim, rng)}
+            "head": split_plan(src.flow_head_dim, dst.flow_head_dim, rng),
+            "noise": (float(noise), int(rng.integers(0, 2 ** 31)))}
 
 
 def _split_role(names: Sequence[str], plans: dict):
@@ -224,21 +238,37 @@ def _split_vector(b: np.ndarray, out, moment: int = 0) -> np.ndarray:
     return b if out is None else b[out.src] * (out.share ** moment if moment else 1.0)
 
 
+def _add_noise(w: np.ndarray, out, names: Sequence[str], plans: dict) -> np.ndarray:
+    """A split HWIO kernel with the copies' columns (outputs out.old..) plus Gaussian noise of
+    `noise` times each column's standard deviation; the draw depends on the seed and `names`."""
+    scale, seed = plans.get("noise", (0.0, 0))
+    if out is None or not scale or w.shape[-1] <= out.old:
+        return w
+    rng = np.random.default_rng([seed, zlib.crc32("/".join(map(str, names)).encode())])
+    cols = w[..., out.old:]
+    std = cols.reshape(-1, cols.shape[-1]).std(axis=0)
+    w = w.copy()
+    w[..., out.old:] = cols + scale * std * rng.standard_normal(cols.shape).astype(np.float32)
+    return w
+
+
 def _split_node(node: dict, names: Sequence[str], plans: dict) -> dict:
     """One convolution's parameters ({kernel | weight_g, weight_v} [, bias]) split; a
     weight-normed kernel is split as W = g v / ||v|| and stored back with each output's old
-    ||v|| / g, so the unchanged entries of v keep their values."""
+    ||v|| / g, so the unchanged entries of v keep their values (the copies' noise, if any, is
+    added to W)."""
     inp, out = _split_role(names, plans)
     node = dict(node)
     if inp is None and out is None:
         return node
     if "kernel" in node:
-        node["kernel"] = _split_kernel(node["kernel"], inp, out)
+        node["kernel"] = _add_noise(_split_kernel(node["kernel"], inp, out), out, names, plans)
     else:
         g, v = np.asarray(node["weight_g"], np.float32), np.asarray(node["weight_v"], np.float32)
         norm = np.sqrt(np.sum(v * v, axis=(0, 1, 2)))
         scale = np.where(g != 0, norm / np.where(g != 0, g, 1.0), 1.0)
-        w = _split_kernel(v * (g / np.where(norm > 0, norm, 1.0)), inp, out)
+        w = _add_noise(_split_kernel(v * (g / np.where(norm > 0, norm, 1.0)), inp, out), out,
+                       names, plans)
         node["weight_v"] = w * _split_vector(scale, out)
         node["weight_g"] = np.sqrt(np.sum(w * w, axis=(0, 1, 2)))
     if "bias" in node:

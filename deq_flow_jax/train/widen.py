@@ -43,7 +43,7 @@ def _moments(old, fill, hidden_offset: int):
 
 
 def widen_state(state, src: ModelConfig, dst: ModelConfig, tx, key: jax.Array,
-                method: str = "fresh"):
+                method: str = "fresh", noise: float = 0.0):
     """A `TrainState` of `src` -> the same state for the wider `dst` (module doc).
 
     Args:
@@ -53,14 +53,18 @@ def widen_state(state, src: ModelConfig, dst: ModelConfig, tx, key: jax.Array,
         the new optimiser state.
       key: PRNG key of the new channels' weights ("fresh") or of the split ("split").
       method: `model.widen.METHODS`: "fresh" or "split" (`model.widen.widen_variables`).
+      noise: "split" only: relative noise on the copies' incoming weights, the same draw for the
+        parameters and the EMA (`model.widen.split_plans`).
     """
     from deq_flow_jax.model.forward import init_model
     if method not in mw.METHODS:
         raise ValueError(f"widening: method must be one of {mw.METHODS}, got {method!r}")
     check_widening(src, dst)
+    if noise and method != "split":
+        raise ValueError("widening: --noise applies to --method split only")
     ema = state.ema_params
     if method == "split":
-        plans = mw.split_plans(src, dst, key)        # one draw for the params, EMA and moments
+        plans = mw.split_plans(src, dst, key, noise)        # one draw for the params, EMA and moments
         params = mw.split_params(state.params, plans)
         mw.check_shapes(params, init_model(dst, jax.random.PRNGKey(0))["params"], "params")
         if jax.tree.leaves(ema):
@@ -79,12 +83,13 @@ def widen_state(state, src: ModelConfig, dst: ModelConfig, tx, key: jax.Array,
 
 def widen_workdir(src: str, dst: str, hidden_dim: int | None = None,
                   flow_head_dim: int | None = None, seed: int = 0,
-                  method: str = "fresh") -> tuple[int, ModelConfig]:
+                  method: str = "fresh", noise: float = 0.0) -> tuple[int, ModelConfig]:
     """Writes the widened latest state of training workdir `src` as a new workdir `dst`.
 
     Returns:
       (step, the new ModelConfig). Raises ValueError (naming the path) on a workdir without a
-      checkpoint, a narrowing, or a destination that exists or overlaps the source.
+      checkpoint, a narrowing, noise with `method` "fresh", or a destination that exists or
+      overlaps the source.
     """
     import ml_collections
 
@@ -111,6 +116,8 @@ def widen_workdir(src: str, dst: str, hidden_dim: int | None = None,
             if v is not None}
     dst_cfg = dataclasses.replace(src_cfg, **grow)
     check_widening(src_cfg, dst_cfg)
+    if noise and method != "split":
+        raise ValueError("--noise applies to --method split only")
     if dst_cfg == src_cfg:
         raise ValueError("nothing to widen: give a larger --hidden-dim or --flow-head-dim")
 
@@ -118,14 +125,14 @@ def widen_workdir(src: str, dst: str, hidden_dim: int | None = None,
     ema = float(config.get("ema_decay", 0.0)) > 0
     target = create_train_state(init_model(src_cfg, jax.random.PRNGKey(0)), tx, config.seed, ema)
     state, data_state, extra = ck.restore(manager, step, target)
-    wide = widen_state(state, src_cfg, dst_cfg, tx, jax.random.PRNGKey(seed), method)
+    wide = widen_state(state, src_cfg, dst_cfg, tx, jax.random.PRNGKey(seed), method, noise)
 
     for k, v in grow.items():
         config.model[k] = v
     extra = dict(extra or {}, model_config=dst_cfg.to_dict(),
                  widened_from={"workdir": os.path.abspath(src), "step": int(step),
                                "model_config": src_cfg.to_dict(), "seed": int(seed),
-                               "method": method})
+                               "method": method, "noise": float(noise)})
     with StagedDir(dst, command="widen", flag="DST", marker=WORKDIR_MARKER) as stage:
         atomic_write_json(os.path.join(stage.path, "config.json"), config.to_dict(), indent=2,
                           sort_keys=True)
