@@ -62,6 +62,15 @@ def check_widening(src: ModelConfig, dst: ModelConfig) -> None:
                              f"but {f.name} differs ({a!r} -> {b!r})")
 
 
+def check_method(method: str, noise: float = 0.0) -> None:
+    """Raises ValueError unless `method` is one of METHODS and `noise` is 0 or goes with "split"
+    (its value is checked by `split_plans`)."""
+    if method not in METHODS:
+        raise ValueError(f"widening: method must be one of {METHODS}, got {method!r}")
+    if noise and method != "split":
+        raise ValueError("widening: --noise applies to --method split only")
+
+
 def _names(path) -> list[str]:
     return [str(getattr(p, "key", getattr(p, "name", p))) for p in path]
 
@@ -133,11 +142,8 @@ def widen_variables(variables: dict, src: ModelConfig, dst: ModelConfig, key: ja
       {"params", "batch_stats"} of `dst` as float32 NumPy-backed jax arrays.
     """
     from deq_flow_jax.model.forward import init_model
-    if method not in METHODS:
-        raise ValueError(f"widening: method must be one of {METHODS}, got {method!r}")
+    check_method(method, noise)
     check_widening(src, dst)
-    if noise and method != "split":
-        raise ValueError("widening: noise applies to method 'split' only")
     if method == "split":
         like = init_model(dst, jax.random.PRNGKey(0))          # for the shapes only
         out = dict(variables, params=split_params(variables["params"],

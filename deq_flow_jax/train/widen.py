@@ -57,14 +57,11 @@ def widen_state(state, src: ModelConfig, dst: ModelConfig, tx, key: jax.Array,
         parameters and the EMA (`model.widen.split_plans`).
     """
     from deq_flow_jax.model.forward import init_model
-    if method not in mw.METHODS:
-        raise ValueError(f"widening: method must be one of {mw.METHODS}, got {method!r}")
+    mw.check_method(method, noise)
     check_widening(src, dst)
-    if noise and method != "split":
-        raise ValueError("widening: --noise applies to --method split only")
     ema = state.ema_params
     if method == "split":
-        plans = mw.split_plans(src, dst, key, noise)        # one draw for the params, EMA and moments
+        plans = mw.split_plans(src, dst, key, noise)   # one draw for the params, EMA and moments
         params = mw.split_params(state.params, plans)
         mw.check_shapes(params, init_model(dst, jax.random.PRNGKey(0))["params"], "params")
         if jax.tree.leaves(ema):
@@ -116,8 +113,7 @@ def widen_workdir(src: str, dst: str, hidden_dim: int | None = None,
             if v is not None}
     dst_cfg = dataclasses.replace(src_cfg, **grow)
     check_widening(src_cfg, dst_cfg)
-    if noise and method != "split":
-        raise ValueError("--noise applies to --method split only")
+    mw.check_method(method, noise)           # before the checkpoint is restored
     if dst_cfg == src_cfg:
         raise ValueError("nothing to widen: give a larger --hidden-dim or --flow-head-dim")
 
