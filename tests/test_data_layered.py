@@ -330,6 +330,51 @@ def test_flat_layers_low_passed_from_any_training_photograph():
         LayeredConfig(flat_lowpass_prob=-0.5)
 
 
+def test_opt_in_photographs_from_scikit_learn():
+    """extra_photos: scikit-learn's two sample photographs join the train bank only when named.
+    They load from the installed wheel as RGB (the sky and the out-of-focus background give
+    smooth windows up to the largest side), serve as textures and photographed flats with exact
+    flow, leave configs without them and the validation split on their random stream, and a
+    wrong name, a bare string or a missing scikit-learn is one clear error."""
+    assert set(photos.extra_names()) == {"china", "flower"} and photos.extra_names("validation") == ()
+    assert not set(photos.extra_names()) & set(photos.photo_names("train"))
+    assert set(photos.photo_names("train", ("flower",))) == set(photos.photo_names("train")) | {"flower"}
+    for name in photos.extra_names():
+        img = photos.load_photo(name)
+        assert img.shape == (427, 640, 3) and img.dtype == np.uint8
+        assert len(layered.smooth_windows(name, layered.SMOOTH_SIDES[-1])) >= 10, name
+    sky = photos.load_photo("china")[:60, 400:640].reshape(-1, 3).mean(0)
+    assert sky[2] > sky[0], sky                       # RGB order: the sky is bluer than red
+    extras = LayeredConfig(flat_prob=1.0, flat_photo_prob=1.0, photometric=False,
+                           extra_photos=["china", "flower"], **SMALL)
+    assert extras.extra_photos == ("china", "flower")
+    seen = set()
+    for index in range(8):
+        ex = render(2, index, extras)
+        seen |= set(ex["photos"])
+        if index < 2:
+            _assert_flat_with_exact_flow(ex, index)
+    assert seen & {"china", "flower"}, seen
+    plain = extras.replace(extra_photos=())
+    np.testing.assert_array_equal(render(0, 3, LayeredConfig(**SMALL))["image1"],
+                                  render(0, 3, LayeredConfig(extra_photos=(), **SMALL))["image1"])
+    np.testing.assert_array_equal(render(0, 3, extras, "validation")["image1"],
+                                  render(0, 3, plain, "validation")["image1"])
+    for bad, match in ((("coffee",), "extra_photos: .*coffee"), ("china", "tuple of names")):
+        with pytest.raises(ValueError, match=match):
+            LayeredConfig(extra_photos=bad)
+
+
+def test_opt_in_photograph_without_scikit_learn(monkeypatch):
+    """A scikit-learn photograph with scikit-learn missing: one line that says what to install."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "sklearn" else real(n, *a))
+    with pytest.raises(RuntimeError, match="pip install scikit-learn"):
+        photos._sklearn_image("china")
+
+
 def test_same_seed_and_index_give_identical_samples():
     a, b = render(3, 17), render(3, 17)
     for k in a:

@@ -144,7 +144,7 @@ def get_config(arg: str | None = None):
     c.data.layered = ml_collections.ConfigDict(dict(seed=0, camera_only_prob=0.3, parallax_prob=0.5,
                                                     flat_prob=0.2, flat_photo_prob=0.5,
                                                     flat_lowpass_prob=0.0, bg_motion_scale=1.0,
-                                                    bg_motion_prob=1.0))
+                                                    bg_motion_prob=1.0, extra_photos=()))
     c.log_every = 10
     c.eval_every = 250
     c.checkpoint_every = 50

@@ -106,6 +106,10 @@ class LayeredConfig:
       bg_motion_prob: the share of train scenes that get bg_motion_scale's law; the rest keep
         bg_rot and bg_zoom, each scene exactly as at scale 1 (a mixture of the two laws; the
         pick has its own generator, so the scenes' random stream does not change).
+      extra_photos: opt-in photographs (`photos.extra_names()`: scikit-learn's china and
+        flower, with large smooth sky and out-of-focus background) added to the *train*
+        split's bank, as textures and as sources of photographed flats; () keeps the bank
+        and so every draw of configs without them. Validation ignores it.
       num_train: virtual length of the train split (samples are rendered on demand).
       num_val, num_photo_pairs: sizes of the fixed validation and photo-pair sets.
     """
@@ -140,6 +144,7 @@ class LayeredConfig:
     flat_lowpass_prob: float = 0.0
     bg_motion_scale: float = 1.0
     bg_motion_prob: float = 1.0
+    extra_photos: tuple[str, ...] = ()
     num_train: int = 1_000_000
     num_val: int = 64
     num_photo_pairs: int = 32
@@ -165,6 +170,14 @@ class LayeredConfig:
         for k in ("num_train", "num_val", "num_photo_pairs"):
             if getattr(self, k) < 1:
                 raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
+        extra = self.extra_photos
+        if isinstance(extra, str):
+            raise ValueError(f"extra_photos must be a tuple of names, got the string {extra!r}")
+        object.__setattr__(self, "extra_photos", tuple(extra))
+        try:
+            photos.photo_names("train", self.extra_photos)
+        except ValueError as e:
+            raise ValueError(f"extra_photos: {e}") from None
 
     def replace(self, **kw) -> LayeredConfig:
         return dataclasses.replace(self, **kw)
@@ -701,6 +714,11 @@ def _finish(rng, layers, cfg: LayeredConfig, used) -> dict:
             "photos": tuple(sorted(set(used)))}
 
 
+def _bank(cfg: LayeredConfig, split: str):
+    """The photographs a `split` scene draws from: the train split's with cfg.extra_photos."""
+    return photos.photo_bank(split, cfg.extra_photos if split == "train" else ())
+
+
 def render(seed: int, index: int, cfg: LayeredConfig = LayeredConfig(), split: str = "train") -> dict:
     """Renders pair `index` of `split` ('train' or 'validation' photos) from `seed`.
 
@@ -716,8 +734,7 @@ def render(seed: int, index: int, cfg: LayeredConfig = LayeredConfig(), split: s
     key = [int(seed), SALT[split], int(index)]
     rng, cfg = np.random.default_rng(key), _motion_law(cfg, key, split == "train")
     used: list = []
-    layers = _sample_scene(rng, cfg, photos.photo_bank(split), used,
-                           train_mixture=split == "train")
+    layers = _sample_scene(rng, cfg, _bank(cfg, split), used, train_mixture=split == "train")
     return _finish(rng, layers, cfg, used)
 
 
@@ -773,8 +790,7 @@ def render_sequence(seed: int, index: int, cfg: LayeredConfig = VIDEO_CONFIG, fr
     key = [int(seed), SALT["video_" + split], int(index)]
     rng, cfg = np.random.default_rng(key), _motion_law(cfg, key, split == "train")
     used: list = []
-    layers = _sample_scene(rng, cfg, photos.photo_bank(split), used,
-                           train_mixture=split == "train")
+    layers = _sample_scene(rng, cfg, _bank(cfg, split), used, train_mixture=split == "train")
     h, w = cfg.height, cfg.width
     composed = [_compose(layers, t, h, w) for t in range(int(frames))]
     labels = np.stack([lab for _, lab in composed])

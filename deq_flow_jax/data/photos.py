@@ -1,11 +1,16 @@
-"""The photo texture bank: natural photographs that ship inside scikit-image (no download).
+"""The photo texture bank: natural photographs that ship inside installed packages (no download).
 
-Every photograph below is a file of the scikit-image 0.26.0 wheel (`skimage/data/`), read
-through `skimage.data` without network access; source and licence of each are recorded in
-`PHOTOS` and in docs/data_layered.md. The split is fixed:
+Every photograph below is a file of the scikit-image 0.26.0 wheel (`skimage/data/`, read
+through `skimage.data`) or of the scikit-learn 1.9.1 wheel (`sklearn/datasets/images/`, read
+from the file with OpenCV, without importing scikit-learn), so nothing touches the network;
+source and licence of each are recorded in `PHOTOS` and in docs/data_layered.md. The split is
+fixed:
 
   train       astronaut, chelsea, hubble_deep_field, retina, immunohistochemistry,
               brick, grass, gravel, coins, clock
+              + the opt-in extras china, flower (scikit-learn's two photographs, with large
+              smooth sky and out-of-focus background; a bank includes them only when asked,
+              `photo_bank(split, extra=...)`, so renders without them keep their stream)
   validation  coffee, rocket, camera   (held out: only the validation renders and the
               photo pairs use them)
 
@@ -34,12 +39,15 @@ SPLITS = ("train", "validation")
 
 @dataclasses.dataclass(frozen=True)
 class Photo:
-    """One bundled photograph: `skimage.data.<name>()`, its split, source and licence."""
+    """One bundled photograph: its name (`skimage.data.<name>()`, or `<name>.jpg` of
+    scikit-learn's sample images), split, source and licence."""
     name: str
     split: str
     source: str
     licence: str
     weight: float = 1.0    # relative sampling weight within its split
+    package: str = "skimage"   # the installed package whose wheel holds it
+    extra: bool = False        # opt-in: in a bank only when named (`photo_bank(extra=...)`)
 
 
 PHOTOS = (
@@ -57,6 +65,10 @@ PHOTOS = (
     Photo("coins", "train", "Brooklyn Museum Collection (Greek coins from Pompeii)",
           "no known copyright restrictions"),
     Photo("clock", "train", "Stefan van der Walt (motion-blurred wall clock)", "public domain"),
+    Photo("china", "train", "Flickr, danielbuechele (Summer Palace, Beijing; retrieved by Robert "
+          "Layton for scikit-learn)", "CC BY 2.0", package="sklearn", extra=True),
+    Photo("flower", "train", "Flickr, vultilion (dahlia; retrieved by Robert Layton for "
+          "scikit-learn)", "CC BY 2.0", package="sklearn", extra=True),
     Photo("coffee", "validation", "Rachel Michetti, courtesy of Pikolo Espresso Bar", "CC0"),
     Photo("rocket", "validation", "SpaceX (DSCOVR launch on Falcon 9)", "public domain"),
     Photo("camera", "validation", "Lav Varshney (camera man)", "CC0"),
@@ -72,11 +84,22 @@ EXCLUDED = {
 }
 
 
-def photo_names(split: str) -> tuple[str, ...]:
-    """Names of the photographs of a split ('train' or 'validation')."""
+def extra_names(split: str = "train") -> tuple[str, ...]:
+    """Names of the opt-in photographs of a split (`Photo.extra`)."""
     if split not in SPLITS:
         raise ValueError(f"photo split must be one of {SPLITS}, got {split!r}")
-    return tuple(p.name for p in PHOTOS if p.split == split)
+    return tuple(p.name for p in PHOTOS if p.split == split and p.extra)
+
+
+def photo_names(split: str, extra=()) -> tuple[str, ...]:
+    """Names of the photographs of a split ('train' or 'validation'): those that are not
+    opt-in, then the opt-in ones named in `extra` (each must be one of `extra_names(split)`),
+    in `PHOTOS` order."""
+    known = extra_names(split)
+    bad = sorted(set(extra) - set(known))
+    if bad:
+        raise ValueError(f"{bad} are not opt-in {split} photographs; known: {list(known)}")
+    return tuple(p.name for p in PHOTOS if p.split == split and (not p.extra or p.name in extra))
 
 
 def _as_rgb(img: np.ndarray) -> np.ndarray:
@@ -85,14 +108,37 @@ def _as_rgb(img: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(img[..., :3].astype(np.uint8))
 
 
+def _sklearn_image(name: str) -> np.ndarray:
+    """scikit-learn's sample photograph `<name>.jpg` as RGB uint8, decoded by OpenCV from the
+    installed wheel's file (importing scikit-learn would load scipy and more for two files)."""
+    import importlib.util
+    import os
+
+    import cv2
+
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"photograph {name!r} ships with scikit-learn, which is not installed "
+                           "(pip install scikit-learn==1.9.1)")
+    path = os.path.join(list(spec.submodule_search_locations)[0], "datasets", "images", f"{name}.jpg")
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    if img is None:
+        raise RuntimeError(f"{path}: missing or not a readable JPEG (scikit-learn's sample image)")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
 @functools.cache
 def load_photo(name: str) -> np.ndarray:
-    """`skimage.data.<name>()` as (H, W, 3) uint8 RGB (grey images repeated), cached per process."""
-    import skimage.data
+    """A bank photograph as (H, W, 3) uint8 RGB (grey images repeated), cached per process."""
+    by_name = {p.name: p for p in PHOTOS}
+    if name not in by_name:
+        raise ValueError(f"{name!r} is not a bank photograph; known: {list(by_name)}")
+    if by_name[name].package == "sklearn":
+        img = _as_rgb(_sklearn_image(name))
+    else:
+        import skimage.data
 
-    if name not in {p.name for p in PHOTOS}:
-        raise ValueError(f"{name!r} is not a bank photograph; known: {[p.name for p in PHOTOS]}")
-    img = _as_rgb(getattr(skimage.data, name)())
+        img = _as_rgb(getattr(skimage.data, name)())
     img.setflags(write=False)
     return img
 
@@ -118,9 +164,10 @@ class BankPhoto:
         return self.half, view @ up
 
 
-def photo_bank(split: str) -> tuple[BankPhoto, ...]:
-    """The photographs of a split, loaded through `load_photo` on every call (cached there)."""
-    names = photo_names(split)
+def photo_bank(split: str, extra=()) -> tuple[BankPhoto, ...]:
+    """The photographs of a split (with the opt-in ones named in `extra`, see `photo_names`),
+    loaded through `load_photo` on every call (cached there)."""
+    names = photo_names(split, extra)
     return tuple(BankPhoto(p.name, load_photo(p.name), _half(p.name), _is_grey(p.name), p.weight)
                  for p in PHOTOS if p.name in names)
 
