@@ -56,6 +56,25 @@ def test_config_errors_name_the_key():
         check_config(c)
 
 
+def test_bad_rendered_data_settings_are_refused_before_the_workdir(tmp_path, capsys):
+    """A bad `config.data.layered` value (a probability, an unknown photograph) is one line naming
+    the key, and `deq-flow train` leaves the workdir as it was: nothing written before the check."""
+    from deq_flow_jax.configs.cpu_pretrain import get_config
+    for key, value, match in (("flat_prob", 1.5, "flat_prob"), ("extra_photos", ("nope",), "extra_photos"),
+                              ("no_such_setting", 1, "no_such_setting")):
+        c = get_config()
+        c.data.layered[key] = value
+        with pytest.raises(ValueError, match=f"config.data.layered: .*{match}"):
+            check_config(c)
+    wd = tmp_path / "wd"
+    argv = ["--config", f"{REPO}/deq_flow_jax/configs/cpu_pretrain.py", "--workdir", str(wd),
+            "--config.data.layered.extra_photos=('nope',)"]
+    assert cli.main(argv) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "extra_photos" in err[0] and "nope" in err[0], err
+    assert not wd.exists()
+
+
 def test_extra_validation_sets_parse_and_errors_name_the_key():
     from deq_flow_jax.configs.synthetic import get_config
     from deq_flow_jax.train.config import extra_validations

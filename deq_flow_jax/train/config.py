@@ -40,6 +40,14 @@ def check_config(config) -> None:
     if config.jac_weight > 0 and config.jac_probes < 1:
         raise ValueError("config.jac_weight > 0 needs config.jac_probes >= 1")
     extra_validations(config.data)          # raises on a malformed data.extra_val
+    layered = dict(config.data.get("layered", None) or {})
+    if layered:                             # before the workdir is claimed, not at the loader
+        from deq_flow_jax.data.layered_source import layered_config
+        layered.pop("seed", None)
+        try:
+            layered_config(**layered)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"config.data.layered: {err}") from None
     crop = tuple(config.data.crop_size)
     if len(crop) != 2 or crop[0] % 8 or crop[1] % 8:
         raise ValueError(f"config.data.crop_size must be (H, W), multiples of 8; got {crop}")
