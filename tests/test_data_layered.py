@@ -366,13 +366,20 @@ def test_opt_in_photographs_from_scikit_learn():
 
 
 def test_opt_in_photograph_without_scikit_learn(monkeypatch):
-    """A scikit-learn photograph with scikit-learn missing: one line that says what to install."""
+    """A scikit-learn photograph with scikit-learn missing: one line that says what to install,
+    raised when the config is made (not later in a data worker)."""
     import importlib.util
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "sklearn" else real(n, *a))
     with pytest.raises(RuntimeError, match="pip install scikit-learn"):
         photos._sklearn_image("china")
+    photos.load_photo.cache_clear()                   # the config loads them when it is made
+    try:
+        with pytest.raises(ValueError, match="extra_photos: .*pip install scikit-learn"):
+            LayeredConfig(extra_photos=("flower",))
+    finally:
+        photos.load_photo.cache_clear()
 
 
 def test_same_seed_and_index_give_identical_samples():

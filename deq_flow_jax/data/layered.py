@@ -174,9 +174,11 @@ class LayeredConfig:
         if isinstance(extra, str):
             raise ValueError(f"extra_photos must be a tuple of names, got the string {extra!r}")
         object.__setattr__(self, "extra_photos", tuple(extra))
-        try:
+        try:                 # a wrong name, or scikit-learn missing: here, not in a data worker
             photos.photo_names("train", self.extra_photos)
-        except ValueError as e:
+            for name in self.extra_photos:
+                photos.load_photo(name)
+        except (ValueError, RuntimeError) as e:
             raise ValueError(f"extra_photos: {e}") from None
 
     def replace(self, **kw) -> LayeredConfig:
