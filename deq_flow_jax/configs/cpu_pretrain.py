@@ -143,12 +143,13 @@ def get_config(arg: str | None = None):
     # landed as far apart as the recipes did, so it stays off ("The mixed arm continued, and run again").
     # Session 37 ran this recipe as it is on seed 1 and the mixed law on seed 2: the training draw moves
     # both recipes alike on the same pairs, more than the recipe does ("The training draw decides").
-    # Session 40 added scikit-learn's two photographs (extra_photos; the hazy sky and the out-of-focus
-    # leaves give large smooth windows, which only the fundus and the clock had) and ran the restart
-    # (45,000, 2e-5) over 47,000 with them on draw 0: better than the shipped 45,000 on 6 of 7 sets
-    # and than session 31's run of the same restart without them on 6 of 7, worse on the second
-    # benchmark draw's rendered scenes; the committed state since ("Photographs with large smooth
-    # regions"). extra_photos=() is the recipe without them (sessions 29-39).
+    # Session 40 added scikit-learn's two photographs (extra_photos; the hazy sky and the
+    # out-of-focus leaves give large smooth windows, which only the fundus and the clock had) and
+    # ran the restart (45,000, 2e-5) over 47,000 with them on draw 0: better than the shipped
+    # 45,000 on 6 of 7 sets and than session 31's run of the same restart without them on 6 of 7,
+    # worse on the second benchmark draw's rendered scenes; the committed state since
+    # ("Photographs with large smooth regions"). extra_photos=() is the recipe without them
+    # (sessions 29-39).
     c.data.layered = ml_collections.ConfigDict(dict(seed=0, camera_only_prob=0.3, parallax_prob=0.5,
                                                     flat_prob=0.2, flat_photo_prob=0.5,
                                                     flat_lowpass_prob=0.0, bg_motion_scale=1.0,
