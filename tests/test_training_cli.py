@@ -75,6 +75,19 @@ def test_bad_rendered_data_settings_are_refused_before_the_workdir(tmp_path, cap
     assert not wd.exists()
 
 
+def test_a_dataset_that_is_not_prepared_is_refused_before_the_workdir(tmp_path, capsys):
+    """Errors that need I/O (here a dataset missing from --config.data.data_dir) are found when
+    the loader is built, which is before `deq-flow train` creates the workdir: nothing is left."""
+    empty, wd = tmp_path / "data", tmp_path / "wd"
+    empty.mkdir()
+    argv = ["--config", f"{REPO}/deq_flow_jax/configs/chairs.py", "--workdir", str(wd),
+            f"--config.data.data_dir={empty}"]
+    assert cli.main(argv) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not prepared" in err[0] and str(empty) in err[0], err
+    assert not wd.exists() and list(empty.iterdir()) == []
+
+
 def test_extra_validation_sets_parse_and_errors_name_the_key():
     from deq_flow_jax.configs.synthetic import get_config
     from deq_flow_jax.train.config import extra_validations

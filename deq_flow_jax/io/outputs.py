@@ -143,6 +143,23 @@ def is_train_workdir(path) -> bool:
             and json_object(os.path.join(path, "model_config.json")) is not None)
 
 
+def check_workdir(path, flag: str = "--workdir",
+                  legacy: Callable[[str], bool] = is_train_workdir) -> str:
+    """The read-only half of `claim_workdir`: raises OutputError where `path` could not be
+    claimed (not a folder, or a folder of a user's own files); creates and writes nothing.
+    Lets a command refuse its other inputs before the folder exists. Returns the absolute path.
+    """
+    shown = os.fspath(path)
+    path = os.path.abspath(os.path.expanduser(shown))
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise OutputError(f"{shown}: {flag} exists and is not a folder")
+    marker = os.path.join(path, WORKDIR_MARKER)
+    if os.path.isdir(path) and not os.path.isfile(marker) and os.listdir(path) and not legacy(path):
+        raise OutputError(f"{shown}: {flag} holds files deq-flow did not write (no {WORKDIR_MARKER} "
+                          "inside); nothing written: choose a new or empty folder")
+    return path
+
+
 def claim_workdir(path, command: str, flag: str = "--workdir",
                   legacy: Callable[[str], bool] = is_train_workdir) -> str:
     """Makes `path` the working folder of `command` (train, demo, ablate) or raises OutputError.
@@ -155,13 +172,8 @@ def claim_workdir(path, command: str, flag: str = "--workdir",
     (JSON naming the command) if missing; returns the absolute path.
     """
     shown = os.fspath(path)
-    path = os.path.abspath(os.path.expanduser(shown))
-    if os.path.lexists(path) and not os.path.isdir(path):
-        raise OutputError(f"{shown}: {flag} exists and is not a folder")
+    path = check_workdir(path, flag, legacy)
     marker = os.path.join(path, WORKDIR_MARKER)
-    if os.path.isdir(path) and not os.path.isfile(marker) and os.listdir(path) and not legacy(path):
-        raise OutputError(f"{shown}: {flag} holds files deq-flow did not write (no {WORKDIR_MARKER} "
-                          "inside); nothing written: choose a new or empty folder")
     try:
         os.makedirs(path, exist_ok=True)
         if not os.path.isfile(marker):

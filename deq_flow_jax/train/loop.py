@@ -130,16 +130,14 @@ def train_and_evaluate(config, workdir: str) -> dict:
     check_config(config)
     workdir = os.path.abspath(os.path.expanduser(workdir))
     is_main = jax.process_index() == 0
+    # Everything that can refuse the config or its inputs (the workdir's owner, the model, the
+    # batch, an initial checkpoint, a dataset that is not prepared) runs before the workdir is
+    # created or written: a refused run leaves no config.json behind.
+    from deq_flow_jax.io.outputs import check_workdir, claim_workdir
     if is_main:   # new, empty or deq-flow's own: never config.json / train.jsonl over a user's files
-        from deq_flow_jax.io.outputs import claim_workdir
-        claim_workdir(workdir, "train")
-    else:
-        os.makedirs(workdir, exist_ok=True)
+        check_workdir(workdir)
     mcfg, dcfg = model_config(config), deq_config(config)
     _check_same_model(workdir, mcfg)
-    if is_main:
-        _write_json_atomic(os.path.join(workdir, "config.json"), config.to_dict())
-        _write_json_atomic(os.path.join(workdir, "model_config.json"), mcfg.to_dict())
 
     mesh = make_mesh()
     check_batch_size(config.batch_size, mesh)
@@ -159,11 +157,17 @@ def train_and_evaluate(config, workdir: str) -> dict:
         num_workers=config.data.num_workers, process_index=jax.process_index(),
         process_count=jax.process_count(), synthetic=synthetic_kw or None,
         layered=layered_kw or None, aug=None if config.data.get("augment", True) else False)
-    data_iter = iter(loader)
     val_source = validation_source(config.data)
     extra_sources = [(name, n, validation_source(config.data, name, split))
                      for name, split, n in extra_validations(config.data)]
+    if is_main:
+        claim_workdir(workdir, "train")
+        _write_json_atomic(os.path.join(workdir, "config.json"), config.to_dict())
+        _write_json_atomic(os.path.join(workdir, "model_config.json"), mcfg.to_dict())
+    else:
+        os.makedirs(workdir, exist_ok=True)
 
+    data_iter = iter(loader)   # after the claim: its worker processes start here
     manager = ck.make_manager(workdir)
     start = 0
     latest = manager.latest_step()
