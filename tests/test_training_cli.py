@@ -88,6 +88,29 @@ def test_a_dataset_that_is_not_prepared_is_refused_before_the_workdir(tmp_path, 
     assert not wd.exists() and list(empty.iterdir()) == []
 
 
+@pytest.mark.parametrize("inside", [False, True])
+def test_the_workdir_is_claimed_after_the_loader_unless_the_data_lives_in_it(tmp_path, monkeypatch,
+                                                                            inside):
+    """The train loader is built before the workdir exists; a data_dir inside the workdir (where
+    the synthetic dataset would be built) makes the workdir claimed first, as deq-flow's own."""
+    from training_helpers import tiny_config
+
+    from deq_flow_jax.data import pipeline
+    from deq_flow_jax.io.outputs import WORKDIR_MARKER
+    from deq_flow_jax.train import train_and_evaluate
+    wd = tmp_path / "wd"
+    seen = []
+
+    def loader_probe(*args, **kwargs):
+        seen.append(((wd / WORKDIR_MARKER).is_file(), (wd / "config.json").exists()))
+        raise ValueError("probe: stop before any data")
+    monkeypatch.setattr(pipeline, "make_train_loader", loader_probe)
+    with pytest.raises(ValueError, match="probe"):
+        train_and_evaluate(tiny_config(wd / "data" if inside else tmp_path / "data"), str(wd))
+    assert seen == [(inside, False)]
+    assert wd.exists() == inside and not (wd / "config.json").exists()
+
+
 def test_extra_validation_sets_parse_and_errors_name_the_key():
     from deq_flow_jax.configs.synthetic import get_config
     from deq_flow_jax.train.config import extra_validations

@@ -133,9 +133,15 @@ def train_and_evaluate(config, workdir: str) -> dict:
     # Everything that can refuse the config or its inputs (the workdir's owner, the model, the
     # batch, an initial checkpoint, a dataset that is not prepared) runs before the workdir is
     # created or written: a refused run leaves no config.json behind.
-    from deq_flow_jax.io.outputs import check_workdir, claim_workdir
+    from deq_flow_jax.io.outputs import check_workdir, claim_workdir, overlap
+    data_dir = os.path.expanduser(config.data.data_dir)
     if is_main:   # new, empty or deq-flow's own: never config.json / train.jsonl over a user's files
         check_workdir(workdir)
+    if overlap(workdir, data_dir) in ("is", "contains"):   # data built inside the workdir:
+        if is_main:                                        # claim it first
+            claim_workdir(workdir, "train")
+        else:
+            os.makedirs(workdir, exist_ok=True)
     mcfg, dcfg = model_config(config), deq_config(config)
     _check_same_model(workdir, mcfg)
 
@@ -148,7 +154,6 @@ def train_and_evaluate(config, workdir: str) -> dict:
     state = replicate(create_train_state(_initial_variables(config, mcfg), tx, config.seed,
                                          ema=float(config.get("ema_decay", 0.0)) > 0), mesh)
 
-    data_dir = os.path.expanduser(config.data.data_dir)
     synthetic_kw = dict(config.data.get("synthetic", None) or {})
     layered_kw = dict(config.data.get("layered", None) or {})   # rendered 'layered' data
     loader = make_train_loader(
