@@ -137,11 +137,14 @@ def train_and_evaluate(config, workdir: str) -> dict:
     data_dir = os.path.expanduser(config.data.data_dir)
     if is_main:   # new, empty or deq-flow's own: never config.json / train.jsonl over a user's files
         check_workdir(workdir)
-    if overlap(workdir, data_dir) in ("is", "contains"):   # data built inside the workdir:
-        if is_main:                                        # claim it first
+
+    def claim():   # the main process marks the workdir as deq-flow's; the others only need it
+        if is_main:
             claim_workdir(workdir, "train")
         else:
             os.makedirs(workdir, exist_ok=True)
+    if overlap(workdir, data_dir) in ("is", "contains"):   # data built inside the workdir:
+        claim()                                            # claim it first
     mcfg, dcfg = model_config(config), deq_config(config)
     _check_same_model(workdir, mcfg)
 
@@ -165,12 +168,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
     val_source = validation_source(config.data)
     extra_sources = [(name, n, validation_source(config.data, name, split))
                      for name, split, n in extra_validations(config.data)]
+    claim()
     if is_main:
-        claim_workdir(workdir, "train")
         _write_json_atomic(os.path.join(workdir, "config.json"), config.to_dict())
         _write_json_atomic(os.path.join(workdir, "model_config.json"), mcfg.to_dict())
-    else:
-        os.makedirs(workdir, exist_ok=True)
 
     data_iter = iter(loader)   # after the claim: its worker processes start here
     manager = ck.make_manager(workdir)
