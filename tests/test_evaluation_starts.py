@@ -9,7 +9,15 @@ from checkpoint_helpers import assert_bad_inference_entry_refused, tiny_variable
 from deq_flow_jax import checkpoints
 from deq_flow_jax.evaluate.estimator import FlowEstimator, SolverSettings, _resize_batch
 from deq_flow_jax.evaluate.refine import fuse_dis, pick_flow, refine_flow
-from deq_flow_jax.evaluate.starts import COARSE_SCALES, START_MODES, coarse_sizes, warm_start
+from deq_flow_jax.evaluate.starts import (
+    COARSE_SCALES,
+    SHIFT_MIN_FRACTION,
+    START_MODES,
+    coarse_sizes,
+    global_shift,
+    shift_start_wanted,
+    warm_start,
+)
 
 
 def _textured_pair(h=128, w=160, shift=(5, -3), seed=0):
@@ -17,10 +25,11 @@ def _textured_pair(h=128, w=160, shift=(5, -3), seed=0):
     frame 2 at p + shift shows frame 1 at p."""
     rng = np.random.default_rng(seed)
     dx, dy = shift
-    big = cv2.GaussianBlur(rng.uniform(0, 255, (h + 40, w + 40, 3)).astype(np.float32), (0, 0), 2.0)
+    m = max(20, abs(dx), abs(dy))                     # margin: both windows inside the texture
+    big = cv2.GaussianBlur(rng.uniform(0, 255, (h + 2 * m, w + 2 * m, 3)).astype(np.float32), (0, 0), 2.0)
     big = (big - big.min()) / (big.max() - big.min()) * 255
-    image1 = big[20:20 + h, 20:20 + w]
-    image2 = big[20 - dy:20 - dy + h, 20 - dx:20 - dx + w]
+    image1 = big[m:m + h, m:m + w]
+    image2 = big[m - dy:m - dy + h, m - dx:m - dx + w]
     return image1, image2
 
 
@@ -48,9 +57,29 @@ def test_warm_start_is_the_flow_in_padded_eighth_resolution_pixels(pad_mode):
 
 
 def test_bad_start_is_refused():
-    assert SolverSettings().start == "zero" and START_MODES == ("zero", "coarse", "both")
-    with pytest.raises(ValueError, match="start must be one of zero, coarse, both"):
+    assert SolverSettings().start == "zero" and START_MODES == ("zero", "coarse", "both", "all")
+    with pytest.raises(ValueError, match="start must be one of zero, coarse, both, all"):
         SolverSettings(start="pyramid")
+
+
+@pytest.mark.parametrize("shift", [(0, 0), (5, -3), (-37, 12), (60, 0)])
+def test_global_shift_finds_a_translation(shift):
+    """Phase correlation recovers an integer translation of a textured frame within 0.5 px, in
+    the flow's convention (frame 2 at p + shift shows frame 1 at p), with a strong peak; a
+    frame paired with unrelated texture gives a weak one."""
+    image1, image2 = _textured_pair(128, 160, shift)
+    dx, dy, response = global_shift(image1, image2)
+    np.testing.assert_allclose([dx, dy], shift, atol=0.5)     # a start: the solve refines it
+    assert response > 0.3, response
+    other = _textured_pair(128, 160, (0, 0), seed=5)[0]
+    assert global_shift(image1, other)[2] < 0.1
+
+
+def test_shift_start_wanted_from_a_twentieth_of_the_shorter_side():
+    assert SHIFT_MIN_FRACTION == 1 / 20
+    assert shift_start_wanted((19.25, 0), (384, 512)) and shift_start_wanted((-12, 16), (384, 512))
+    assert not shift_start_wanted((19.1, 0), (384, 512)) and not shift_start_wanted((0, -16), (384, 512))
+    assert shift_start_wanted((0, -12.5), (240, 320))
 
 
 def test_pick_flow_takes_the_candidate_that_matches_the_frames():
@@ -85,7 +114,7 @@ def runs(tiny):
 
 def test_coarse_start_and_both(runs):
     """start="coarse" equals solving at 1/4, then at 1/2 from that, then at full size from
-    that, each by hand with `warm_start`; Estimate.coarse says so. start="both" returns, for
+    that, each by hand with `warm_start`; Estimate.start says so. start="both" returns, for
     each pair of a batch, the zero-start or the coarse-start flow, whichever pick_flow prefers,
     with that solve's statistics; a warm start or frames too small for the pyramid mean one
     solve from there. (One test: the shapes compile once per test worker.)"""
@@ -97,24 +126,49 @@ def test_coarse_start_and_both(runs):
     by_hand = zero(i1, i2, flow_init=warm_start(f2, (256, 320)))
     np.testing.assert_allclose(coarse.flow, by_hand.flow, atol=1e-4)
     np.testing.assert_allclose(coarse.flow_lowres, by_hand.flow_lowres, atol=1e-5)
-    assert coarse.coarse.tolist() == [True, True] and coarse.flow.shape == (2, 256, 320, 2)
-    assert out["zero"].coarse.tolist() == [False, False]
+    assert coarse.start.tolist() == ["coarse"] * 2 and coarse.flow.shape == (2, 256, 320, 2)
+    assert out["zero"].start.tolist() == ["zero"] * 2
     assert not np.allclose(out["zero"].flow, coarse.flow, atol=1e-3)
 
     zero, both = out["zero"], out["both"]
     for i in range(2):
         k = pick_flow(i1[i], i2[i], [zero.flow[i], coarse.flow[i]])
         chosen = (zero, coarse)[k]
-        assert both.coarse[i] == bool(k)
+        assert both.start[i] == ("zero", "coarse")[k]
         np.testing.assert_allclose(both.flow[i], chosen.flow[i], atol=1e-4)
         np.testing.assert_allclose(both.hidden[i], chosen.hidden[i], atol=1e-5)
         assert both.steps[i] == chosen.steps[i] and both.nstep[i] == chosen.nstep[i]
     warm = est["both"](i1, i2, flow_init=np.zeros((2, 32, 40, 2), np.float32))
     np.testing.assert_allclose(warm.flow, zero.flow, atol=1e-4)    # a zero warm start: the zero start
-    assert warm.coarse.tolist() == [False, False]
+    assert warm.start.tolist() == ["zero"] * 2
     small = _resize_batch(i1, (64, 80)), _resize_batch(i2, (64, 80))          # no pyramid level fits
-    assert est["both"](*small).coarse.tolist() == [False, False]
+    assert est["both"](*small).start.tolist() == ["zero"] * 2
     np.testing.assert_allclose(est["both"](*small).flow, est["zero"](*small).flow, atol=1e-6)
+    assert est["coarse"](*small).start.tolist() == ["zero"] * 2
+
+
+def test_all_adds_a_shift_start_only_where_the_shift_is_large(runs):
+    """start="all" is "both" where the frames' dominant shift is small (the runs' pairs move 5-7
+    px); in a batch whose first pair moves 40 px (over 256 / 20) the first pair also gets a solve
+    from that shift as a constant flow (by hand: `global_shift`, `warm_start`) and the pick
+    chooses among three; the second pair's flow stays "both"'s."""
+    i1, i2, est, out = runs
+    np.testing.assert_allclose(out["all"].flow, out["both"].flow, atol=1e-6)
+    assert out["all"].start.tolist() == out["both"].start.tolist()
+    big = _textured_pair(256, 320, (40, -6), seed=3)
+    j1 = np.stack([big[0], i1[1]]).astype(np.float32)
+    j2 = np.stack([big[1], i2[1]]).astype(np.float32)
+    both, every = est["both"](j1, j2), est["all"](j1, j2)
+    np.testing.assert_allclose(every.flow[1], both.flow[1], atol=1e-4)
+    assert every.start[1] == both.start[1]
+    dx, dy, _ = global_shift(j1[0], j2[0])
+    assert abs(dx - 40) < 0.5 and abs(dy + 6) < 0.5
+    const = np.broadcast_to(np.array([dx, dy], np.float32), (2, 256, 320, 2))
+    shifted = est["zero"](j1, j2, flow_init=warm_start(const, (256, 320))).flow[0]
+    cands = [est["zero"](j1, j2).flow[0], est["coarse"](j1, j2).flow[0], shifted]
+    k = pick_flow(j1[0], j2[0], cands)
+    assert every.start[0] == ("zero", "coarse", "shift")[k]
+    np.testing.assert_allclose(every.flow[0], cands[k], atol=1e-3)
 
 
 def test_both_with_fusion_dis_offers_dis_after_the_pick(runs, tiny):
@@ -127,7 +181,7 @@ def test_both_with_fusion_dis_offers_dis_after_the_pick(runs, tiny):
     for i in range(2):
         cands = [refine_flow(i1[i], i2[i], out[k].flow[i], "fusion") for k in ("zero", "coarse")]
         k = pick_flow(i1[i], i2[i], cands)
-        assert est.coarse[i] == bool(k)
+        assert est.start[i] == ("zero", "coarse")[k]
         np.testing.assert_allclose(est.flow[i], fuse_dis(i1[i], i2[i], cands[k]), atol=1e-3)
 
 

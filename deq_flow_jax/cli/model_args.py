@@ -52,8 +52,10 @@ def add_solver_args(parser: argparse.ArgumentParser, refine: bool = True) -> Non
                    help="where the solver starts: 'zero' (zero flow, official), 'coarse' (the "
                         "model's own flow on the frames at 1/4 then 1/2 size: large motions), "
                         "'both' (both, keeping per pair the flow that matches the frames "
-                        "better; about twice the time); default: the checkpoint's stored "
-                        "setting (the shipped deq-flow-s-cpu: both), else zero")
+                        "better; about twice the time), 'all' (as both, plus a start from the "
+                        "frames' dominant translation where it is large: camera pans); "
+                        "default: the checkpoint's stored setting (the shipped "
+                        "deq-flow-s-cpu: both), else zero")
 
 
 def settings_from_args(args, defaults: dict | None = None) -> SolverSettings:

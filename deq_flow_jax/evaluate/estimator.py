@@ -5,9 +5,9 @@
 start, fixed-point reuse) and returns an `Estimate` of numpy arrays, with the
 solver's statistics and the wall time. With `SolverSettings(refine="fusion+dis")` (or
 "fusion", "variational") the full-resolution flow is then refined on the frames
-(`deq_flow_jax.evaluate.refine`); with `SolverSettings(start="coarse")` or "both" the
-solver also (or only) starts from the model's own flow on smaller frames
-(`deq_flow_jax.evaluate.starts`).
+(`deq_flow_jax.evaluate.refine`); with `SolverSettings(start="coarse")`, "both" or "all"
+the solver also (or only) starts from the model's own flow on smaller frames, and with "all"
+also from the frames' dominant translation where it is large (`deq_flow_jax.evaluate.starts`).
 """
 from __future__ import annotations
 
@@ -18,7 +18,14 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from deq_flow_jax.evaluate.refine import check_refine, fuse_dis, pick_flow, refine_flow, refine_stages
-from deq_flow_jax.evaluate.starts import check_start, coarse_sizes, warm_start
+from deq_flow_jax.evaluate.starts import (
+    CANDIDATES,
+    check_start,
+    coarse_sizes,
+    global_shift,
+    shift_start_wanted,
+    warm_start,
+)
 from deq_flow_jax.solvers import STOP_MODES, check_stop_mode, solver_name  # noqa: F401  (STOP_MODES re-exported)
 
 
@@ -36,10 +43,11 @@ class SolverSettings:
             coarse-to-fine variational refinement of the full-resolution flow, after the
             model), "fusion" (three such refinements fused pixel by pixel) or "fusion+dis"
             (then also OpenCV's DIS flow where it matches better and stays within 4 px; with
-            start "both" after the pick).
+            start "both" / "all" after the pick).
         start: where the solver starts (`evaluate.starts`): "zero" (zero flow, official),
-            "coarse" (the model's own flow on a 1/4 -> 1/2 pyramid of the frames) or "both"
-            (both, finished, and per pair the one matching the frames better).
+            "coarse" (the model's own flow on a 1/4 -> 1/2 pyramid of the frames), "both"
+            (both, finished, and per pair the one matching the frames better) or "all" (as
+            "both", plus a start from the frames' dominant translation where it is large).
     """
 
     solver: str = "anderson"
@@ -73,12 +81,12 @@ class Estimate(NamedTuple):
             (the solver's `SolverStats.nstep`, official counting).
         abs_residual, rel_residual: (B,) lowest residuals reached.
         seconds: wall time of the call (compilation included on a first call; with
-            start "coarse" / "both" every solve of the call).
+            start "coarse" / "both" / "all" every solve of the call).
         steps: (B,) int f-evaluations until the stop-mode residual first fell below
             the tolerance (max_steps when it never did): the cost of the solve.
         converged: (B,) bool, the tolerance was reached.
-        coarse: (B,) bool, the flow is the solve from the coarse start (`SolverSettings.start`;
-            all False for "zero"); the solver fields above are that solve's.
+        start: (B,) str, the start whose solve the flow is: "zero", "coarse" or "shift"
+            (`SolverSettings.start`, `evaluate.starts`); the solver fields above are that solve's.
     """
 
     flow: np.ndarray
@@ -90,7 +98,7 @@ class Estimate(NamedTuple):
     seconds: float
     steps: np.ndarray
     converged: np.ndarray
-    coarse: Optional[np.ndarray] = None
+    start: Optional[np.ndarray] = None
 
     def item(self, i: int) -> "Estimate":
         """The i-th sample, keeping a batch axis of 1."""
@@ -98,7 +106,7 @@ class Estimate(NamedTuple):
         return Estimate(self.flow[s], self.flow_lowres[s], self.hidden[s], self.nstep[s],
                         self.abs_residual[s], self.rel_residual[s], self.seconds,
                         self.steps[s], self.converged[s],
-                        None if self.coarse is None else self.coarse[s])
+                        None if self.start is None else self.start[s])
 
 
 def _as_batch(image) -> np.ndarray:
@@ -193,36 +201,42 @@ class FlowEstimator:
         if work != size:
             im1, im2 = _resize_batch(im1, work), _resize_batch(im2, work)
         start = self.settings.start if flow_init is None and cache is None else "zero"
-        coarse_init = self._coarse_start(im1, im2) if start != "zero" else None
-        if coarse_init is None:
-            start = "zero"
-        runs = []                            # (solve result, finished flow, from the coarse start)
-        if start in ("zero", "both"):
-            res = self._solve(im1, im2, flow_init, cache)
-            runs.append((res, self._finish(res, frames, size, work), False))
-        if start in ("coarse", "both"):
-            res = self._solve(im1, im2, coarse_init, None)
-            runs.append((res, self._finish(res, frames, size, work), True))
-        if len(runs) == 1:
-            pick = np.zeros(len(im1), np.int64)
-        else:
-            pick = np.array([pick_flow(a, b, [r[1][i] for r in runs])
-                             for i, (a, b) in enumerate(zip(*frames))])
-        flow = np.stack([runs[k][1][i] for i, k in enumerate(pick)])
+        runs = []       # (start name, solve result, finished flow, (B,) bool offered to the pick)
+        for name in CANDIDATES[start]:
+            offered = np.ones(len(im1), bool)
+            if name == "zero":
+                init = flow_init
+            elif name == "coarse":
+                init = self._coarse_start(im1, im2)
+            else:
+                init, offered = self._shift_start(im1, im2)
+            if init is None and name != "zero":
+                continue                     # frames too small for the pyramid / no large shift
+            res = self._solve(im1, im2, init, cache if name == "zero" else None)
+            runs.append((name, res, self._finish(res, frames, size, work), offered))
+        if not runs:                         # "coarse" on frames too small for its pyramid
+            res = self._solve(im1, im2, None, None)
+            runs.append(("zero", res, self._finish(res, frames, size, work), np.ones(len(im1), bool)))
+        pick = np.zeros(len(im1), np.int64)
+        for i, (a, b) in enumerate(zip(*frames)):
+            ks = [k for k, r in enumerate(runs) if r[3][i]]
+            if len(ks) > 1:
+                pick[i] = ks[pick_flow(a, b, [runs[k][2][i] for k in ks])]
+        flow = np.stack([runs[k][2][i] for i, k in enumerate(pick)])
         s = self.settings
         if refine_stages(s.refine)[1]:
             flow = np.stack([fuse_dis(a, b, f) for a, b, f in zip(*frames, flow)])
         seconds = time.perf_counter() - t0
 
         def take(get):
-            return np.stack([np.asarray(get(runs[k][0]))[i] for i, k in enumerate(pick)])
+            return np.stack([np.asarray(get(runs[k][1]))[i] for i, k in enumerate(pick)])
 
         trace = take(lambda r: (r.stats.abs_trace if s.stop_mode == "abs" else r.stats.rel_trace).T).T
         steps, converged = steps_to_tolerance(trace, s.tol)
         return Estimate(flow, take(lambda r: r.flow_lowres).astype(np.float32), take(lambda r: r.cache[0]),
                         take(lambda r: r.stats.nstep), take(lambda r: r.stats.abs_lowest),
                         take(lambda r: r.stats.rel_lowest), seconds, steps, converged,
-                        np.array([runs[k][2] for k in pick]))
+                        np.array([runs[k][0] for k in pick]))
 
     def _solve(self, im1: np.ndarray, im2: np.ndarray, flow_init, cache):
         """The model's FlowResult (numpy) on (B, h, w, 3) float32 frames."""
@@ -255,6 +269,19 @@ class FlowEstimator:
             init = None if flow is None else warm_start(flow, hw, self.pad_mode)
             flow = np.asarray(self._solve(_resize_batch(im1, hw), _resize_batch(im2, hw), init, None).flow)
         return None if flow is None else warm_start(flow, im1.shape[1:3], self.pad_mode)
+
+    def _shift_start(self, im1: np.ndarray, im2: np.ndarray) -> tuple[Optional[np.ndarray], np.ndarray]:
+        """The shift start for (B, h, w, 3) working-size frames: ((B, h'/8, w'/8, 2) warm start
+        of each pair's `global_shift` as a constant flow, (B,) bool the pairs whose shift is
+        large enough to be offered, `shift_start_wanted`); (None, all False) when none is."""
+        hw = im1.shape[1:3]
+        shifts = [global_shift(a, b)[:2] for a, b in zip(im1, im2)]
+        offered = np.array([shift_start_wanted(s, hw) for s in shifts])
+        if not offered.any():
+            return None, offered
+        flow = np.zeros((len(im1),) + tuple(hw) + (2,), np.float32)
+        flow[:] = np.asarray(shifts, np.float32)[:, None, None, :]
+        return warm_start(flow, hw, self.pad_mode), offered
 
 
 def steps_to_tolerance(trace: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:

@@ -89,7 +89,7 @@ def _pair_record(name: str, est) -> dict:
     return {"name": name, "steps": int(est.steps[0]), "converged": bool(est.converged[0]),
             "nstep": int(est.nstep[0]), "abs_residual": float(est.abs_residual[0]),
             "rel_residual": float(est.rel_residual[0]), "seconds": float(est.seconds),
-            "coarse_start": bool(est.coarse[0]) if est.coarse is not None else False}
+            "start": str(est.start[0]) if est.start is not None else "zero"}
 
 
 def _mean(records, key, skip_first=False):

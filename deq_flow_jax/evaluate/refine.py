@@ -32,8 +32,8 @@ Method "fusion+dis" then offers one more candidate per pixel, OpenCV's DIS flow 
 matches better by a margin and lies within `max_change` pixels of the fused flow, so that it can
 sharpen the sub-pixel detail on textured pixels but not replace the model's flow where it went
 wrong (flat or hidden regions, large motions; docs/pretrained_history.md, "DIS as a last
-candidate"). With several candidate flows per pair (`SolverSettings(start="both")`) `FlowEstimator`
-fuses each, picks one, then offers DIS to the pick (`refine_stages`).
+candidate"). With several candidate flows per pair (`SolverSettings(start="both")` or "all")
+`FlowEstimator` fuses each, picks one, then offers DIS to the pick (`refine_stages`).
 
 Refinement is not part of the DEQ model: it is applied after `deq_flow_jax.estimate_flow`,
 by `FlowEstimator` when `SolverSettings.refine` is not "none" (the shipped

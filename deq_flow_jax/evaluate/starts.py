@@ -9,7 +9,11 @@ fixed point. The same motion is half as large on frames of half the size, so
               that flow, then at full size started from that (`COARSE_SCALES`);
     "both"    solves from zero and from the coarse start, finishes both flows (upsampling,
               refinement) and keeps, per pair, the one under which frame 2 warped back matches
-              frame 1 best (`refine.pick_flow`). The shipped model's setting;
+              frame 1 best (`refine.pick_flow`);
+    "all"     as "both", plus a third start where the frames' dominant translation is large
+              (`global_shift`: phase correlation; at least `SHIFT_MIN_FRACTION` of the frame's
+              shorter side): the solve starts from that constant flow, and the pick chooses
+              among three. Where the shift is small it is "both", at no extra cost;
     "zero"    the official start (the default of `SolverSettings`).
 
 A warm start (`flow_init`) or a fixed-point cache passed to the estimator replaces these.
@@ -21,9 +25,12 @@ import numpy as np
 
 from deq_flow_jax.model.padding import compute_padding
 
-START_MODES = ("zero", "coarse", "both")
+START_MODES = ("zero", "coarse", "both", "all")
+CANDIDATES = {"zero": ("zero",), "coarse": ("coarse",), "both": ("zero", "coarse"),
+              "all": ("zero", "coarse", "shift")}     # the solves each mode offers the pick
 COARSE_SCALES = (4, 2)         # the pyramid of the coarse start: 1/4, then 1/2 of the working size
 MIN_COARSE_SIDE = 64           # a level is used only if both of its sides are at least this
+SHIFT_MIN_FRACTION = 1 / 20    # "all": a shift start where |shift| >= this x the shorter side
 
 
 def check_start(start: str) -> str:
@@ -60,3 +67,28 @@ def warm_start(flow: np.ndarray, hw: tuple[int, int], pad_mode: str = "sintel") 
         hp, wp = f.shape[:2]
         out.append(cv2.resize(f, (wp // 8, hp // 8), interpolation=cv2.INTER_AREA) / 8.0)
     return np.stack(out).astype(np.float32)
+
+
+def global_shift(image1: np.ndarray, image2: np.ndarray) -> tuple[float, float, float]:
+    """The frames' dominant translation by phase correlation (OpenCV's `phaseCorrelate` on the
+    grey frames under a Hann window): (dx, dy) in pixels, frame 2 at p + (dx, dy) showing
+    frame 1 at p (the flow's convention), and the correlation peak's strength (0..1; near 1
+    for a pure translation, low where no single motion dominates).
+
+    image1, image2: (H, W, 3) RGB or (H, W) grey frames, 0..255."""
+    import cv2
+
+    from deq_flow_jax.evaluate.refine import grey_frame
+
+    g1, g2 = (grey_frame(im).astype(np.float64) for im in (image1, image2))
+    window = cv2.createHanningWindow((g1.shape[1], g1.shape[0]), cv2.CV_64F)
+    (dx, dy), response = cv2.phaseCorrelate(g1, g2, window)
+    return float(dx), float(dy), float(response)
+
+
+def shift_start_wanted(shift: tuple[float, float], hw: tuple[int, int]) -> bool:
+    """Whether a shift (dx, dy) of frames of size hw is large enough for the "all" mode's third
+    start: |shift| >= SHIFT_MIN_FRACTION x the shorter side (19.2 px at 384x512). Below it
+    the zero start holds the motion and the third solve is not paid for (docs/evaluation.md,
+    "Large motions")."""
+    return bool(np.hypot(*shift) >= SHIFT_MIN_FRACTION * min(hw))

@@ -1,7 +1,7 @@
 """Publish a trained model as a shipped pretrained model: `deq_flow_jax/pretrained/NAME/`.
 
     python -m deq_flow_jax.pretrained.publish WORKDIR_OR_MODEL_DIR NAME [--card-notes FILE]
-        [--which best|latest] [--refine none|variational|fusion|fusion+dis] [--start zero|coarse|both]
+        [--which best|latest] [--refine none|variational|fusion|fusion+dis] [--start zero|coarse|both|all]
         [--root DIR] [--overwrite] [--default]
 
 Reads the source through `deq_flow_jax.checkpoints.load` (a training workdir's best
