@@ -55,7 +55,7 @@ def add_solver_args(parser: argparse.ArgumentParser, refine: bool = True) -> Non
                         "better; about twice the time), 'all' (as both, plus a start from the "
                         "frames' dominant translation where it is large: camera pans); "
                         "default: the checkpoint's stored setting (the shipped "
-                        "deq-flow-s-cpu: both), else zero")
+                        "deq-flow-s-cpu: all), else zero")
 
 
 def settings_from_args(args, defaults: dict | None = None) -> SolverSettings:

@@ -202,21 +202,25 @@ class FlowEstimator:
             im1, im2 = _resize_batch(im1, work), _resize_batch(im2, work)
         start = self.settings.start if flow_init is None and cache is None else "zero"
         runs = []       # (start name, solve result, finished flow, (B,) bool offered to the pick)
+
+        def run(name, init, cache=None, offered=None):
+            res = self._solve(im1, im2, init, cache)
+            offered = np.ones(len(im1), bool) if offered is None else offered
+            runs.append((name, res, self._finish(res, frames, size, work), offered))
+
         for name in CANDIDATES[start]:
-            offered = np.ones(len(im1), bool)
             if name == "zero":
-                init = flow_init
+                run("zero", flow_init, cache)
             elif name == "coarse":
                 init = self._coarse_start(im1, im2)
+                if init is not None:         # None: frames too small for the pyramid
+                    run("coarse", init)
             else:
                 init, offered = self._shift_start(im1, im2)
-            if init is None and name != "zero":
-                continue                     # frames too small for the pyramid / no large shift
-            res = self._solve(im1, im2, init, cache if name == "zero" else None)
-            runs.append((name, res, self._finish(res, frames, size, work), offered))
+                if init is not None:         # None: no pair's shift is large enough
+                    run("shift", init, offered=offered)
         if not runs:                         # "coarse" on frames too small for its pyramid
-            res = self._solve(im1, im2, None, None)
-            runs.append(("zero", res, self._finish(res, frames, size, work), np.ones(len(im1), bool)))
+            run("zero", None)
         pick = np.zeros(len(im1), np.int64)
         for i, (a, b) in enumerate(zip(*frames)):
             ks = [k for k, r in enumerate(runs) if r[3][i]]
