@@ -16,7 +16,12 @@ Evaluation sets (none of their photographs is used for training, see docs/data_l
                exact flow, no resampling, no photometric change, so any error is the
                method's own imprecision (15 pairs; not drawn in the panel);
   large_motions the same photographs and windows, shifted by `photos.LARGE_SHIFTS` (48, 64,
-               96, 128, 160 px: a tenth to two fifths of the frame; 15 pairs, not drawn).
+               96, 128, 160 px: a tenth to two fifths of the frame; 15 pairs, not drawn);
+  large_warps  the 3 held-out photographs under large motions that are not translations
+               (`layered.LARGE_WARPS`: zoom in and out by 1.28x, a 12 degree roll, forward
+               motion, and zoom, roll and zoom each with a pan of 60-120 px; mean motion
+               36-121 px; `layered.render_warp_pair`, photometric changes as photo_pairs;
+               21 pairs, not drawn).
 Methods: the model (`--checkpoint`, a model directory or a training workdir, solver from
 the workdir's config unless given; its flow refined, and its solver started as the checkpoint
 or `--refine` / `--start` say, and then also `model_plain`, the model's flow from the zero
@@ -36,7 +41,7 @@ flat (flat fraction >= 0.5) and textured ones, with the mean per-pair EPE of eac
 Seconds per pair: mean wall time per layered pair (photo pair without --sets layered;
 frame size `--size`), the model's first call (compilation) excluded. Writes one JSON (atomically;
 stdout without --out), then a markdown table on stdout. `--panel PNG` also draws the first pair
-of each set but translations: frame 1 | model | DIS medium | ground truth, one colour scale per
+of the layered, photo_pairs and motorcycle sets: frame 1 | model | DIS medium | ground truth, one colour scale per
 row (the ground truth's largest valid motion), each prediction captioned with its EPE.
 `--baseline JSON` compares this run's model with an earlier JSON of this script (the same seed,
 size, scale and pairs; e.g. the shipped model's, `benchmarks/results/pretrained_*.json`): per set
@@ -56,7 +61,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 METHODS = ("model", "zero", "dis_medium", "farneback")
-SETS = ("layered", "photo_pairs", "motorcycle", "translations", "large_motions")
+SETS = ("layered", "photo_pairs", "motorcycle", "translations", "large_motions", "large_warps")
 PANEL_SETS = ("layered", "photo_pairs", "motorcycle")
 METRIC_KEYS = ("epe", "1px", "3px", "5px")
 
@@ -78,11 +83,12 @@ def parse_args(argv=None):
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing --out / --panel file that this script wrote")
     p.add_argument("--quick", action="store_true",
-                   help="4 layered + 4 photo pairs + the motorcycle + 5 translations + 5 large motions")
+                   help="4 layered + 4 photo pairs + the motorcycle + 5 translations + 5 large "
+                        "motions + 7 large warps")
     p.add_argument("--max-pairs", type=int, default=None, metavar="N",
                    help="the first N pairs of each rendered set and translation set (default: "
-                        "all; with --quick 4, and 5 of each translation set); 8 photo pairs are what "
-                        "cpu_pretrain validates on during training")
+                        "all; with --quick 4, 5 of each translation set and 7 large warps); 8 photo "
+                        "pairs are what cpu_pretrain validates on during training")
     p.add_argument("--size", type=int, nargs=2, default=(384, 512), metavar=("H", "W"),
                    help="frame size of the rendered sets (default 384 512)")
     p.add_argument("--real-scale", type=float, default=1.0,
@@ -141,6 +147,7 @@ def evaluation_sets(args) -> dict:
     import cv2
 
     from deq_flow_jax.data.augment import resize_dense
+    from deq_flow_jax.data.layered import LARGE_WARPS, LayeredConfig, render_warp_pair
     from deq_flow_jax.data.layered_source import make_layered_source
     from deq_flow_jax.data.photos import (
         LARGE_SHIFTS,
@@ -174,6 +181,11 @@ def evaluation_sets(args) -> dict:
             sets[name] = (min(len(names) * len(shifts), limit),
                           lambda i, shifts=shifts: translation_pair(names[i // len(shifts)],
                                                                     shifts[i % len(shifts)], (h, w)))
+    if "large_warps" in args.sets:
+        cfg = LayeredConfig(height=h, width=w)
+        count = len(photo_names("validation")) * len(LARGE_WARPS)
+        limit = args.max_pairs or (len(LARGE_WARPS) if args.quick else count)
+        sets["large_warps"] = (min(count, limit), lambda i: render_warp_pair(args.seed, i, cfg))
     return sets
 
 
@@ -207,6 +219,7 @@ def make_methods(args):
         from deq_flow_jax.cli import model_args
         from deq_flow_jax.evaluate.estimator import FlowEstimator
         from deq_flow_jax.evaluate.refine import refine_flow
+        from deq_flow_jax.evaluate.starts import CANDIDATES
 
         variables, cfg, settings = model_args.load_model_and_settings(args)
         estimator = FlowEstimator(variables, cfg, dataclasses.replace(settings, refine="none", start="zero"))
@@ -237,7 +250,8 @@ def make_methods(args):
                                else "pretrained"), "which": args.which,
                 "variant": getattr(cfg, "name", None), "solver": settings.solver,
                 "max_steps": settings.max_steps, "tol": settings.tol, "stop_mode": settings.stop_mode,
-                "refine": settings.refine, "start": settings.start}
+                "refine": settings.refine, "start": settings.start,
+                "starts": list(CANDIDATES[settings.start])}
         if {"layered", "photo_pairs"} & set(args.sets):   # compile at the timing size
             model(*(np.zeros(tuple(args.size) + (3,), np.uint8),) * 2)
     methods.update(zero=zero, dis_medium=dis_medium, farneback=farneback)

@@ -66,6 +66,38 @@ def test_photo_pair_flow_is_exact():
         assert err.mean() < 1.5, (index, err.mean())
 
 
+def test_large_warp_pairs_have_exact_flow_of_their_homography():
+    """large_warps: each held-out photograph under each of layered.LARGE_WARPS; the flow is the
+    homography's displacement, warping frame 2 by it reproduces frame 1 where visible, and the
+    same (seed, index) gives the same pair."""
+    n = len(layered.LARGE_WARPS)
+    names = photos.photo_names("validation")
+    h, w = EXACT.height, EXACT.width
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    for index in (0, 2, n + 3, 3 * n - 1):       # zoom_in, roll, forward, pan_zoom
+        ex = layered.render_warp_pair(0, index, EXACT)
+        name, warp = names[index // n], layered.LARGE_WARPS[index % n]
+        assert ex["photos"] == (name,) and ex["meta"]["warp"] == warp
+        m = layered.large_warp(warp, h, w)
+        q = m @ np.stack([xs.ravel(), ys.ravel(), np.ones(xs.size)])
+        want = np.stack([q[0] / q[2] - xs.ravel(), q[1] / q[2] - ys.ravel()], -1).reshape(h, w, 2)
+        np.testing.assert_allclose(ex["flow"], want, atol=1e-3)
+        speed = np.linalg.norm(ex["flow"], axis=-1).mean()
+        assert 30 < speed < 130, (warp, speed)
+        keep = ex["occlusion"] == 0
+        err = np.abs(warp_backward(ex["image2"], ex["flow"]) - ex["image1"]).mean(-1)[keep]
+        zero = np.abs(ex["image2"].astype(np.float32) - ex["image1"]).mean(-1)[keep]
+        assert err.mean() < 1.5 and err.mean() < 0.1 * zero.mean(), (warp, err.mean(), zero.mean())
+    a, b = layered.render_warp_pair(3, 5), layered.render_warp_pair(3, 5)
+    for k in ("image1", "image2", "flow", "occlusion"):
+        np.testing.assert_array_equal(a[k], b[k])
+    assert not np.array_equal(a["image1"], layered.render_warp_pair(4, 5)["image1"])
+    with pytest.raises(ValueError, match="large_warps has 21 pairs; got index 21"):
+        layered.render_warp_pair(0, 3 * n)
+    with pytest.raises(ValueError, match="large warp must be one of"):
+        layered.large_warp("pan", h, w)
+
+
 def test_camera_only_scenes():
     """camera_only_prob: some train scenes are the background alone, with exact flow; the
     other scenes, the validation split and configs without it keep their random stream."""
@@ -726,6 +758,7 @@ def test_pretrained_benchmark_refined_and_plain_rows(tmp_path):
     assert bench.main(argv + ["--start", "both", "--out", str(out)]) == 0
     both = json.loads(out.read_text())
     assert both["model"]["start"] == "both" and refined["model"]["start"] == "zero"
+    assert both["model"]["starts"] == ["zero", "coarse"] and refined["model"]["starts"] == ["zero"]
     both_rows = both["results"]["photo_pairs"]
     np.testing.assert_allclose(both_rows["model"]["per_pair_epe"], rows["model"]["per_pair_epe"], rtol=1e-4)
     np.testing.assert_allclose(both_rows["model_plain"]["per_pair_epe"],
@@ -744,6 +777,20 @@ def test_pretrained_benchmark_large_motions_set(tmp_path):
     zero = rep["results"]["large_motions"]["zero"]["per_pair_epe"]
     np.testing.assert_allclose(zero, [np.hypot(*s) for s in LARGE_SHIFTS], rtol=1e-5)
     assert [p["mean_motion"] for p in rep["pairs"]["large_motions"]] == pytest.approx(zero, rel=1e-5)
+
+
+def test_pretrained_benchmark_large_warps_set(tmp_path):
+    """The large_warps set: --quick is the first photograph under every warp; zero flow's EPE
+    per pair is the pair's mean motion."""
+    bench = _benchmark()
+    out = tmp_path / "warps.json"
+    assert bench.main(["--quick", "--sets", "large_warps", "--size", "48", "64", "--out", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    assert rep["sets"] == {"large_warps": len(layered.LARGE_WARPS)}
+    zero = rep["results"]["large_warps"]["zero"]["per_pair_epe"]
+    assert [p["mean_motion"] for p in rep["pairs"]["large_warps"]] == pytest.approx(zero, rel=1e-5)
+    assert {tuple(p["photos"]) for p in rep["pairs"]["large_warps"]} == {photos.photo_names("validation")[:1]}
+    assert rep["results"]["large_warps"]["dis_medium"]["epe"] < rep["results"]["large_warps"]["zero"]["epe"]
 
 
 def test_pretrained_benchmark_splits_flat_and_textured_pairs():

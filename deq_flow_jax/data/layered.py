@@ -41,7 +41,8 @@ import numpy as np
 from deq_flow_jax.data import photos
 from deq_flow_jax.data.synthetic import _texture
 
-SALT = {"train": 0, "validation": 1, "photo_pairs": 2, "video_train": 3, "video_validation": 4}
+SALT = {"train": 0, "validation": 1, "photo_pairs": 2, "video_train": 3, "video_validation": 4,
+        "large_warps": 5}
 _REF_WIDTH = 512.0          # motions are given for this width and scaled with cfg.width
 
 
@@ -751,6 +752,57 @@ def render_photo_pair(seed: int, index: int, cfg: LayeredConfig = LayeredConfig(
     motion = _motion(rng, centre, 0.5 * math.hypot(h, w), 0.25, (0.5, 40.0), 5.0, 0.1, 0.5, 0.06,
                      w / _REF_WIDTH)
     return _finish(rng, [_Layer(photo.image, g, None, None, np.eye(3), motion)], cfg, [photo.name])
+
+
+def _rotate_about(point, degrees: float) -> np.ndarray:
+    a = math.radians(degrees)
+    r = np.array([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0], [0.0, 0.0, 1.0]])
+    return _translate(*point) @ r @ _translate(-point[0], -point[1])
+
+
+# Large motions that are not translations, for benchmarks/pretrained.py's large_warps set: the
+# kinds of large motion a camera makes (zoom, roll, forward motion, and each with a pan), where
+# no single shift fits the frame. Pans are pixels at width 512 (scaled with the width); at
+# 384x512 the mean motion is 36-121 px.
+LARGE_WARPS = ("zoom_in", "zoom_out", "roll", "forward", "zoom_pan", "roll_pan", "pan_zoom")
+
+
+def large_warp(name: str, height: int, width: int) -> np.ndarray:
+    """The frame homography (3x3, frame-1 pixels -> frame-2 pixels) of LARGE_WARPS' `name`:
+    zoom_in / zoom_out: by e^+-0.25 (1.28x) about the centre; roll: 12 degrees about the centre;
+    forward: zoom e^0.3 (1.35x) about a point 0.4 of the height down the centre line (a camera
+    moving towards a horizon above the centre); zoom_pan: zoom e^0.18 then 60 px right;
+    roll_pan: 6 degrees then 80 px down; pan_zoom: zoom e^0.1 then 120 px left."""
+    c, k = ((width - 1) / 2.0, (height - 1) / 2.0), width / _REF_WIDTH
+    warps = {"zoom_in": lambda: _zoom_about(c, 0.25), "zoom_out": lambda: _zoom_about(c, -0.25),
+             "roll": lambda: _rotate_about(c, 12.0),
+             "forward": lambda: _zoom_about((c[0], 0.4 * (height - 1)), 0.3),
+             "zoom_pan": lambda: _translate(60.0 * k, 0.0) @ _zoom_about(c, 0.18),
+             "roll_pan": lambda: _translate(0.0, 80.0 * k) @ _rotate_about(c, 6.0),
+             "pan_zoom": lambda: _translate(-120.0 * k, 0.0) @ _zoom_about(c, 0.1)}
+    if name not in warps:
+        raise ValueError(f"large warp must be one of {', '.join(LARGE_WARPS)}; got {name!r}")
+    return warps[name]()
+
+
+def render_warp_pair(seed: int, index: int, cfg: LayeredConfig = LayeredConfig()) -> dict:
+    """Pair `index` of the large_warps set: held-out photograph `index // len(LARGE_WARPS)`
+    (in `photos.photo_names("validation")` order) under `large_warp(LARGE_WARPS[index %
+    len(LARGE_WARPS)])`, one layer viewed as in `render_photo_pair` (scale 2^U(0, 0.3), no
+    rotation; beyond the photograph the renderer reflects it), photometric changes as cfg says.
+    Same outputs as `render`, plus "meta": {"photos": [name], "warp": warp name, "dataset":
+    "large_warps", "id"}. index must be below len(LARGE_WARPS) x the held-out photographs."""
+    names = photos.photo_names("validation")
+    if not 0 <= int(index) < len(names) * len(LARGE_WARPS):
+        raise ValueError(f"large_warps has {len(names) * len(LARGE_WARPS)} pairs; got index {index}")
+    name, warp = names[int(index) // len(LARGE_WARPS)], LARGE_WARPS[int(index) % len(LARGE_WARPS)]
+    rng = np.random.default_rng([int(seed), SALT["large_warps"], int(index)])
+    h, w = cfg.height, cfg.width
+    image = photos.load_photo(name)
+    g = photos.photo_view(rng, image.shape[:2], (h, w), log2_scale=(0.0, 0.3), rotate_prob=0.0)
+    ex = _finish(rng, [_Layer(image, g, None, None, np.eye(3), large_warp(warp, h, w))], cfg, [name])
+    ex["meta"] = {"photos": [name], "warp": warp, "dataset": "large_warps", "id": f"{name}_{warp}"}
+    return ex
 
 
 # Per-frame motions of the video renderer: M_l is applied once per frame, so a layer's
