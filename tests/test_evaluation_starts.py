@@ -11,10 +11,15 @@ from deq_flow_jax.evaluate.estimator import FlowEstimator, SolverSettings, _resi
 from deq_flow_jax.evaluate.refine import fuse_dis, pick_flow, refine_flow
 from deq_flow_jax.evaluate.starts import (
     COARSE_SCALES,
+    HOMOGRAPHY_MIN_INLIERS,
+    HOMOGRAPHY_MIN_SHARE,
     SHIFT_MIN_FRACTION,
     START_MODES,
     coarse_sizes,
+    global_homography,
     global_shift,
+    homography_flow,
+    homography_start_wanted,
     shift_start_wanted,
     warm_start,
 )
@@ -30,6 +35,24 @@ def _textured_pair(h=128, w=160, shift=(5, -3), seed=0):
     big = (big - big.min()) / (big.max() - big.min()) * 255
     image1 = big[m:m + h, m:m + w]
     image2 = big[m - dy:m - dy + h, m - dx:m - dx + w]
+    return image1, image2
+
+
+def _camera(w, h, zoom=1.0, degrees=0.0, shift=(0.0, 0.0)):
+    """3x3 homography frame 1 -> frame 2: zoom and roll about the frame centre, then a shift."""
+    c = np.array([[1, 0, (w - 1) / 2], [0, 1, (h - 1) / 2], [0, 0, 1]], np.float64)
+    a = np.radians(degrees)
+    r = np.array([[zoom * np.cos(a), -zoom * np.sin(a), 0], [zoom * np.sin(a), zoom * np.cos(a), 0], [0, 0, 1]])
+    t = np.array([[1, 0, shift[0]], [0, 1, shift[1]], [0, 0, 1]], np.float64)
+    return t @ c @ r @ np.linalg.inv(c)
+
+
+def _warped_pair(h, w, hmat, seed=0):
+    """A textured frame and the same under the homography hmat: frame 2 at H p shows frame 1
+    at p (reflected beyond the border), so the flow is homography_flow(hmat)."""
+    image1 = _textured_pair(h, w, (0, 0), seed=seed)[0]
+    image2 = cv2.warpPerspective(image1, hmat, (w, h), flags=cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_REFLECT_101)
     return image1, image2
 
 
@@ -80,6 +103,47 @@ def test_shift_start_wanted_from_a_twentieth_of_the_shorter_side():
     assert shift_start_wanted((19.25, 0), (384, 512)) and shift_start_wanted((-12, 16), (384, 512))
     assert not shift_start_wanted((19.1, 0), (384, 512)) and not shift_start_wanted((0, -16), (384, 512))
     assert shift_start_wanted((0, -12.5), (240, 320))
+
+
+def test_global_homography_finds_a_camera_motion():
+    """SIFT + RANSAC recover a zoom, roll and pan of a textured frame: the homography's flow
+    is within 0.3 px of the truth on average, with many inliers; the same frames give the same
+    homography; unrelated frames give too few inliers for a start."""
+    hmat = _camera(320, 256, zoom=1.15, degrees=7.0, shift=(25.0, -10.0))
+    image1, image2 = _warped_pair(256, 320, hmat, seed=4)
+    found, inliers, matches = global_homography(image1, image2)
+    assert inliers >= 4 * HOMOGRAPHY_MIN_INLIERS and inliers >= HOMOGRAPHY_MIN_SHARE * matches, (inliers, matches)
+    truth = homography_flow(hmat, (256, 320))
+    assert np.linalg.norm(homography_flow(found, (256, 320)) - truth, axis=-1).mean() < 0.3
+    np.testing.assert_array_equal(global_homography(image1, image2)[0], found)
+    other = _textured_pair(256, 320, (0, 0), seed=5)[0]
+    assert global_homography(image1, other)[1] < HOMOGRAPHY_MIN_INLIERS
+    assert global_homography(np.zeros((64, 80, 3)), np.zeros((64, 80, 3))) == (None, 0, 0)   # no keypoints
+
+
+def test_homography_flow_and_the_start_gate():
+    """homography_flow is pi(H [x, y, 1]) - (x, y); the gate wants enough inliers, most matches
+    among them, a mean motion of a twentieth of the shorter side, and a motion the constant shift
+    does not already give."""
+    hw = (384, 512)
+    shift = homography_flow(_camera(512, 384, shift=(30.0, 0.0)), hw)
+    np.testing.assert_allclose(shift, np.broadcast_to([30.0, 0.0], (384, 512, 2)), atol=1e-4)
+    zoom = homography_flow(_camera(512, 384, zoom=1.2), hw)
+    np.testing.assert_allclose(zoom[0, 0], [-0.2 * 255.5, -0.2 * 191.5], atol=1e-3)    # corner moves out
+    assert np.abs(zoom[192, 256]).max() < 0.2                                        # centre stays
+    n = HOMOGRAPHY_MIN_INLIERS
+    assert HOMOGRAPHY_MIN_SHARE == 0.75
+    assert homography_start_wanted(zoom, n, n, (0.0, 0.0), hw)          # mean |flow| 32 px
+    assert not homography_start_wanted(zoom, n - 1, n - 1, (0.0, 0.0), hw)
+    assert homography_start_wanted(zoom, 75, 100, (0.0, 0.0), hw)
+    assert not homography_start_wanted(zoom, 74, 100, (0.0, 0.0), hw)    # a large object's motion
+    small = homography_flow(_camera(512, 384, zoom=1.05), hw)           # mean 8 px
+    assert not homography_start_wanted(small, n, n, (0.0, 0.0), hw)
+    assert not homography_start_wanted(shift, n, n, (30.5, -0.5), hw)    # the shift start covers it
+    assert homography_start_wanted(shift, n, n, (22.0, 0.0), hw)         # a shift 8 px off
+    broken = zoom.copy()
+    broken[0, 0] = np.inf
+    assert not homography_start_wanted(broken, n, n, (0.0, 0.0), hw)
 
 
 def test_pick_flow_takes_the_candidate_that_matches_the_frames():
@@ -151,7 +215,8 @@ def test_all_adds_a_shift_start_only_where_the_shift_is_large(runs):
     """start="all" is "both" where the frames' dominant shift is small (the runs' pairs move 5-7
     px); in a batch whose first pair moves 40 px (over 256 / 20) the first pair also gets a solve
     from that shift as a constant flow (by hand: `global_shift`, `warm_start`) and the pick
-    chooses among three; the second pair's flow stays "both"'s."""
+    chooses among three (the homography of a translation is the shift: not offered); the second
+    pair's flow stays "both"'s."""
     i1, i2, est, out = runs
     np.testing.assert_allclose(out["all"].flow, out["both"].flow, atol=1e-6)
     assert out["all"].start.tolist() == out["both"].start.tolist()
@@ -169,6 +234,36 @@ def test_all_adds_a_shift_start_only_where_the_shift_is_large(runs):
     k = pick_flow(j1[0], j2[0], cands)
     assert every.start[0] == ("zero", "coarse", "shift")[k]
     np.testing.assert_allclose(every.flow[0], cands[k], atol=1e-3)
+
+
+def test_all_adds_a_homography_start_only_where_one_is_large(runs):
+    """In a batch whose first pair zooms by 1.25x and turns 6 degrees (no large shift), that
+    pair gets, besides "both"'s starts, a solve from its homography's flow (by hand:
+    `global_homography`, `homography_flow`, `warm_start`) and the pick chooses among the starts
+    offered; the second pair's flow stays "both"'s."""
+    i1, i2, est, out = runs
+    big = _warped_pair(256, 320, _camera(320, 256, zoom=1.25, degrees=6.0), seed=6)
+    j1 = np.stack([big[0], i1[1]]).astype(np.float32)
+    j2 = np.stack([big[1], i2[1]]).astype(np.float32)
+    both, camera = est["both"](j1, j2), est["all"](j1, j2)
+    np.testing.assert_allclose(camera.flow[1], both.flow[1], atol=1e-4)
+    assert camera.start[1] == both.start[1]
+    hmat, inliers, matches = global_homography(j1[0], j2[0])
+    hflow = homography_flow(hmat, (256, 320))
+    assert homography_start_wanted(hflow, inliers, matches, global_shift(j1[0], j2[0])[:2], (256, 320))
+    names = ["zero", "coarse"]
+    cands = [est["zero"](j1, j2).flow[0], est["coarse"](j1, j2).flow[0]]
+    dx, dy, _ = global_shift(j1[0], j2[0])
+    if shift_start_wanted((dx, dy), (256, 320)):      # a spurious peak of the zoom: offered too
+        const = np.broadcast_to(np.array([dx, dy], np.float32), (2, 256, 320, 2))
+        names.append("shift")
+        cands.append(est["zero"](j1, j2, flow_init=warm_start(const, (256, 320))).flow[0])
+    init = warm_start(np.stack([hflow, np.zeros_like(hflow)]), (256, 320))
+    names.append("homography")
+    cands.append(est["zero"](j1, j2, flow_init=init).flow[0])
+    k = pick_flow(j1[0], j2[0], cands)
+    assert camera.start[0] == names[k]
+    np.testing.assert_allclose(camera.flow[0], cands[k], atol=1e-3)
 
 
 def test_both_with_fusion_dis_offers_dis_after_the_pick(runs, tiny):

@@ -52,8 +52,9 @@ def add_solver_args(parser: argparse.ArgumentParser, refine: bool = True) -> Non
                    help="where the solver starts: 'zero' (zero flow, official), 'coarse' (the "
                         "model's own flow on the frames at 1/4 then 1/2 size: large motions), "
                         "'both' (both, keeping per pair the flow that matches the frames "
-                        "better; about twice the time), 'all' (as both, plus a start from the "
-                        "frames' dominant translation where it is large: camera pans); "
+                        "better; about twice the time), 'all' (as both, plus starts from the "
+                        "frames' dominant translation and homography where they are large: "
+                        "camera pans, zooms, turns); "
                         "default: the checkpoint's stored setting (the shipped "
                         "deq-flow-s-cpu: all), else zero")
 

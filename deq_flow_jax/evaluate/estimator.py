@@ -7,7 +7,8 @@ solver's statistics and the wall time. With `SolverSettings(refine="fusion+dis")
 "fusion", "variational") the full-resolution flow is then refined on the frames
 (`deq_flow_jax.evaluate.refine`); with `SolverSettings(start="coarse")`, "both" or "all"
 the solver also (or only) starts from the model's own flow on smaller frames, and with "all"
-also from the frames' dominant translation where it is large (`deq_flow_jax.evaluate.starts`).
+also from the frames' dominant translation and homography where they are large
+(`deq_flow_jax.evaluate.starts`).
 """
 from __future__ import annotations
 
@@ -22,7 +23,10 @@ from deq_flow_jax.evaluate.starts import (
     CANDIDATES,
     check_start,
     coarse_sizes,
+    global_homography,
     global_shift,
+    homography_flow,
+    homography_start_wanted,
     shift_start_wanted,
     warm_start,
 )
@@ -85,7 +89,8 @@ class Estimate(NamedTuple):
         steps: (B,) int f-evaluations until the stop-mode residual first fell below
             the tolerance (max_steps when it never did): the cost of the solve.
         converged: (B,) bool, the tolerance was reached.
-        start: (B,) str, the start whose solve the flow is: "zero", "coarse" or "shift"
+        start: (B,) str, the start whose solve the flow is: "zero", "coarse", "shift" or
+            "homography"
             (`SolverSettings.start`, `evaluate.starts`); the solver fields above are that solve's.
     """
 
@@ -216,9 +221,9 @@ class FlowEstimator:
                 if init is not None:         # None: frames too small for the pyramid
                     run("coarse", init)
             else:
-                init, offered = self._shift_start(im1, im2)
-                if init is not None:         # None: no pair's shift is large enough
-                    run("shift", init, offered=offered)
+                init, offered = (self._shift_start if name == "shift" else self._homography_start)(im1, im2)
+                if init is not None:         # None: no pair's shift / homography is large enough
+                    run(name, init, offered=offered)
         if not runs:                         # "coarse" on frames too small for its pyramid
             run("zero", None)
         pick = np.zeros(len(im1), np.int64)
@@ -285,6 +290,23 @@ class FlowEstimator:
             return None, offered
         flow = np.zeros((len(im1),) + tuple(hw) + (2,), np.float32)
         flow[:] = np.asarray(shifts, np.float32)[:, None, None, :]
+        return warm_start(flow, hw, self.pad_mode), offered
+
+    def _homography_start(self, im1: np.ndarray, im2: np.ndarray) -> tuple[Optional[np.ndarray], np.ndarray]:
+        """The homography start for (B, h, w, 3) working-size frames: ((B, h'/8, w'/8, 2) warm
+        start of each pair's `global_homography` flow, (B,) bool the pairs it is offered to,
+        `homography_start_wanted`); (None, all False) when none is."""
+        hw = im1.shape[1:3]
+        flow = np.zeros((len(im1),) + tuple(hw) + (2,), np.float32)
+        offered = np.zeros(len(im1), bool)
+        for i, (a, b) in enumerate(zip(im1, im2)):
+            hmat, inliers, matches = global_homography(a, b)
+            if hmat is not None:
+                f = homography_flow(hmat, hw)
+                if homography_start_wanted(f, inliers, matches, global_shift(a, b)[:2], hw):
+                    flow[i], offered[i] = f, True
+        if not offered.any():
+            return None, offered
         return warm_start(flow, hw, self.pad_mode), offered
 
 

@@ -1,4 +1,5 @@
-"""Where the solver starts: from zero flow, from the model's own flow on smaller frames, or both.
+"""Where the solver starts: from zero flow, from the model's own flow on smaller frames, from
+the frames' dominant camera motion, or from several of these.
 
 The DEQ's fixed point is found from an initial state; the official code starts from zero flow.
 From zero the model follows motions up to a few tens of pixels at 384x512, but a motion of a
@@ -10,10 +11,14 @@ fixed point. The same motion is half as large on frames of half the size, so
     "both"    solves from zero and from the coarse start, finishes both flows (upsampling,
               refinement) and keeps, per pair, the one under which frame 2 warped back matches
               frame 1 best (`refine.pick_flow`);
-    "all"     as "both", plus a third start where the frames' dominant translation is large
-              (`global_shift`: phase correlation; at least `SHIFT_MIN_FRACTION` of the frame's
-              shorter side): the solve starts from that constant flow, and the pick chooses
-              among three. Where the shift is small it is "both", at no extra cost;
+    "all"     as "both", plus up to two more starts, each per pair where it is large (a mean
+              motion of at least `SHIFT_MIN_FRACTION` of the frame's shorter side): the frames'
+              dominant translation as a constant flow ("shift": `global_shift`, phase
+              correlation), and the flow of the homography that most feature matches agree on
+              ("homography": `global_homography`, SIFT and RANSAC; offered where at least
+              `HOMOGRAPHY_MIN_SHARE` of the matches fit it and it is not just the shift). The
+              pick chooses among the starts offered to each pair. Where neither is large it is
+              "both", at no extra cost but the two estimates (a few hundred milliseconds);
     "zero"    the official start (the default of `SolverSettings`).
 
 A warm start (`flow_init`) or a fixed-point cache passed to the estimator replaces these.
@@ -27,10 +32,13 @@ from deq_flow_jax.model.padding import compute_padding
 
 START_MODES = ("zero", "coarse", "both", "all")
 CANDIDATES = {"zero": ("zero",), "coarse": ("coarse",), "both": ("zero", "coarse"),
-              "all": ("zero", "coarse", "shift")}     # the solves each mode offers the pick
+              "all": ("zero", "coarse", "shift", "homography")}     # the solves each mode offers the pick
 COARSE_SCALES = (4, 2)         # the pyramid of the coarse start: 1/4, then 1/2 of the working size
 MIN_COARSE_SIDE = 64           # a level is used only if both of its sides are at least this
 SHIFT_MIN_FRACTION = 1 / 20    # "all": a shift start where |shift| >= this x the shorter side
+HOMOGRAPHY_MIN_INLIERS = 24    # "all": a homography start needs this many RANSAC inliers,
+HOMOGRAPHY_MIN_SHARE = 0.75    # ... this share of the matches among them,
+HOMOGRAPHY_NOT_SHIFT = 2.0     # ... and to leave the constant shift by more than this (pixels)
 
 
 def check_start(start: str) -> str:
@@ -92,3 +100,62 @@ def shift_start_wanted(shift: tuple[float, float], hw: tuple[int, int]) -> bool:
     the zero start holds the motion and the third solve is not paid for (docs/evaluation.md,
     "Large motions")."""
     return bool(np.hypot(*shift) >= SHIFT_MIN_FRACTION * min(hw))
+
+
+def global_homography(image1: np.ndarray, image2: np.ndarray) -> tuple[np.ndarray | None, int, int]:
+    """The frames' dominant homography: SIFT keypoints (up to 2,000 per frame) matched with
+    Lowe's ratio test (0.8), then OpenCV's `findHomography` with RANSAC (3 px). Returns (H,
+    inliers, matches): H (3, 3) float64 mapping frame-1 pixels to frame-2 pixels (None with
+    fewer than 8 matches), the number of RANSAC inliers and of matches. Deterministic for the
+    same frames.
+
+    image1, image2: (H, W, 3) RGB or (H, W) grey frames, 0..255."""
+    import cv2
+
+    from deq_flow_jax.evaluate.refine import grey_frame
+
+    g1, g2 = grey_frame(image1), grey_frame(image2)
+    sift = cv2.SIFT_create(nfeatures=2000)
+    (k1, d1), (k2, d2) = sift.detectAndCompute(g1, None), sift.detectAndCompute(g2, None)
+    if d1 is None or d2 is None or len(k1) < 2 or len(k2) < 2:
+        return None, 0, 0
+    pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(d1, d2, k=2)
+    good = [m[0] for m in pairs if len(m) == 2 and m[0].distance < 0.8 * m[1].distance]
+    if len(good) < 8:
+        return None, 0, len(good)
+    p1 = np.float32([k1[m.queryIdx].pt for m in good])
+    p2 = np.float32([k2[m.trainIdx].pt for m in good])
+    cv2.setRNGSeed(0)
+    hmat, inliers = cv2.findHomography(p1, p2, cv2.RANSAC, 3.0)
+    if hmat is None:
+        return None, 0, len(good)
+    return hmat, int(inliers.sum()), len(good)
+
+
+def homography_flow(hmat: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """(h, w, 2) float32 flow of the homography hmat (frame-1 -> frame-2 pixels) on an h x w
+    frame: pi(H [x, y, 1]) - (x, y) at every pixel centre."""
+    h, w = (int(v) for v in hw)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    q = hmat @ np.stack([xs.ravel(), ys.ravel(), np.ones(xs.size)])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        flow = np.stack([q[0] / q[2] - xs.ravel(), q[1] / q[2] - ys.ravel()], -1)
+    return flow.reshape(h, w, 2).astype(np.float32)
+
+
+def homography_start_wanted(flow: np.ndarray, inliers: int, matches: int,
+                            shift: tuple[float, float], hw: tuple[int, int]) -> bool:
+    """Whether a homography's flow (h, w, 2) is worth the "all" mode's homography start:
+    finite; supported by at least HOMOGRAPHY_MIN_INLIERS of the `matches`, and by at least
+    HOMOGRAPHY_MIN_SHARE of them (one camera motion dominates the frame: where a large object
+    holds most features, its homography is not the frame's, and a solve started there can
+    carry the rest of the frame along, docs/evaluation.md); a mean motion of at least
+    SHIFT_MIN_FRACTION x the shorter side (as the shift start); and somewhere more than
+    HOMOGRAPHY_NOT_SHIFT px from the constant `shift` (else the shift start already is it)."""
+    if inliers < HOMOGRAPHY_MIN_INLIERS or inliers < HOMOGRAPHY_MIN_SHARE * matches:
+        return False
+    if not np.all(np.isfinite(flow)):
+        return False
+    if np.linalg.norm(flow, axis=-1).mean() < SHIFT_MIN_FRACTION * min(hw):
+        return False
+    return bool(np.linalg.norm(flow - np.asarray(shift, np.float32), axis=-1).max() > HOMOGRAPHY_NOT_SHIFT)
