@@ -211,21 +211,28 @@ def test_coarse_start_and_both(runs):
     assert est["coarse"](*small).start.tolist() == ["zero"] * 2
 
 
+def _batch_with(pair, runs):
+    """A batch of `pair` (image1, image2) and the runs' second pair, and "all"'s estimate on it,
+    after checking that the second pair's flow and start are "both"'s: (j1, j2, estimate)."""
+    i1, i2, est, _ = runs
+    j1 = np.stack([pair[0], i1[1]]).astype(np.float32)
+    j2 = np.stack([pair[1], i2[1]]).astype(np.float32)
+    both, every = est["both"](j1, j2), est["all"](j1, j2)
+    np.testing.assert_allclose(every.flow[1], both.flow[1], atol=1e-4)
+    assert every.start[1] == both.start[1]
+    return j1, j2, every
+
+
 def test_all_adds_a_shift_start_only_where_the_shift_is_large(runs):
     """start="all" is "both" where the frames' dominant shift is small (the runs' pairs move 5-7
     px); in a batch whose first pair moves 40 px (over 256 / 20) the first pair also gets a solve
     from that shift as a constant flow (by hand: `global_shift`, `warm_start`) and the pick
     chooses among three (the homography of a translation is the shift: not offered); the second
     pair's flow stays "both"'s."""
-    i1, i2, est, out = runs
+    _, _, est, out = runs
     np.testing.assert_allclose(out["all"].flow, out["both"].flow, atol=1e-6)
     assert out["all"].start.tolist() == out["both"].start.tolist()
-    big = _textured_pair(256, 320, (40, -6), seed=3)
-    j1 = np.stack([big[0], i1[1]]).astype(np.float32)
-    j2 = np.stack([big[1], i2[1]]).astype(np.float32)
-    both, every = est["both"](j1, j2), est["all"](j1, j2)
-    np.testing.assert_allclose(every.flow[1], both.flow[1], atol=1e-4)
-    assert every.start[1] == both.start[1]
+    j1, j2, every = _batch_with(_textured_pair(256, 320, (40, -6), seed=3), runs)
     dx, dy, _ = global_shift(j1[0], j2[0])
     assert abs(dx - 40) < 0.5 and abs(dy + 6) < 0.5
     const = np.broadcast_to(np.array([dx, dy], np.float32), (2, 256, 320, 2))
@@ -241,13 +248,8 @@ def test_all_adds_a_homography_start_only_where_one_is_large(runs):
     pair gets, besides "both"'s starts, a solve from its homography's flow (by hand:
     `global_homography`, `homography_flow`, `warm_start`) and the pick chooses among the starts
     offered; the second pair's flow stays "both"'s."""
-    i1, i2, est, out = runs
-    big = _warped_pair(256, 320, _camera(320, 256, zoom=1.25, degrees=6.0), seed=6)
-    j1 = np.stack([big[0], i1[1]]).astype(np.float32)
-    j2 = np.stack([big[1], i2[1]]).astype(np.float32)
-    both, camera = est["both"](j1, j2), est["all"](j1, j2)
-    np.testing.assert_allclose(camera.flow[1], both.flow[1], atol=1e-4)
-    assert camera.start[1] == both.start[1]
+    est = runs[2]
+    j1, j2, camera = _batch_with(_warped_pair(256, 320, _camera(320, 256, zoom=1.25, degrees=6.0), seed=6), runs)
     hmat, inliers, matches = global_homography(j1[0], j2[0])
     hflow = homography_flow(hmat, (256, 320))
     assert homography_start_wanted(hflow, inliers, matches, global_shift(j1[0], j2[0])[:2], (256, 320))
