@@ -13,6 +13,7 @@ from deq_flow_jax.data import layered, make_eval_source, make_train_loader, phot
 from deq_flow_jax.data.layered import VIDEO_CONFIG, LayeredConfig, render, render_photo_pair, render_sequence
 from deq_flow_jax.data.layered_source import sequence_items
 from deq_flow_jax.data.mixtures import stage_components
+from deq_flow_jax.evaluate.starts import homography_flow
 
 EXACT = LayeredConfig(photometric=False)
 SMALL = dict(height=96, width=128)
@@ -73,14 +74,11 @@ def test_large_warp_pairs_have_exact_flow_of_their_homography():
     n = len(layered.LARGE_WARPS)
     names = photos.photo_names("validation")
     h, w = EXACT.height, EXACT.width
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
     for index in (0, 2, n + 3, 3 * n - 1):       # zoom_in, roll, forward, pan_zoom
         ex = layered.render_warp_pair(0, index, EXACT)
         name, warp = names[index // n], layered.LARGE_WARPS[index % n]
         assert ex["photos"] == (name,) and ex["meta"]["warp"] == warp
-        m = layered.large_warp(warp, h, w)
-        q = m @ np.stack([xs.ravel(), ys.ravel(), np.ones(xs.size)])
-        want = np.stack([q[0] / q[2] - xs.ravel(), q[1] / q[2] - ys.ravel()], -1).reshape(h, w, 2)
+        want = homography_flow(layered.large_warp(warp, h, w), (h, w))
         np.testing.assert_allclose(ex["flow"], want, atol=1e-3)
         speed = np.linalg.norm(ex["flow"], axis=-1).mean()
         assert 30 < speed < 130, (warp, speed)
