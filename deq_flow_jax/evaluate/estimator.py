@@ -213,6 +213,9 @@ class FlowEstimator:
             offered = np.ones(len(im1), bool) if offered is None else offered
             runs.append((name, res, self._finish(res, frames, size, work), offered))
 
+        # each pair's dominant translation: the shift start's, and what the homography start must differ from
+        shifts = ([global_shift(a, b)[:2] for a, b in zip(im1, im2)]
+                  if {"shift", "homography"} & set(CANDIDATES[start]) else None)
         for name in CANDIDATES[start]:
             if name == "zero":
                 run("zero", flow_init, cache)
@@ -221,7 +224,8 @@ class FlowEstimator:
                 if init is not None:         # None: frames too small for the pyramid
                     run("coarse", init)
             else:
-                init, offered = (self._shift_start if name == "shift" else self._homography_start)(im1, im2)
+                make = self._shift_start if name == "shift" else self._homography_start
+                init, offered = make(im1, im2, shifts)
                 if init is not None:         # None: no pair's shift / homography is large enough
                     run(name, init, offered=offered)
         if not runs:                         # "coarse" on frames too small for its pyramid
@@ -279,12 +283,12 @@ class FlowEstimator:
             flow = np.asarray(self._solve(_resize_batch(im1, hw), _resize_batch(im2, hw), init, None).flow)
         return None if flow is None else warm_start(flow, im1.shape[1:3], self.pad_mode)
 
-    def _shift_start(self, im1: np.ndarray, im2: np.ndarray) -> tuple[Optional[np.ndarray], np.ndarray]:
-        """The shift start for (B, h, w, 3) working-size frames: ((B, h'/8, w'/8, 2) warm start
-        of each pair's `global_shift` as a constant flow, (B,) bool the pairs whose shift is
-        large enough to be offered, `shift_start_wanted`); (None, all False) when none is."""
+    def _shift_start(self, im1: np.ndarray, im2: np.ndarray, shifts) -> tuple[Optional[np.ndarray], np.ndarray]:
+        """The shift start for (B, h, w, 3) working-size frames and each pair's `global_shift`
+        (dx, dy) in `shifts`: ((B, h'/8, w'/8, 2) warm start of each shift as a constant flow,
+        (B,) bool the pairs whose shift is large enough to be offered, `shift_start_wanted`);
+        (None, all False) when none is."""
         hw = im1.shape[1:3]
-        shifts = [global_shift(a, b)[:2] for a, b in zip(im1, im2)]
         offered = np.array([shift_start_wanted(s, hw) for s in shifts])
         if not offered.any():
             return None, offered
@@ -292,18 +296,19 @@ class FlowEstimator:
         flow[:] = np.asarray(shifts, np.float32)[:, None, None, :]
         return warm_start(flow, hw, self.pad_mode), offered
 
-    def _homography_start(self, im1: np.ndarray, im2: np.ndarray) -> tuple[Optional[np.ndarray], np.ndarray]:
-        """The homography start for (B, h, w, 3) working-size frames: ((B, h'/8, w'/8, 2) warm
-        start of each pair's `global_homography` flow, (B,) bool the pairs it is offered to,
+    def _homography_start(self, im1: np.ndarray, im2: np.ndarray, shifts) -> tuple[Optional[np.ndarray], np.ndarray]:
+        """The homography start for (B, h, w, 3) working-size frames and each pair's
+        `global_shift` (dx, dy) in `shifts`: ((B, h'/8, w'/8, 2) warm start of each pair's
+        `global_homography` flow, (B,) bool the pairs it is offered to,
         `homography_start_wanted`); (None, all False) when none is."""
         hw = im1.shape[1:3]
         flow = np.zeros((len(im1),) + tuple(hw) + (2,), np.float32)
         offered = np.zeros(len(im1), bool)
-        for i, (a, b) in enumerate(zip(im1, im2)):
+        for i, (a, b, shift) in enumerate(zip(im1, im2, shifts)):
             hmat, inliers, matches = global_homography(a, b)
             if hmat is not None:
                 f = homography_flow(hmat, hw)
-                if homography_start_wanted(f, inliers, matches, global_shift(a, b)[:2], hw):
+                if homography_start_wanted(f, inliers, matches, shift, hw):
                     flow[i], offered[i] = f, True
         if not offered.any():
             return None, offered
