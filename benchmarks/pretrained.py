@@ -174,18 +174,21 @@ def evaluation_sets(args) -> dict:
                              interpolation=cv2.INTER_NEAREST)
             moto = dict(moto, image1=i1, image2=i2, flow=flow, valid=valid, occlusion=occ)
         sets["motorcycle"] = (1, lambda i: moto)
-    for name, shifts in (("translations", TRANSLATION_SHIFTS), ("large_motions", LARGE_SHIFTS)):
+    # the sets of every held-out photograph under each of a list of motions: pair i is photograph
+    # i // len(motions) under motion i % len(motions); --quick takes the first photograph's
+    names, cfg = photo_names("validation"), LayeredConfig(height=h, width=w)
+
+    def shifted(shifts):
+        return lambda i: translation_pair(names[i // len(shifts)], shifts[i % len(shifts)], (h, w))
+
+    per_photo = {"translations": (TRANSLATION_SHIFTS, shifted(TRANSLATION_SHIFTS)),
+                 "large_motions": (LARGE_SHIFTS, shifted(LARGE_SHIFTS)),
+                 "large_warps": (LARGE_WARPS, lambda i: render_warp_pair(args.seed, i, cfg))}
+    for name, (motions, pair) in per_photo.items():
         if name in args.sets:
-            names = photo_names("validation")
-            limit = args.max_pairs or (len(shifts) if args.quick else len(names) * len(shifts))
-            sets[name] = (min(len(names) * len(shifts), limit),
-                          lambda i, shifts=shifts: translation_pair(names[i // len(shifts)],
-                                                                    shifts[i % len(shifts)], (h, w)))
-    if "large_warps" in args.sets:
-        cfg = LayeredConfig(height=h, width=w)
-        count = len(photo_names("validation")) * len(LARGE_WARPS)
-        limit = args.max_pairs or (len(LARGE_WARPS) if args.quick else count)
-        sets["large_warps"] = (min(count, limit), lambda i: render_warp_pair(args.seed, i, cfg))
+            count = len(names) * len(motions)
+            limit = args.max_pairs or (len(motions) if args.quick else count)
+            sets[name] = (min(count, limit), pair)
     return sets
 
 
