@@ -252,10 +252,10 @@ def test_all_adds_a_homography_start_only_where_one_is_large(runs):
     j1, j2, camera = _batch_with(_warped_pair(256, 320, _camera(320, 256, zoom=1.25, degrees=6.0), seed=6), runs)
     hmat, inliers, matches = global_homography(j1[0], j2[0])
     hflow = homography_flow(hmat, (256, 320))
-    assert homography_start_wanted(hflow, inliers, matches, global_shift(j1[0], j2[0])[:2], (256, 320))
+    dx, dy, _ = global_shift(j1[0], j2[0])
+    assert homography_start_wanted(hflow, inliers, matches, (dx, dy), (256, 320))
     names = ["zero", "coarse"]
     cands = [est["zero"](j1, j2).flow[0], est["coarse"](j1, j2).flow[0]]
-    dx, dy, _ = global_shift(j1[0], j2[0])
     if shift_start_wanted((dx, dy), (256, 320)):      # a spurious peak of the zoom: offered too
         const = np.broadcast_to(np.array([dx, dy], np.float32), (2, 256, 320, 2))
         names.append("shift")
