@@ -149,15 +149,16 @@ def get_config(arg: str | None = None):
     # out-of-focus leaves give large smooth windows, which only the fundus and the clock had) and
     # ran the restart (45,000, 2e-5) over 47,000 with them on draw 0: better than the shipped
     # 45,000 on 6 of 7 sets and than session 31's run of the same restart without them on 6 of 7,
-    # worse on the second benchmark draw's rendered scenes; the committed state since
+    # worse on the second benchmark draw's rendered scenes; the committed state in sessions 40-45
     # ("Photographs with large smooth regions"). extra_photos=() is the recipe without them
     # (sessions 29-39).
     # Sessions 44-46 ran the restart (45,000, 2e-5) over 47,000 with those photographs and the mixed
     # camera motion (bg_motion_scale 1.5 in half the scenes, bg_motion_prob 0.5) on two training
     # draws: draw 0 beat the shipped 45,000 on 7 of 9 benchmark sets, draw 1 (data.layered.seed=1)
     # on all 9; draw 1's 47,000 is the committed state and is shipped since session 46 ("Mixed
-    # camera motion on the photographs"). Its data stream is draw 1's, so the seed is 1 here; the
-    # path before 45,000 was trained on draw 0 with bg_motion_scale 1 and bg_motion_prob 1.
+    # camera motion on the photographs", "Mixed camera motion, second training draw"). Its data
+    # stream is draw 1's, so the seed is 1 here; the path before 45,000 was trained on draw 0 with
+    # bg_motion_scale 1 and bg_motion_prob 1.
     c.data.layered = ml_collections.ConfigDict(dict(seed=1, camera_only_prob=0.3, parallax_prob=0.5,
                                                     flat_prob=0.2, flat_photo_prob=0.5,
                                                     flat_lowpass_prob=0.0, bg_motion_scale=1.5,
