@@ -72,6 +72,9 @@ def test_worker_processes_give_the_same_batches_and_resume(data_dir):
     state = it.get_state()
     got += [next(it) for _ in range(2)]
     assert all(_same(a, b) for a, b in zip(expected, got))
+    # Copied out of the workers' shared memory: a batch still alive when the trainer exits
+    # would otherwise leave its segments to the resource tracker ("leaked shared_memory").
+    assert all(type(v) is np.ndarray and v.flags.owndata for b in got for v in b.values())
     resumed = iter(_loader(data_dir, num_workers=2))
     resumed.set_state(state)
     assert all(_same(a, b) for a, b in zip(expected[2:], [next(resumed) for _ in range(2)]))

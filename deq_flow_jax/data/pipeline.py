@@ -86,6 +86,15 @@ def _batch(examples) -> dict:
     return {k: np.stack([e[k] for e in examples]) for k in BATCH_KEYS}
 
 
+def _in_process_memory(batch: dict) -> dict:
+    """A worker's batch copied out of the shared memory it arrived in (a few MB per batch).
+
+    Without the copy a batch still referenced when the process exits (the last one, held by
+    the arrays made from it) is never unlinked: Python's resource tracker then removes it and
+    warns about "leaked shared_memory objects" at the end of every run with workers."""
+    return {k: np.array(v, copy=True) for k, v in batch.items()}
+
+
 def make_train_loader(stage, *, data_dir, crop_size, global_batch_size, seed, num_workers=0,
                       process_index=0, process_count=1, aug=None, synthetic=None, layered=None,
                       read_threads=2, prefetch=8, worker_buffer_size=2) -> grain.IterDataset:
@@ -139,6 +148,7 @@ def make_train_loader(stage, *, data_dir, crop_size, global_batch_size, seed, nu
         it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=num_workers,
                                                          per_worker_buffer_size=worker_buffer_size),
                             worker_init_fn=_train_worker_init)
+        it = it.map(_in_process_memory)   # stateless: the iterator state is the workers'
     return it
 
 
