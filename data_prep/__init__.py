@@ -1,4 +1,4 @@
-"""TFDS builders (manual download) of the five optical-flow benchmarks.
+"""TFDS builders (manual download) of the six optical-flow benchmarks.
 
     from data_prep import prepare
     prepare("sintel", manual_dir="~/data/Sintel", data_dir="~/tensorflow_datasets")
@@ -14,6 +14,7 @@ from data_prep.chairs import FlyingChairs
 from data_prep.common import ManualDirError, prepare_builder
 from data_prep.hd1k import Hd1k
 from data_prep.kitti import KittiFlow2015
+from data_prep.middlebury import MiddleburyFlow
 from data_prep.sintel import MpiSintel
 from data_prep.things import FlyingThings3D
 
@@ -24,6 +25,7 @@ BUILDERS = {
     "sintel": (MpiSintel, ("clean", "final")),
     "kitti": (KittiFlow2015, (None,)),
     "hd1k": (Hd1k, (None,)),
+    "middlebury": (MiddleburyFlow, (None,)),
 }
 
 
@@ -38,4 +40,4 @@ def prepare(dataset: str, manual_dir, data_dir, configs=None) -> list:
 
 
 __all__ = ["BUILDERS", "prepare", "ManualDirError", "FlyingChairs", "FlyingThings3D", "MpiSintel",
-           "KittiFlow2015", "Hd1k"]
+           "KittiFlow2015", "Hd1k", "MiddleburyFlow"]

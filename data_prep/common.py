@@ -1,4 +1,4 @@
-"""Shared machinery of the manual-download TFDS builders of the five benchmarks.
+"""Shared machinery of the manual-download TFDS builders of the six benchmarks.
 
 A builder lists the files of each split as `PairFiles` (checking the layout of the
 user's copy and saying what was expected where), then reads and re-encodes them into

@@ -159,6 +159,60 @@ def test_hd1k_sequences(tmp_path, tfds_temp_folders):
     assert tfds_temp_folders() == []
 
 
+def _middlebury(root, scenes, *, gray=False, test=()):
+    """A Middlebury copy as the archives unpack (each in its own outer folder); the ground
+    truth of each scene is unknown (1e10, as Middlebury stores it) in its top-left 3x4 block."""
+    images = root / ("other-gray-twoframes" if gray else "other-color-twoframes") / \
+        ("other-data-gray" if gray else "other-data")
+    for s, scene in enumerate(scenes):
+        for i in (10, 11):
+            img, path = _img(10 * s + i), images / scene / f"frame{i}.png"
+            if gray:                                   # a one-channel PNG, as the grey archives
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(fio.encode_png(img[..., 0]))
+            else:
+                fio.write_image(path, img)
+        flow = _flow(s + 0.25)
+        flow[:3, :4] = 1e10
+        fio.write_flo(root / "other-gt-flow" / scene / "flow10.flo", flow)
+    for s, scene in enumerate(test):
+        for i in (10, 11):
+            fio.write_image(root / "eval-color-twoframes" / "eval-data" / scene / f"frame{i}.png",
+                            _img(100 + 10 * s + i))
+
+
+def test_middlebury_known_pixels_and_test_split(tmp_path, tfds_temp_folders):
+    _middlebury(tmp_path / "middlebury", ("RubberWhale", "Venus"), test=("Army",))
+    data_prep.prepare("middlebury", tmp_path, tmp_path / "tfds")
+    train = make_eval_source("middlebury", "training", data_dir=tmp_path / "tfds")
+    test = make_eval_source("middlebury", "test", data_dir=tmp_path / "tfds")
+    assert len(train) == 2 and len(test) == 1 and not train.sparse
+    ex = train[1]
+    assert ex["meta"]["scene"] == "Venus" and ex["meta"]["id"] == "Venus/frame10.png"
+    assert (_tag(ex["image1"]), _tag(ex["image2"])) == (20, 21)
+    known = np.ones((H, W), bool)
+    known[:3, :4] = False
+    np.testing.assert_array_equal(ex["valid"], known)                 # the unknown block is not valid
+    np.testing.assert_array_equal(ex["flow"][known], _flow(1.25)[known])
+    assert np.all(ex["flow"][~known] == 0)                           # and its 1e10 is not stored
+    assert "flow" not in test[0] and _tag(test[0]["image1"]) == 110
+    assert tfds_temp_folders() == []
+
+
+def test_middlebury_grey_frames_and_missing_files(tmp_path):
+    _middlebury(tmp_path, ("Dimetrodon",), gray=True)
+    data_prep.prepare("middlebury", tmp_path, tmp_path / "tfds")
+    ex = make_eval_source("middlebury", "train", data_dir=tmp_path / "tfds")[0]
+    grey = _img(10)[..., 0]
+    np.testing.assert_array_equal(ex["image1"], np.repeat(grey[..., None], 3, axis=-1))
+    os.remove(tmp_path / "other-gray-twoframes" / "other-data-gray" / "Dimetrodon" / "frame11.png")
+    with pytest.raises(ManualDirError, match=r"expected .*Dimetrodon/frame11\.png"):
+        data_prep.prepare("middlebury", tmp_path, tmp_path / "tfds2")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ManualDirError, match="other-gt-flow"):
+        data_prep.prepare("middlebury", tmp_path / "empty", tmp_path / "tfds3")
+
+
 def test_missing_manual_dir_and_unprepared_dataset(tmp_path):
     with pytest.raises(ManualDirError, match="does not exist"):
         data_prep.prepare("kitti", tmp_path / "nope", tmp_path / "tfds")

@@ -234,6 +234,38 @@ def test_eval_cli_on_synthetic(model, tmp_path, capsys):
     assert "exists" in capsys.readouterr().err
 
 
+def test_eval_cli_on_middlebury(model, estimator, tmp_path, capsys):
+    """`prepare middlebury` + `eval --dataset middlebury` on a copy in Middlebury's layout: the
+    EPE is each pair's over its known pixels (unknown flow is stored as 1e10), averaged."""
+    _, _, ckpt = model
+    manual = tmp_path / "middlebury"
+    frames, gts = smooth_frames(4, speed=1.0), []
+    for k, scene in enumerate(("Grove2", "Urban3")):
+        gt = np.random.default_rng(k).normal(scale=2.0, size=(H, W, 2)).astype(np.float32)
+        gt[:, :5] = 1e10                                        # unknown: left out of every metric
+        gts.append(gt)
+        io.write_flo(manual / "other-gt-flow" / scene / "flow10.flo", gt)
+        for i, f in ((10, frames[2 * k]), (11, frames[2 * k + 1])):
+            io.write_image(manual / "other-data" / scene / f"frame{i}.png", f)
+    data_dir = str(tmp_path / "tfds")
+    assert cli.main(["prepare", "middlebury", "--manual-dir", str(manual), "--data-dir", data_dir]) == 0
+    out = tmp_path / "mb.json"
+    assert cli.main(["eval", "--checkpoint", ckpt, "--dataset", "middlebury", "--data-dir", data_dir,
+                     "--out", str(out), "--per-frame", "--no-progress", *SOLVER_FLAGS]) == 0, \
+        capsys.readouterr().err
+    r = json.loads(out.read_text())["passes"]["middlebury"]
+    per_pair = []
+    for k in range(2):
+        err = np.linalg.norm(estimator(frames[2 * k], frames[2 * k + 1]).flow[0] - gts[k], axis=-1)
+        per_pair.append(err[:, 5:].mean())
+    assert r["n_pairs"] == 2 and [f["scene"] for f in r["frames"]] == ["Grove2", "Urban3"]
+    np.testing.assert_allclose(r["summary"]["epe"], np.mean(per_pair), rtol=1e-5)
+    np.testing.assert_allclose([f["epe_masked"] for f in r["frames"]], per_pair, rtol=1e-5)
+    assert r["metrics"]["n_valid"] == 2 * H * (W - 5)
+    assert all(f["epe"] < 100 for f in r["frames"])              # all pixels: 1e10 was not stored
+    assert "middlebury" in capsys.readouterr().out
+
+
 def test_export_round_trip_without_model_code(model, estimator, tmp_path, capsys):
     _, _, ckpt = model
     out = tmp_path / "tiny.jaxexp"

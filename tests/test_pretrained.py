@@ -261,3 +261,53 @@ def test_shipped_model_follows_a_large_zoom_of_a_held_out_photo(monkeypatch):
     both = FlowEstimator(shipped.variables, shipped.cfg, dataclasses.replace(shipped.settings, start="both"))(
         ex["image1"], ex["image2"])
     assert epe(est) < 8.0 and epe(both) > 1.4 * epe(est), (epe(est), epe(both))
+
+
+@pytest.mark.slow     # ~45 s: the shipped pipeline on one 500x741 pair and one 384x512 pair
+@pytest.mark.skipif(not SHIPPED, reason="no pretrained model is shipped in deq_flow_jax/pretrained")
+def test_shipped_model_scores_real_pairs_in_middleburys_layout(monkeypatch, tmp_path, capsys):
+    """How a user scores the shipped model on their copy of a benchmark: scikit-image's real
+    Middlebury stereo pair (the motorcycle; unknown disparity stored as 1e10, as Middlebury's
+    .flo files do) and a 4 px shift of a held-out photograph, written in Middlebury's flow
+    layout, go through `deq-flow prepare middlebury` and `deq-flow eval` without --checkpoint.
+    Each pair's EPE over its known pixels is the estimator's own, and the real pair's is below
+    DIS-medium's on it (2.52 against 2.63 px when written)."""
+    monkeypatch.delenv(pretrained.ENV_VAR, raising=False)
+    pytest.importorskip("skimage.data")
+    import json
+
+    from deq_flow_jax import cli
+    from deq_flow_jax import io as fio
+    from deq_flow_jax.data.photos import motorcycle_pair, translation_pair
+    from deq_flow_jax.evaluate.estimator import FlowEstimator
+    from deq_flow_jax.evaluate.refine import dis_flow
+    pairs = {"Motorcycle": motorcycle_pair(), "Rocket": translation_pair("rocket", (4, 0))}
+    manual = tmp_path / "middlebury"
+    for scene, p in pairs.items():
+        gt = np.where(p["valid"][..., None] > 0, p["flow"], np.float32(1e10))
+        fio.write_flo(manual / "other-gt-flow" / scene / "flow10.flo", gt)
+        fio.write_image(manual / "other-data" / scene / "frame10.png", p["image1"])
+        fio.write_image(manual / "other-data" / scene / "frame11.png", p["image2"])
+    data_dir = str(tmp_path / "tfds")
+    assert cli.main(["prepare", "middlebury", "--manual-dir", str(manual), "--data-dir", data_dir]) == 0
+    out = tmp_path / "mb.json"
+    assert cli.main(["eval", "--dataset", "middlebury", "--data-dir", data_dir, "--out", str(out),
+                     "--per-frame", "--no-progress"]) == 0, capsys.readouterr().err
+    res = json.loads(out.read_text())
+    assert res["checkpoint"] is None and (res["settings"]["refine"], res["settings"]["start"]) == \
+        ("fusion+dis", "all")
+    frames = {f["scene"]: f["epe_masked"] for f in res["passes"]["middlebury"]["frames"]}
+    shipped = FlowEstimator.from_checkpoint()
+
+    def epe(flow, p):
+        known = p["valid"] > 0
+        return float(np.linalg.norm(flow - p["flow"], axis=-1)[known].mean())
+
+    for scene, p in pairs.items():
+        np.testing.assert_allclose(frames[scene], epe(shipped(p["image1"], p["image2"]).flow[0], p),
+                                   rtol=1e-3, atol=1e-4)
+    moto = pairs["Motorcycle"]
+    assert frames["Motorcycle"] < epe(dis_flow(moto["image1"], moto["image2"]), moto), frames
+    assert frames["Rocket"] < 0.05, frames
+    np.testing.assert_allclose(res["passes"]["middlebury"]["summary"]["epe"],
+                               np.mean(list(frames.values())), rtol=1e-6)

@@ -1,10 +1,13 @@
 """`deq-flow eval --checkpoint DIR --dataset NAME`: official validation protocols.
 
 Datasets: chairs (validation), things (test, clean + final, with and without the
-mask), sintel (training, clean + final), kitti (training: EPE, F1-all),
-synthetic (validation). Prints a table, writes a JSON file of results (--out),
-optionally with per-frame statistics (--per-frame) and side-by-side panels of
-the first frames (--panels DIR).
+mask), sintel (training, clean + final), kitti (training: EPE, F1-all), middlebury
+(the eight pairs with ground truth: EPE per pair averaged, 1/3/5 px), synthetic
+(validation), and the rendered layered and photo_pairs (no download). The others
+are read from `deq-flow prepare NAME --manual-dir YOUR_COPY`.
+
+Prints a table, writes a JSON file of results (--out), optionally with per-frame
+statistics (--per-frame) and side-by-side panels of the first frames (--panels DIR).
 
 With --submit DIR and --dataset sintel or kitti, writes a test-set submission
 instead (Sintel: clean/ and final/ .flo files along each scene with fixed-point

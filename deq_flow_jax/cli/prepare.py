@@ -2,7 +2,7 @@
 
     deq-flow prepare synthetic --data-dir PATH [--variant pairs|video] [--num-train N]
                                [--num-val N] [--height H] [--width W] [--num-frames T] [--seed S]
-    deq-flow prepare {chairs,things,sintel,kitti,hd1k} --manual-dir PATH [--data-dir PATH]
+    deq-flow prepare {chairs,things,sintel,kitti,hd1k,middlebury} --manual-dir PATH [--data-dir PATH]
 
 Prints one line per prepared dataset (name, config, split sizes, directory, seconds)
 and exits 0; a missing or incomplete manual dir prints what was expected where, and a
@@ -17,7 +17,7 @@ import time
 from deq_flow_jax.cli.common import ArgumentParser, CliError, at_least, run_command
 
 DEFAULT_DATA_DIR = os.environ.get("TFDS_DATA_DIR", os.path.join("~", "tensorflow_datasets"))
-DATASETS = ("synthetic", "chairs", "things", "sintel", "kitti", "hd1k")
+DATASETS = ("synthetic", "chairs", "things", "sintel", "kitti", "hd1k", "middlebury")
 
 
 def build_parser() -> ArgumentParser:

@@ -38,6 +38,7 @@ DATASETS = {
     "sintel_final": DatasetSpec("mpi_sintel", "final", False, "sintel"),
     "kitti": DatasetSpec("kitti_flow2015", None, True, "kitti"),
     "hd1k": DatasetSpec("hd1k", None, True, "hd1k"),
+    "middlebury": DatasetSpec("middlebury_flow", None, False, "middlebury"),
 }
 ALIASES = {"things": "things_clean", "sintel": "sintel_clean", "kitti2015": "kitti",
            "flying_chairs": "chairs", "synthetic_pairs": "synthetic"}
@@ -167,7 +168,7 @@ def make_eval_source(name: str, split: str = "validation", *, data_dir, dstype: 
 
     Args:
       name: 'synthetic', 'synthetic_video', 'chairs', 'things_clean', 'things_final',
-        'sintel_clean', 'sintel_final' (or 'sintel' with `dstype`), 'kitti', 'hd1k', or the
+        'sintel_clean', 'sintel_final' (or 'sintel' with `dstype`), 'kitti', 'hd1k', 'middlebury', or the
         rendered 'layered' (train, validation) and 'photo_pairs' (validation), which need
         no preparation (`data_dir` is not read; a `LayeredSource` is returned).
       split: 'train', 'validation' or 'test' (aliases 'training', 'val', 'testing').

@@ -1,5 +1,5 @@
 """The validation protocols of DEQ-Flow / RAFT: chairs, things, sintel, kitti, plus ours:
-synthetic, layered, photo_pairs.
+middlebury, synthetic, layered, photo_pairs.
 
 A protocol is a list of passes (Sintel clean and final, Things clean and final,
 ...), each one evaluation source (`deq_flow_jax.data.make_eval_source`), a
@@ -12,6 +12,7 @@ padding mode, a pooling rule (`aggregate.POOLING_RULES`) and the metrics it prin
 | things    | test clean, final          | sintel  | all     | the same, and with mask (valid, <400)   |
 | sintel    | training clean, final      | sintel  | all     | EPE, 1/3/5 px over all pixels           |
 | kitti     | training (200 pairs)       | kitti   | kitti   | EPE per image averaged, Fl-all          |
+| middlebury| training (8 pairs)         | sintel  | kitti   | EPE per image averaged, 1/3/5 px        |
 | synthetic | validation                 | sintel  | masked  | valid-pixel EPE, 1/3/5 px, Fl, noc / occ|
 | layered   | validation (held-out photos)| sintel | masked  | the same (rendered, no download)        |
 | photo_pairs | validation (homographies) | sintel  | masked  | the same (rendered, no download)        |
@@ -74,6 +75,9 @@ PROTOCOLS = {
                        "sintel", "all", _NPX),
     "kitti": Protocol("kitti", (Pass("kitti", "kitti", "training"),), "kitti", "kitti",
                       ("epe", "fl_all")),
+    # Middlebury's published tables average each sequence's EPE over its known pixels
+    "middlebury": Protocol("middlebury", (Pass("middlebury", "middlebury", "training"),), "sintel",
+                           "kitti", _NPX),
     "synthetic": Protocol("synthetic", (Pass("synthetic", "synthetic", "validation"),), "sintel",
                           "masked", METRIC_NAMES + ("epe_noc", "epe_occ")),
     # rendered on the fly (data/layered_source.py): held-out photographs, no download
