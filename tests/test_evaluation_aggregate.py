@@ -48,7 +48,7 @@ def test_kitti_epe_is_per_image_and_f1_pools_valid_pixels():
     np.testing.assert_allclose(r["epe_per_image"], (10.0 / 3 + 3.5) / 2, rtol=1e-6)
     np.testing.assert_allclose(r["fl_all"], 100.0 * 3 / 5, rtol=1e-6)   # 3 outliers / 5 valid
     assert r["n_valid"] == 5
-    s = acc.summary("kitti")                  # KITTI's rule: EPE per image, Fl-all pooled
+    s = acc.summary("per_image")              # KITTI's rule: EPE per image, Fl-all pooled
     assert list(s) == ["epe", "1px", "3px", "5px", "fl_all"]
     np.testing.assert_allclose([s["epe"], s["fl_all"]], [r["epe_per_image"], r["fl_all"]])
     # pooled over the 5 valid pixels instead: (4 + 6 + 0 + 3.5 + 3.5) / 5

@@ -4,7 +4,7 @@ Modules, one idea each:
   interpolate  forward interpolation of the previous flow (warm start / fixed-point reuse)
   estimator    FlowEstimator: numpy in, numpy out, solver statistics (SolverSettings)
   sequence     SequenceEstimator / run_sequence: reuse, warm start or none along frames
-  aggregate    MetricAccumulator: pools of pixels and the pooling rules (all, masked, kitti)
+  aggregate    MetricAccumulator: pools of pixels and the pooling rules (all, masked, per_image)
                over the metrics of `deq_flow_jax.metrics`
   protocols    chairs / things / sintel / kitti / synthetic validation protocols (also the
                training loop's validation)

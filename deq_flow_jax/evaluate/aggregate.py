@@ -13,7 +13,7 @@ percent, KITTI Fl-all). This module decides which pixels and images they are tak
   visible in / leave the second frame;
 * ``s0-10`` / ``s10-40`` / ``s40+``: masked pixels by ground-truth speed (|gt| in px:
   below 10, 10 to below 40, 40 and above), the Sintel leaderboard's bins;
-* per image: the masked EPE of each image (KITTI averages it over images).
+* per image: the masked EPE of each image (KITTI and Middlebury average it over images).
 
 `MetricAccumulator.summary(rule)` turns these into the five canonical metrics
 (`metrics.METRIC_NAMES`) by one of the pooling rules in `POOLING_RULES`; each protocol
@@ -32,8 +32,8 @@ SPEED_BINS = (("s0-10", 0.0, 10.0), ("s10-40", 10.0, 40.0), ("s40+", 40.0, float
 POOLING_RULES = {
     "all": "EPE and n-px over all pixels of all images; Fl-all over the masked pixels",
     "masked": "every metric over the masked pixels (valid, |gt| < max_flow) of all images",
-    "kitti": "EPE per image over its masked pixels, averaged over images; n-px and Fl-all "
-             "over the masked pixels of all images",
+    "per_image": "EPE per image over its masked pixels, averaged over images (KITTI, "
+                 "Middlebury); n-px and Fl-all over the masked pixels of all images",
 }
 
 

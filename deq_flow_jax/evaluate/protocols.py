@@ -11,8 +11,8 @@ padding mode, a pooling rule (`aggregate.POOLING_RULES`) and the metrics it prin
 | chairs    | validation (640 pairs)     | sintel  | all     | EPE, 1/3/5 px over all pixels           |
 | things    | test clean, final          | sintel  | all     | the same, and with mask (valid, <400)   |
 | sintel    | training clean, final      | sintel  | all     | EPE, 1/3/5 px over all pixels           |
-| kitti     | training (200 pairs)       | kitti   | kitti   | EPE per image averaged, Fl-all          |
-| middlebury| training (8 pairs)         | sintel  | kitti   | EPE per image averaged, 1/3/5 px        |
+| kitti     | training (200 pairs)       | kitti   | per_image | EPE per image averaged, Fl-all        |
+| middlebury| training (8 pairs)         | sintel  | per_image | EPE per image averaged, 1/3/5 px      |
 | synthetic | validation                 | sintel  | masked  | valid-pixel EPE, 1/3/5 px, Fl, noc / occ|
 | layered   | validation (held-out photos)| sintel | masked  | the same (rendered, no download)        |
 | photo_pairs | validation (homographies) | sintel  | masked  | the same (rendered, no download)        |
@@ -73,11 +73,11 @@ PROTOCOLS = {
     "sintel": Protocol("sintel", (Pass("clean", "sintel", "training", (("dstype", "clean"),)),
                                   Pass("final", "sintel", "training", (("dstype", "final"),))),
                        "sintel", "all", _NPX),
-    "kitti": Protocol("kitti", (Pass("kitti", "kitti", "training"),), "kitti", "kitti",
+    "kitti": Protocol("kitti", (Pass("kitti", "kitti", "training"),), "kitti", "per_image",
                       ("epe", "fl_all")),
     # Middlebury's published tables average each sequence's EPE over its known pixels
     "middlebury": Protocol("middlebury", (Pass("middlebury", "middlebury", "training"),), "sintel",
-                           "kitti", _NPX),
+                           "per_image", _NPX),
     "synthetic": Protocol("synthetic", (Pass("synthetic", "synthetic", "validation"),), "sintel",
                           "masked", METRIC_NAMES + ("epe_noc", "epe_occ")),
     # rendered on the fly (data/layered_source.py): held-out photographs, no download
