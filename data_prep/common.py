@@ -24,7 +24,8 @@ class ManualDirError(FileNotFoundError):
 
 @dataclasses.dataclass(frozen=True)
 class PairFiles:
-    """The files of one record. `flow_kind`: 'dense' (.flo/.pfm), 'kitti' (16-bit PNG), None."""
+    """The files of one record. `flow_kind`: 'dense' (.flo/.pfm), 'kitti' (16-bit PNG),
+    'middlebury' (.flo whose unknown pixels hold 1e9 or more), None."""
     image1: str
     image2: str
     flow: str | None
@@ -48,6 +49,12 @@ def load_pair(p: PairFiles) -> dict:
         flow = read_flow(p.flow)
     elif p.flow_kind == "kitti":
         flow, valid = read_kitti_flow(p.flow)
+    elif p.flow_kind == "middlebury":
+        # unknown flow is stored as 1e9 or more (1e10): not valid, and stored as zero so that
+        # no 1e10 reaches a metric taken over all pixels
+        flow = read_flow(p.flow)
+        valid = np.all(np.abs(flow) < 1e9, axis=-1)
+        flow = np.where(valid[..., None], flow, np.float32(0))
     if p.occlusion is not None:
         occ = read_image(p.occlusion)[..., 0] > 127
     if flow is not None and not np.isfinite(flow).all():

@@ -54,7 +54,8 @@ def _pair(image_dir: str, scene: str, flow: str | None) -> PairFiles:
     for path in (image1, image2):
         if not os.path.isfile(path):
             raise ManualDirError(f"Middlebury: expected {path}")
-    return PairFiles(image1, image2, flow, "dense" if flow else None, scene, 10, f"{scene}/frame10.png")
+    return PairFiles(image1, image2, flow, "middlebury" if flow else None, scene, 10,
+                     f"{scene}/frame10.png")
 
 
 class MiddleburyFlow(ManualFlowBuilder):

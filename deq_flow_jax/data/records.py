@@ -56,8 +56,7 @@ def make_record(image1, image2, flow=None, valid=None, occlusion=None, *, scene=
     """Builds one record from numpy arrays ((H, W, 3) uint8 images, (H, W, 2) flow).
 
     `valid` defaults to all-true where flow is given (and |flow| < 1000 as in the
-    official loader); the flow of pixels that are not valid by that rule is stored as zero
-    (Middlebury marks unknown flow as 1e9 or more). Images are PNG-encoded here.
+    official loader); images are PNG-encoded here.
     """
     image1, image2 = np.asarray(image1), np.asarray(image2)
     if image1.shape != image2.shape:
@@ -72,7 +71,6 @@ def make_record(image1, image2, flow=None, valid=None, occlusion=None, *, scene=
                              f"shape {image1.shape}")
         finite = np.all(np.abs(flow) < 1000, axis=-1)
         valid = finite if valid is None else (np.asarray(valid) > 0) & finite
-        flow = np.where(finite[..., None], flow, np.float32(0))
     occlusion = EMPTY_MASK if occlusion is None else np.asarray(occlusion) > 0
     return {
         "image1": encode_png(image1), "image2": encode_png(image2), "flow": flow,
