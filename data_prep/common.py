@@ -74,9 +74,7 @@ def find_root(manual_dir, marker: str, names: tuple[str, ...], what: str) -> str
     """The dataset root: `manual_dir` itself or one of its `names` sub-folders, whichever
     contains `marker` (a relative path)."""
     manual_dir = os.fspath(manual_dir)
-    if not os.path.isdir(manual_dir):
-        raise ManualDirError(f"manual dir {manual_dir} does not exist; download {what} and point "
-                             "--manual-dir at it")
+    require_manual_dir(manual_dir, what)
     candidates = [manual_dir] + [os.path.join(manual_dir, n) for n in names]
     for c in candidates:
         if os.path.exists(os.path.join(c, marker)):
@@ -84,6 +82,13 @@ def find_root(manual_dir, marker: str, names: tuple[str, ...], what: str) -> str
     raise ManualDirError(
         f"{what}: expected {marker!r} inside the manual dir {manual_dir}"
         f"{' (or in a sub-folder ' + ' / '.join(names) + ')' if names else ''}; not found")
+
+
+def require_manual_dir(manual_dir: str, what: str) -> None:
+    """Raises ManualDirError unless `manual_dir` is a folder; `what` names the download."""
+    if not os.path.isdir(manual_dir):
+        raise ManualDirError(f"manual dir {manual_dir} does not exist; download {what} and point "
+                             "--manual-dir at it")
 
 
 def require(files: list, description: str) -> list:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-from data_prep.common import ManualDirError, ManualFlowBuilder, PairFiles
+from data_prep.common import ManualDirError, ManualFlowBuilder, PairFiles, require_manual_dir
 
 GT = "other-gt-flow"
 TRAIN_IMAGES = ("other-data", "other-data-gray")    # colour first
@@ -66,10 +66,8 @@ class MiddleburyFlow(ManualFlowBuilder):
     MANUAL_DOWNLOAD_INSTRUCTIONS = __doc__
 
     def list_splits(self, manual_dir):
-        if not os.path.isdir(manual_dir):
-            raise ManualDirError(f"manual dir {manual_dir} does not exist; download Middlebury's "
-                                 "other-color-twoframes.zip and other-gt-flow.zip, unpack them and "
-                                 "point --manual-dir at them")
+        require_manual_dir(manual_dir, "Middlebury's other-color-twoframes.zip and "
+                                       "other-gt-flow.zip (unpacked)")
         found = find_folders(manual_dir, (GT,) + TRAIN_IMAGES + TEST_IMAGES)
         if GT not in found:
             raise ManualDirError(f"Middlebury: expected a folder {GT}/ (other-gt-flow.zip) inside the "

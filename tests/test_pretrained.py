@@ -263,7 +263,7 @@ def test_shipped_model_follows_a_large_zoom_of_a_held_out_photo(monkeypatch):
     assert epe(est) < 8.0 and epe(both) > 1.4 * epe(est), (epe(est), epe(both))
 
 
-@pytest.mark.slow     # ~45 s: the shipped pipeline on one 500x741 pair and one 384x512 pair
+@pytest.mark.slow     # ~65 s: the shipped pipeline on one 500x741 and one 384x512 pair, twice
 @pytest.mark.skipif(not SHIPPED, reason="no pretrained model is shipped in deq_flow_jax/pretrained")
 def test_shipped_model_scores_real_pairs_in_middleburys_layout(monkeypatch, tmp_path, capsys):
     """How a user scores the shipped model on their copy of a benchmark: scikit-image's real

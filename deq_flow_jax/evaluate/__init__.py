@@ -6,7 +6,7 @@ Modules, one idea each:
   sequence     SequenceEstimator / run_sequence: reuse, warm start or none along frames
   aggregate    MetricAccumulator: pools of pixels and the pooling rules (all, masked, per_image)
                over the metrics of `deq_flow_jax.metrics`
-  protocols    chairs / things / sintel / kitti / synthetic validation protocols (also the
+  protocols    chairs / things / sintel / kitti / middlebury / synthetic validation protocols (also the
                training loop's validation)
   flow_colors  the Middlebury colour wheel, error maps and side-by-side panels
   inputs       user frames: images, folders, videos, validated (InputError)
