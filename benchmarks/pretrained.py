@@ -22,6 +22,13 @@ Evaluation sets (none of their photographs is used for training, see docs/data_l
                motion, and zoom, roll and zoom each with a pan of 60-120 px; mean motion
                36-121 px; `layered.render_warp_pair`, photometric changes as photo_pairs;
                21 pairs, not drawn).
+Opt-in sets of real photographs with known motion, from OpenCV's sample data (not in this
+repository: `--opencv-data DIR`, default $OPENCV_SAMPLES_DATA_PATH, else Debian's opencv-doc
+folder; `deq_flow_jax.data.opencv_samples`):
+  aloe         Middlebury's 2006 stereo pair Aloe, flow = (-disparity, 0), at half and third
+               size (641x555 and 427x370; disparities up to 106 and 70 px; 2 pairs);
+  graffiti     Oxford's Graffiti 1 -> 3, a wall seen from two viewpoints, flow = its homography,
+               at full and half size (800x640 and 400x320; mean motion 110 and 55 px; 2 pairs).
 Methods: the model (`--checkpoint`, a model directory or a training workdir, solver from
 the workdir's config unless given; its flow refined, and its solver started as the checkpoint
 or `--refine` / `--start` say, and then also `model_plain`, the model's flow from the zero
@@ -61,8 +68,10 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 METHODS = ("model", "zero", "dis_medium", "farneback")
-SETS = ("layered", "photo_pairs", "motorcycle", "translations", "large_motions", "large_warps")
-PANEL_SETS = ("layered", "photo_pairs", "motorcycle")
+DEFAULT_SETS = ("layered", "photo_pairs", "motorcycle", "translations", "large_motions", "large_warps")
+REAL_SETS = ("aloe", "graffiti")         # opt-in: OpenCV's sample data, the user's copy
+SETS = DEFAULT_SETS + REAL_SETS
+PANEL_SETS = ("layered", "photo_pairs", "motorcycle") + REAL_SETS
 METRIC_KEYS = ("epe", "1px", "3px", "5px")
 
 
@@ -97,8 +106,12 @@ def parse_args(argv=None):
     p.add_argument("--baseline", default=None, metavar="JSON",
                    help="an earlier JSON of this script (same seed, size, scale and pairs) to compare "
                         "this run's model with, set by set and pair by pair")
-    p.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS),
-                   help=f"evaluation sets (default: all of {', '.join(SETS)})")
+    p.add_argument("--sets", nargs="+", choices=SETS, default=list(DEFAULT_SETS),
+                   help=f"evaluation sets (default: {', '.join(DEFAULT_SETS)}; "
+                        f"{' and '.join(REAL_SETS)} need --opencv-data)")
+    p.add_argument("--opencv-data", default=None, metavar="DIR",
+                   help="OpenCV's samples/data folder, for the aloe and graffiti sets (default: "
+                        "$OPENCV_SAMPLES_DATA_PATH, else /usr/share/doc/opencv-doc/examples/data)")
     model_args.add_solver_args(p)
     args = p.parse_args(argv)
     if min(args.size) < 32:
@@ -125,6 +138,10 @@ def check_output(args) -> None:
     if args.panel and os.path.splitext(args.panel)[1].lower() not in COMMENT_EXTENSIONS:
         raise ValueError(f"--panel {args.panel}: expected a {'/'.join(COMMENT_EXTENSIONS)} file name")
     inputs = [("--checkpoint", args.checkpoint), ("--baseline", args.baseline and os.path.expanduser(args.baseline))]
+    wanted = [files for name, (_, _, files) in real_sets().items() if name in args.sets]
+    if wanted:       # checked here, before the model loads
+        from deq_flow_jax.data.opencv_samples import find_samples_dir
+        inputs.append(("--opencv-data", find_samples_dir(args.opencv_data, sum(wanted, ()))))
     if args.pretrained:
         from deq_flow_jax import pretrained
         inputs.append(("--pretrained: the shipped models", pretrained.root()))
@@ -141,6 +158,14 @@ def check_output(args) -> None:
         seen[real] = flag
 
 
+def real_sets() -> dict:
+    """{set name: (pair function (folder, scale) -> pair, scales, files it reads)} of REAL_SETS."""
+    from deq_flow_jax.data import opencv_samples as ocv
+
+    return {"aloe": (ocv.aloe_pair, ocv.ALOE_SCALES, ocv.ALOE_FILES),
+            "graffiti": (ocv.graffiti_pair, ocv.GRAFFITI_SCALES, ocv.GRAFFITI_FILES)}
+
+
 def evaluation_sets(args) -> dict:
     """{set name: (number of pairs, function index -> pair)}; pairs (dicts with image1, image2,
     flow, valid) are rendered when asked for, so a set never sits in memory whole."""
@@ -149,6 +174,7 @@ def evaluation_sets(args) -> dict:
     from deq_flow_jax.data.augment import resize_dense
     from deq_flow_jax.data.layered import LARGE_WARPS, LayeredConfig, render_warp_pair
     from deq_flow_jax.data.layered_source import make_layered_source
+    from deq_flow_jax.data.opencv_samples import find_samples_dir
     from deq_flow_jax.data.photos import (
         LARGE_SHIFTS,
         TRANSLATION_SHIFTS,
@@ -174,6 +200,10 @@ def evaluation_sets(args) -> dict:
                              interpolation=cv2.INTER_NEAREST)
             moto = dict(moto, image1=i1, image2=i2, flow=flow, valid=valid, occlusion=occ)
         sets["motorcycle"] = (1, lambda i: moto)
+    for name, (pair, scales, files) in real_sets().items():    # a pair per scale
+        if name in args.sets:
+            folder = find_samples_dir(args.opencv_data, files)
+            sets[name] = (len(scales), lambda i, pair=pair, scales=scales, folder=folder: pair(folder, scales[i]))
     # the sets of every held-out photograph under each of a list of motions: pair i is photograph
     # i // len(motions) under motion i % len(motions); --quick takes the first photograph's
     names, cfg = photo_names("validation"), LayeredConfig(height=h, width=w)
