@@ -11,10 +11,13 @@ from deq_flow_jax.evaluate.estimator import FlowEstimator, SolverSettings, _resi
 from deq_flow_jax.evaluate.refine import fuse_dis, pick_flow, refine_flow
 from deq_flow_jax.evaluate.starts import (
     COARSE_SCALES,
+    HOMOGRAPHY_LOOSE_SHARE,
     HOMOGRAPHY_MIN_INLIERS,
     HOMOGRAPHY_MIN_SHARE,
+    HOMOGRAPHY_SECOND_SHARE,
     SHIFT_MIN_FRACTION,
     START_MODES,
+    HomographyFit,
     coarse_sizes,
     global_homography,
     global_shift,
@@ -111,14 +114,29 @@ def test_global_homography_finds_a_camera_motion():
     homography; unrelated frames give too few inliers for a start."""
     hmat = _camera(320, 256, zoom=1.15, degrees=7.0, shift=(25.0, -10.0))
     image1, image2 = _warped_pair(256, 320, hmat, seed=4)
-    found, inliers, matches = global_homography(image1, image2)
+    found, inliers, matches, second = global_homography(image1, image2)
+    assert second < HOMOGRAPHY_SECOND_SHARE * max(matches - inliers, 1)     # no second motion
     assert inliers >= 4 * HOMOGRAPHY_MIN_INLIERS and inliers >= HOMOGRAPHY_MIN_SHARE * matches, (inliers, matches)
     truth = homography_flow(hmat, (256, 320))
     assert np.linalg.norm(homography_flow(found, (256, 320)) - truth, axis=-1).mean() < 0.3
     np.testing.assert_array_equal(global_homography(image1, image2)[0], found)
     other = _textured_pair(256, 320, (0, 0), seed=5)[0]
     assert global_homography(image1, other)[1] < HOMOGRAPHY_MIN_INLIERS
-    assert global_homography(np.zeros((64, 80, 3)), np.zeros((64, 80, 3))) == (None, 0, 0)   # no keypoints
+    assert global_homography(np.zeros((64, 80, 3)), np.zeros((64, 80, 3))) == HomographyFit(None, 0, 0, 0)
+
+
+def test_global_homography_counts_a_second_motion():
+    """Frame 2's left half under one camera motion, its right half under another: the first
+    RANSAC fits one half's homography, and the second, on the matches it left out, the other's:
+    those are not false matches, and the loose share does not offer the start."""
+    h, w = 256, 320
+    one, other = _camera(w, h, zoom=1.1, shift=(20.0, 0.0)), _camera(w, h, degrees=-8.0, shift=(-15.0, 10.0))
+    image1, left = _warped_pair(h, w, one, seed=7)
+    right = cv2.warpPerspective(image1, other, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    image2 = np.where((np.arange(w) < w // 2)[None, :, None], left, right)
+    fit = global_homography(image1, image2)
+    rest = fit.matches - fit.inliers
+    assert rest >= HOMOGRAPHY_MIN_INLIERS and fit.second >= HOMOGRAPHY_SECOND_SHARE * rest, fit[1:]
 
 
 def test_homography_flow_and_the_start_gate():
@@ -136,7 +154,13 @@ def test_homography_flow_and_the_start_gate():
     assert homography_start_wanted(zoom, n, n, (0.0, 0.0), hw)          # mean |flow| 32 px
     assert not homography_start_wanted(zoom, n - 1, n - 1, (0.0, 0.0), hw)
     assert homography_start_wanted(zoom, 75, 100, (0.0, 0.0), hw)
-    assert not homography_start_wanted(zoom, 74, 100, (0.0, 0.0), hw)    # a large object's motion
+    assert not homography_start_wanted(zoom, 74, 100, (0.0, 0.0), hw, second=11)   # an object's motion
+    # from 60 % of the matches where the ones left out fit no second motion (false matches)
+    assert (HOMOGRAPHY_LOOSE_SHARE, HOMOGRAPHY_SECOND_SHARE) == (0.6, 0.4)
+    assert homography_start_wanted(zoom, 74, 100, (0.0, 0.0), hw, second=10)
+    assert homography_start_wanted(zoom, 60, 100, (0.0, 0.0), hw, second=15)
+    assert not homography_start_wanted(zoom, 60, 100, (0.0, 0.0), hw, second=16)
+    assert not homography_start_wanted(zoom, 59, 100, (0.0, 0.0), hw, second=0)
     small = homography_flow(_camera(512, 384, zoom=1.05), hw)           # mean 8 px
     assert not homography_start_wanted(small, n, n, (0.0, 0.0), hw)
     assert not homography_start_wanted(shift, n, n, (30.5, -0.5), hw)    # the shift start covers it
@@ -250,10 +274,10 @@ def test_all_adds_a_homography_start_only_where_one_is_large(runs):
     offered; the second pair's flow stays "both"'s."""
     est = runs[2]
     j1, j2, camera = _batch_with(_warped_pair(256, 320, _camera(320, 256, zoom=1.25, degrees=6.0), seed=6), runs)
-    hmat, inliers, matches = global_homography(j1[0], j2[0])
-    hflow = homography_flow(hmat, (256, 320))
+    fit = global_homography(j1[0], j2[0])
+    hflow = homography_flow(fit.hmat, (256, 320))
     dx, dy, _ = global_shift(j1[0], j2[0])
-    assert homography_start_wanted(hflow, inliers, matches, (dx, dy), (256, 320))
+    assert homography_start_wanted(hflow, fit.inliers, fit.matches, (dx, dy), (256, 320), fit.second)
     names = ["zero", "coarse"]
     cands = [est["zero"](j1, j2).flow[0], est["coarse"](j1, j2).flow[0]]
     if shift_start_wanted((dx, dy), (256, 320)):      # a spurious peak of the zoom: offered too

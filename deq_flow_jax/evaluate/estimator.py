@@ -305,10 +305,10 @@ class FlowEstimator:
         flow = np.zeros((len(im1),) + tuple(hw) + (2,), np.float32)
         offered = np.zeros(len(im1), bool)
         for i, (a, b, shift) in enumerate(zip(im1, im2, shifts)):
-            hmat, inliers, matches = global_homography(a, b)
-            if hmat is not None:
-                f = homography_flow(hmat, hw)
-                if homography_start_wanted(f, inliers, matches, shift, hw):
+            fit = global_homography(a, b)
+            if fit.hmat is not None:
+                f = homography_flow(fit.hmat, hw)
+                if homography_start_wanted(f, fit.inliers, fit.matches, shift, hw, fit.second):
                     flow[i], offered[i] = f, True
         if not offered.any():
             return None, offered

@@ -16,7 +16,8 @@ fixed point. The same motion is half as large on frames of half the size, so
               dominant translation as a constant flow ("shift": `global_shift`, phase
               correlation), and the flow of the homography that most feature matches agree on
               ("homography": `global_homography`, SIFT and RANSAC; offered where at least
-              `HOMOGRAPHY_MIN_SHARE` of the matches fit it and it is not just the shift). The
+              `HOMOGRAPHY_MIN_SHARE` of the matches fit it, or `HOMOGRAPHY_LOOSE_SHARE` and the
+              rest are no second motion, and it is not just the shift). The
               pick chooses among the starts offered to each pair. Where neither is large it is
               "both", at no extra cost but the two estimates (about 0.1 s per 384x512 pair);
     "zero"    the official start (the default of `SolverSettings`).
@@ -25,6 +26,8 @@ A warm start (`flow_init`) or a fixed-point cache passed to the estimator replac
 docs/evaluation.md ("Large motions: --start") has the measurements.
 """
 from __future__ import annotations
+
+from typing import NamedTuple, Optional
 
 import numpy as np
 
@@ -38,6 +41,8 @@ MIN_COARSE_SIDE = 64           # a level is used only if both of its sides are a
 SHIFT_MIN_FRACTION = 1 / 20    # "all": a shift start where |shift| >= this x the shorter side
 HOMOGRAPHY_MIN_INLIERS = 24    # "all": a homography start needs this many RANSAC inliers,
 HOMOGRAPHY_MIN_SHARE = 0.75    # ... this share of the matches among them,
+HOMOGRAPHY_LOOSE_SHARE = 0.6   # ... or this share, where the matches it leaves out are noise:
+HOMOGRAPHY_SECOND_SHARE = 0.4  #     a second homography fits under this share of them,
 HOMOGRAPHY_NOT_SHIFT = 2.0     # ... and to leave the constant shift by more than this (pixels)
 
 
@@ -102,12 +107,36 @@ def shift_start_wanted(shift: tuple[float, float], hw: tuple[int, int]) -> bool:
     return bool(np.hypot(*shift) >= SHIFT_MIN_FRACTION * min(hw))
 
 
-def global_homography(image1: np.ndarray, image2: np.ndarray) -> tuple[np.ndarray | None, int, int]:
+class HomographyFit(NamedTuple):
+    """`global_homography`'s result: hmat (3, 3) float64 mapping frame-1 pixels to frame-2
+    pixels (None with fewer than 8 matches); inliers, matches: RANSAC inliers and matches;
+    second: inliers of a second RANSAC homography fitted to the matches the first left out
+    (0 with fewer than 8 of them): many where another motion holds them (an object moving on
+    its own), few where they are false matches."""
+
+    hmat: Optional[np.ndarray]
+    inliers: int
+    matches: int
+    second: int = 0
+
+
+def _ransac_homography(p1: np.ndarray, p2: np.ndarray):
+    """OpenCV's findHomography with RANSAC (3 px), its random generator seeded with 0 first:
+    (H or None, (N,) bool inlier mask)."""
+    import cv2
+
+    cv2.setRNGSeed(0)
+    hmat, mask = cv2.findHomography(p1, p2, cv2.RANSAC, 3.0)
+    if hmat is None:
+        return None, np.zeros(len(p1), bool)
+    return hmat, mask.ravel().astype(bool)
+
+
+def global_homography(image1: np.ndarray, image2: np.ndarray) -> HomographyFit:
     """The frames' dominant homography: SIFT keypoints (up to 2,000 per frame) matched with
-    Lowe's ratio test (0.8), then OpenCV's `findHomography` with RANSAC (3 px). Returns (H,
-    inliers, matches): H (3, 3) float64 mapping frame-1 pixels to frame-2 pixels (None with
-    fewer than 8 matches), the number of RANSAC inliers and of matches. Deterministic for the
-    same frames (OpenCV's random generator is seeded with 0 before RANSAC).
+    Lowe's ratio test (0.8), then OpenCV's `findHomography` with RANSAC (3 px), then RANSAC
+    again on the matches it left out (`HomographyFit`). Deterministic for the same frames
+    (OpenCV's random generator is seeded with 0 before each RANSAC).
 
     image1, image2: (H, W, 3) RGB or (H, W) grey frames, 0..255."""
     import cv2
@@ -118,18 +147,19 @@ def global_homography(image1: np.ndarray, image2: np.ndarray) -> tuple[np.ndarra
     sift = cv2.SIFT_create(nfeatures=2000)
     (k1, d1), (k2, d2) = sift.detectAndCompute(g1, None), sift.detectAndCompute(g2, None)
     if d1 is None or d2 is None or len(k1) < 2 or len(k2) < 2:
-        return None, 0, 0
+        return HomographyFit(None, 0, 0)
     pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(d1, d2, k=2)
     good = [m[0] for m in pairs if len(m) == 2 and m[0].distance < 0.8 * m[1].distance]
     if len(good) < 8:
-        return None, 0, len(good)
+        return HomographyFit(None, 0, len(good))
     p1 = np.float32([k1[m.queryIdx].pt for m in good])
     p2 = np.float32([k2[m.trainIdx].pt for m in good])
-    cv2.setRNGSeed(0)
-    hmat, inliers = cv2.findHomography(p1, p2, cv2.RANSAC, 3.0)
+    hmat, inliers = _ransac_homography(p1, p2)
     if hmat is None:
-        return None, 0, len(good)
-    return hmat, int(inliers.sum()), len(good)
+        return HomographyFit(None, 0, len(good))
+    rest = ~inliers
+    second = int(_ransac_homography(p1[rest], p2[rest])[1].sum()) if rest.sum() >= 8 else 0
+    return HomographyFit(hmat, int(inliers.sum()), len(good), second)
 
 
 def homography_flow(hmat: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
@@ -144,15 +174,20 @@ def homography_flow(hmat: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
 
 
 def homography_start_wanted(flow: np.ndarray, inliers: int, matches: int,
-                            shift: tuple[float, float], hw: tuple[int, int]) -> bool:
+                            shift: tuple[float, float], hw: tuple[int, int], second: int = 0) -> bool:
     """Whether a homography's flow (h, w, 2) is worth the "all" mode's homography start:
     finite; supported by at least HOMOGRAPHY_MIN_INLIERS of the `matches`, and by at least
-    HOMOGRAPHY_MIN_SHARE of them (one camera motion dominates the frame: where a large object
-    holds most features, its homography is not the frame's, and a solve started there can
-    carry the rest of the frame along, docs/evaluation.md); a mean motion of at least
+    HOMOGRAPHY_MIN_SHARE of them, or by HOMOGRAPHY_LOOSE_SHARE where a second homography fits
+    fewer than HOMOGRAPHY_SECOND_SHARE of the matches left out (`second`, `HomographyFit`):
+    one camera motion dominates the frame (where objects moving on their own hold many
+    features, the background's homography is not theirs, and a solve started there can carry
+    them along, docs/evaluation.md; the matches it leaves out then fit another motion, where a
+    repetitive texture's false matches fit none); a mean motion of at least
     SHIFT_MIN_FRACTION x the shorter side (as the shift start); and somewhere more than
     HOMOGRAPHY_NOT_SHIFT px from the constant `shift` (else the shift start already is it)."""
-    if inliers < HOMOGRAPHY_MIN_INLIERS or inliers < HOMOGRAPHY_MIN_SHARE * matches:
+    if inliers < HOMOGRAPHY_MIN_INLIERS or inliers < HOMOGRAPHY_LOOSE_SHARE * matches:
+        return False
+    if inliers < HOMOGRAPHY_MIN_SHARE * matches and second >= HOMOGRAPHY_SECOND_SHARE * (matches - inliers):
         return False
     if not np.all(np.isfinite(flow)):
         return False
