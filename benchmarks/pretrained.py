@@ -166,6 +166,21 @@ def real_sets() -> dict:
             "graffiti": (ocv.graffiti_pair, ocv.GRAFFITI_SCALES, ocv.GRAFFITI_FILES)}
 
 
+def opencv_data_record(args, sets) -> dict:
+    """{"folder", "sha256": {file: hex digest}} of the OpenCV sample files the real sets read."""
+    import hashlib
+
+    from deq_flow_jax.data.opencv_samples import find_samples_dir
+
+    files = sum((f for name, (_, _, f) in real_sets().items() if name in sets), ())
+    folder = find_samples_dir(args.opencv_data, files)
+    digests = {}
+    for name in files:
+        with open(os.path.join(folder, name), "rb") as f:
+            digests[name] = hashlib.sha256(f.read()).hexdigest()
+    return {"folder": os.path.abspath(folder), "sha256": digests}
+
+
 def evaluation_sets(args) -> dict:
     """{set name: (number of pairs, function index -> pair)}; pairs (dicts with image1, image2,
     flow, valid) are rendered when asked for, so a set never sits in memory whole."""
@@ -558,6 +573,8 @@ def main(argv=None) -> int:
         "results": results, "seconds_per_pair": seconds, "pairs": pairs,
         "load_average": list(os.getloadavg()),
     }
+    if set(REAL_SETS) & set(sets):        # which copy of OpenCV's samples was scored
+        raw["opencv_data"] = opencv_data_record(args, sets)
     if base is not None:
         raw["baseline"] = compare_baseline(results, base, args.baseline)
     from deq_flow_jax.io.common import atomic_write_text, dumps_json, strict_json

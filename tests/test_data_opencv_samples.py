@@ -143,6 +143,8 @@ def test_pretrained_benchmark_real_sets(samples, tmp_path, capsys):
     assert bench.main(["--sets", "aloe", "graffiti", "--opencv-data", folder, "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["sets"] == {"aloe": 2, "graffiti": 2}
+    assert report["opencv_data"]["folder"] == os.path.abspath(folder)
+    assert sorted(report["opencv_data"]["sha256"]) == sorted(ocv.ALOE_FILES + ocv.GRAFFITI_FILES)
     for name, pair, scales in (("aloe", ocv.aloe_pair, ocv.ALOE_SCALES),
                                ("graffiti", ocv.graffiti_pair, ocv.GRAFFITI_SCALES)):
         rows = report["results"][name]

@@ -13,7 +13,7 @@ not in this repository (evaluation only: never a training texture):
             641x555, disparities 21-106 px; 427x370, 14-70 px).
   graffiti  `graf1.png`, `graf3.png`, `H1to3p.xml`: Oxford VGG's "Graffiti" 1 and 3
             (Mikolajczyk et al., IJCV 2005), a painted wall photographed from two viewpoints
-            (about 30 degrees apart), 800x640, related by the homography H1to3p (frame-1 ->
+            (the sequence's first and third), 800x640, related by the homography H1to3p (frame-1 ->
             frame-2 pixels; a plane, so its flow is exact up to the homography's own accuracy
             of about a pixel). Scored at full and half size (`GRAFFITI_SCALES`; mean motion
             110 / 55 px, up to 292 / 146).
