@@ -110,8 +110,9 @@ def parse_args(argv=None):
                    help=f"evaluation sets (default: {', '.join(DEFAULT_SETS)}; "
                         f"{' and '.join(REAL_SETS)} need --opencv-data)")
     p.add_argument("--opencv-data", default=None, metavar="DIR",
-                   help="OpenCV's samples/data folder, for the aloe and graffiti sets (default: "
-                        "$OPENCV_SAMPLES_DATA_PATH, else /usr/share/doc/opencv-doc/examples/data)")
+                   help="OpenCV's samples/data folder, or where `dpkg -x` unpacked opencv-doc, for "
+                        "the aloe and graffiti sets (default: $OPENCV_SAMPLES_DATA_PATH, else "
+                        "/usr/share/doc/opencv-doc/examples/data)")
     model_args.add_solver_args(p)
     args = p.parse_args(argv)
     if min(args.size) < 32:

@@ -66,6 +66,12 @@ def test_find_samples_dir(samples, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="no graf3.png there"):
         ocv.find_samples_dir(folder)
     assert ocv.find_samples_dir(folder, ocv.ALOE_FILES) == folder      # only what is asked for
+    unpacked = tmp_path / "deb"                  # where `dpkg -x opencv-doc_*.deb DIR` puts them
+    inner = unpacked / ocv.DEBIAN_DIR.lstrip("/")
+    os.makedirs(inner)
+    for name in ocv.ALOE_FILES:
+        os.link(os.path.join(folder, name), inner / name)
+    assert ocv.find_samples_dir(str(unpacked), ocv.ALOE_FILES) == str(inner)
 
 
 def test_aloe_pair_is_minus_the_disparity(samples):

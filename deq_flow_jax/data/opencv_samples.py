@@ -39,17 +39,21 @@ GRAFFITI_FILES = ("graf1.png", "graf3.png", "H1to3p.xml")
 ALOE_SCALES = (1 / 2, 1 / 3)      # Middlebury 2006's half and third sizes
 GRAFFITI_SCALES = (1.0, 1 / 2)
 HOW_TO_GET = (f"OpenCV's samples/data (Debian / Ubuntu: `apt install opencv-doc`, then {DEBIAN_DIR}; "
-              "without root: `apt-get download opencv-doc && dpkg -x opencv-doc_*.deb DIR`, then "
-              f"DIR{DEBIAN_DIR}; or samples/data of an OpenCV source checkout)")
+              "without root: `apt-get download opencv-doc && dpkg -x opencv-doc_*.deb DIR`, then DIR; "
+              "or samples/data of an OpenCV source checkout)")
 
 
 def find_samples_dir(path: Optional[str] = None, files=ALOE_FILES + GRAFFITI_FILES) -> str:
     """The folder holding OpenCV's sample `files`: `path` if given, else $OPENCV_SAMPLES_DATA_PATH
-    if set, else Debian's DEBIAN_DIR. ValueError (one line: the folder, the first file missing,
-    and where to get them) when a file is not there."""
+    if set, else Debian's DEBIAN_DIR; a folder where `dpkg -x` unpacked opencv-doc stands for
+    its DEBIAN_DIR inside. ValueError (one line: the folder, the first file missing, and where to
+    get them) when a file is not there."""
     if path is None:
         path = os.environ.get(ENV_VAR) or DEBIAN_DIR
     path = os.path.expanduser(path)
+    unpacked = os.path.join(path, DEBIAN_DIR.lstrip("/"))
+    if path != DEBIAN_DIR and os.path.isdir(unpacked):
+        path = unpacked
     if not os.path.isdir(path):
         raise ValueError(f"{path}: no such folder; it should hold {HOW_TO_GET}")
     for name in files:
