@@ -159,6 +159,7 @@ def test_homography_flow_and_the_start_gate():
     assert (HOMOGRAPHY_LOOSE_SHARE, HOMOGRAPHY_SECOND_SHARE) == (0.6, 0.4)
     assert homography_start_wanted(zoom, 74, 100, (0.0, 0.0), hw, second=10)
     assert homography_start_wanted(zoom, 60, 100, (0.0, 0.0), hw, second=15)
+    assert not homography_start_wanted(zoom, 74, 100, (0.0, 0.0), hw)   # second not known: 75 %
     assert not homography_start_wanted(zoom, 60, 100, (0.0, 0.0), hw, second=16)
     assert not homography_start_wanted(zoom, 59, 100, (0.0, 0.0), hw, second=0)
     small = homography_flow(_camera(512, 384, zoom=1.05), hw)           # mean 8 px

@@ -174,11 +174,13 @@ def homography_flow(hmat: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
 
 
 def homography_start_wanted(flow: np.ndarray, inliers: int, matches: int,
-                            shift: tuple[float, float], hw: tuple[int, int], second: int = 0) -> bool:
+                            shift: tuple[float, float], hw: tuple[int, int],
+                            second: Optional[int] = None) -> bool:
     """Whether a homography's flow (h, w, 2) is worth the "all" mode's homography start:
     finite; supported by at least HOMOGRAPHY_MIN_INLIERS of the `matches`, and by at least
     HOMOGRAPHY_MIN_SHARE of them, or by HOMOGRAPHY_LOOSE_SHARE where a second homography fits
-    fewer than HOMOGRAPHY_SECOND_SHARE of the matches left out (`second`, `HomographyFit`):
+    fewer than HOMOGRAPHY_SECOND_SHARE of the matches left out (`second`, `HomographyFit`;
+    None, not known: the first share only):
     one camera motion dominates the frame (where objects moving on their own hold many
     features, the background's homography is not theirs, and a solve started there can carry
     them along, docs/evaluation.md; the matches it leaves out then fit another motion, where a
@@ -187,7 +189,8 @@ def homography_start_wanted(flow: np.ndarray, inliers: int, matches: int,
     HOMOGRAPHY_NOT_SHIFT px from the constant `shift` (else the shift start already is it)."""
     if inliers < HOMOGRAPHY_MIN_INLIERS or inliers < HOMOGRAPHY_LOOSE_SHARE * matches:
         return False
-    if inliers < HOMOGRAPHY_MIN_SHARE * matches and second >= HOMOGRAPHY_SECOND_SHARE * (matches - inliers):
+    if inliers < HOMOGRAPHY_MIN_SHARE * matches and (
+            second is None or second >= HOMOGRAPHY_SECOND_SHARE * (matches - inliers)):
         return False
     if not np.all(np.isfinite(flow)):
         return False
