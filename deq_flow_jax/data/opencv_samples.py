@@ -62,16 +62,6 @@ def find_samples_dir(path: Optional[str] = None, files=ALOE_FILES + GRAFFITI_FIL
     return path
 
 
-def _read_rgb(folder: str, name: str) -> np.ndarray:
-    import cv2
-
-    path = os.path.join(folder, name)
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"{path}: not a readable image")
-    return np.ascontiguousarray(image[..., ::-1])
-
-
 def _resize_images(images, scale: float) -> tuple:
     """Area-downscales each (H, W, C) image by `scale` (<= 1) to round(W*s) x round(H*s)."""
     import cv2
@@ -116,9 +106,10 @@ def aloe_pair(folder: str, scale: float = ALOE_SCALES[0]) -> dict:
     import cv2
 
     from deq_flow_jax.data.photos import stereo_occlusion
+    from deq_flow_jax.io import read_image
 
     scale = _check_scale(scale)
-    left, right = _read_rgb(folder, ALOE_FILES[0]), _read_rgb(folder, ALOE_FILES[1])
+    left, right = (read_image(os.path.join(folder, name)) for name in ALOE_FILES[:2])
     gt_path = os.path.join(folder, ALOE_FILES[2])
     gt = cv2.imread(gt_path, cv2.IMREAD_GRAYSCALE)
     if gt is None or gt.shape != left.shape[:2] or right.shape != left.shape:
@@ -158,10 +149,12 @@ def graffiti_pair(folder: str, scale: float = GRAFFITI_SCALES[0]) -> dict:
     its 800x640: flow = the homography H1to3p's (`evaluate.starts.homography_flow`, the matrix
     conjugated by the scaling); every pixel valid; out_of_frame (and occlusion) where the
     homography sends a pixel outside frame 2."""
+    from deq_flow_jax.evaluate.refine import leaves_frame
     from deq_flow_jax.evaluate.starts import homography_flow
+    from deq_flow_jax.io import read_image
 
     scale = _check_scale(scale)
-    image1, image2 = _read_rgb(folder, GRAFFITI_FILES[0]), _read_rgb(folder, GRAFFITI_FILES[1])
+    image1, image2 = (read_image(os.path.join(folder, name)) for name in GRAFFITI_FILES[:2])
     if image1.shape != image2.shape:
         raise ValueError(f"{os.path.join(folder, GRAFFITI_FILES[1])}: size {image2.shape[:2]} differs "
                          f"from {GRAFFITI_FILES[0]}'s {image1.shape[:2]}")
@@ -173,9 +166,7 @@ def graffiti_pair(folder: str, scale: float = GRAFFITI_SCALES[0]) -> dict:
     # full-size pixel centres (x, y) -> (x + 0.5) * s - 0.5 at scale s (cv2.resize's convention)
     s = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
     flow = homography_flow(s @ hmat @ np.linalg.inv(s), (h, w))
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    x2, y2 = xs + flow[..., 0], ys + flow[..., 1]
-    out = ~((x2 >= 0) & (x2 <= w - 1) & (y2 >= 0) & (y2 <= h - 1))
+    out = leaves_frame(flow)
     return {"image1": image1, "image2": image2, "flow": flow, "valid": np.ones((h, w), np.float32),
             "occlusion": out.astype(np.float32), "out_of_frame": out.astype(np.float32),
             "meta": {"scene": "graffiti", "frame": 0, "id": f"graffiti_{w}x{h}", "dataset": "graffiti",
