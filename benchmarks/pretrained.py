@@ -240,26 +240,16 @@ def evaluation_sets(args) -> dict:
 
 def make_methods(args):
     """{name: callable(image1, image2) -> (flow (H, W, 2) float32, seconds)}, and the model info."""
-    import cv2
+    from deq_flow_jax.evaluate.baselines import baseline_flow
+    from deq_flow_jax.evaluate.refine import grey_frame
 
-    from deq_flow_jax.evaluate.refine import dis_flow, grey_frame
-
-    def zero(i1, i2):
-        t = time.perf_counter()
-        f = np.zeros(i1.shape[:2] + (2,), np.float32)
-        return f, time.perf_counter() - t
-
-    def dis_medium(i1, i2):
-        g1, g2 = grey_frame(i1), grey_frame(i2)
-        t = time.perf_counter()
-        f = dis_flow(g1, g2)
-        return f, time.perf_counter() - t
-
-    def farneback(i1, i2):
-        g1, g2 = grey_frame(i1), grey_frame(i2)
-        t = time.perf_counter()
-        f = cv2.calcOpticalFlowFarneback(g1, g2, None, 0.5, 3, 15, 3, 5, 1.2, 0)
-        return f.astype(np.float32), time.perf_counter() - t
+    def classical(name):
+        def method(i1, i2):       # timed on grey frames: the method alone, not the conversion
+            g1, g2 = grey_frame(i1), grey_frame(i2)
+            t = time.perf_counter()
+            f = baseline_flow(name, g1, g2)
+            return f, time.perf_counter() - t
+        return method
 
     methods, info = {}, None
     if args.checkpoint or args.pretrained:
@@ -303,7 +293,8 @@ def make_methods(args):
                 "starts": list(CANDIDATES[settings.start])}
         if {"layered", "photo_pairs"} & set(args.sets):   # compile at the timing size
             model(*(np.zeros(tuple(args.size) + (3,), np.uint8),) * 2)
-    methods.update(zero=zero, dis_medium=dis_medium, farneback=farneback)
+    methods.update(zero=classical("zero"), dis_medium=classical("dis-medium"),
+                   farneback=classical("farneback"))
     return methods, info
 
 

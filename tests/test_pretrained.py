@@ -263,7 +263,7 @@ def test_shipped_model_follows_a_large_zoom_of_a_held_out_photo(monkeypatch):
     assert epe(est) < 8.0 and epe(both) > 1.4 * epe(est), (epe(est), epe(both))
 
 
-@pytest.mark.slow     # ~65 s: the shipped pipeline on one 500x741 and one 384x512 pair, twice
+@pytest.mark.slow     # ~100 s: the shipped pipeline on one 500x741 and one 384x512 pair, three times
 @pytest.mark.skipif(not SHIPPED, reason="no pretrained model is shipped in deq_flow_jax/pretrained")
 def test_shipped_model_scores_real_pairs_in_middleburys_layout(monkeypatch, tmp_path, capsys):
     """How a user scores the shipped model on their copy of a benchmark: scikit-image's real
@@ -271,7 +271,8 @@ def test_shipped_model_scores_real_pairs_in_middleburys_layout(monkeypatch, tmp_
     .flo files do) and a 4 px shift of a held-out photograph, written in Middlebury's flow
     layout, go through `deq-flow prepare middlebury` and `deq-flow eval` without --checkpoint.
     Each pair's EPE over its known pixels is the estimator's own, and the real pair's is below
-    DIS-medium's on it (2.52 against 2.63 px when written)."""
+    DIS-medium's on it (2.52 against 2.63 px when written). The same files listed for `eval
+    --pairs` give the same EPEs, and `--baseline dis-medium` DIS's."""
     monkeypatch.delenv(pretrained.ENV_VAR, raising=False)
     pytest.importorskip("skimage.data")
     import json
@@ -311,6 +312,24 @@ def test_shipped_model_scores_real_pairs_in_middleburys_layout(monkeypatch, tmp_
     assert frames["Rocket"] < 0.05, frames
     np.testing.assert_allclose(res["passes"]["middlebury"]["summary"]["epe"],
                                np.mean(list(frames.values())), rtol=1e-6)
+    # the same files listed for `eval --pairs`, no preparation: the same EPEs; and DIS medium
+    # scored by `--baseline` on them, as its own flow gives
+    (manual / "pairs.txt").write_text("".join(
+        f"other-data/{s}/frame10.png other-data/{s}/frame11.png other-gt-flow/{s}/flow10.flo\n"
+        for s in pairs))
+    listed = {}
+    for method in ("model", "dis-medium"):
+        out = tmp_path / f"{method}.json"
+        extra = [] if method == "model" else ["--baseline", method]
+        assert cli.main(["eval", "--pairs", str(manual / "pairs.txt"), "--out", str(out), "--per-frame",
+                         "--no-progress", *extra]) == 0, capsys.readouterr().err
+        res = json.loads(out.read_text())
+        assert res["method"] == method
+        listed[method] = [f["epe_masked"] for f in res["passes"]["pairs"]["frames"]]
+    np.testing.assert_allclose(listed["model"], list(frames.values()), rtol=1e-5)
+    np.testing.assert_allclose(listed["dis-medium"][0], epe(dis_flow(moto["image1"], moto["image2"]), moto),
+                               rtol=1e-5)
+    assert listed["model"][0] < listed["dis-medium"][0], listed
 
 
 def _opencv_samples():

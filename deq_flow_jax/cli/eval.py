@@ -6,6 +6,11 @@ mask), sintel (training, clean + final), kitti (training: EPE, F1-all), middlebu
 (validation), and the rendered layered and photo_pairs (no download). The others
 are read from `deq-flow prepare NAME --manual-dir YOUR_COPY`.
 
+Instead of --dataset, --pairs LIST scores your own pairs: a text file, one pair per line,
+`FRAME1 FRAME2 FLOW` (paths relative to the list; flow .flo, .pfm or KITTI's 16-bit
+.png; EPE per pair averaged, 1/3/5 px, Fl-all). --baseline dis-medium (or farneback,
+zero) scores a classical method instead of a model on the same pairs, for comparison.
+
 Prints a table, writes a JSON file of results (--out), optionally with per-frame
 statistics (--per-frame) and side-by-side panels of the first frames (--panels DIR).
 
@@ -32,20 +37,35 @@ from deq_flow_jax.cli.common import (
     run_command,
 )
 from deq_flow_jax.cli.prepare import DEFAULT_DATA_DIR
+from deq_flow_jax.evaluate.baselines import BASELINES
 from deq_flow_jax.evaluate.protocols import PROTOCOLS
 
 RESULTS_TOOL = "deq-flow eval"
+DATASETS = sorted(set(PROTOCOLS) - {"pairs"})     # "pairs" is --pairs LIST
+# flags that choose or tune a model, refused with --baseline (argparse dest, flag)
+MODEL_FLAGS = (("checkpoint", "--checkpoint"), ("solver", "--solver"), ("max_steps", "--max-steps"),
+               ("f_thres", "--f-thres"), ("eval_factor", "--eval-factor"), ("tol", "--tol"),
+               ("stop_mode", "--stop-mode"), ("refine", "--refine"), ("start", "--start"))
 
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser("deq-flow eval", __doc__)
     model_args.add_model_args(p)
-    p.add_argument("--dataset", required=True, choices=sorted(PROTOCOLS))
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--dataset", choices=DATASETS)
+    which.add_argument("--pairs", default=None, metavar="LIST", type=os.path.expanduser,
+                       help="score your own pairs instead: a text file, one pair per line, "
+                            "'FRAME1 FRAME2 FLOW' (paths relative to the list; flow .flo, .pfm "
+                            "or KITTI 16-bit .png; docs/evaluation.md)")
+    p.add_argument("--baseline", choices=BASELINES, default=None,
+                   help="score a classical method instead of a model: OpenCV's DIS (preset "
+                        "medium), Farneback, or zero flow (no --checkpoint or solver flags)")
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, type=os.path.expanduser,
                    help="TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets, "
                         "where `deq-flow prepare` and the training configs put datasets)")
     p.add_argument("--out", default=None, metavar="FILE",
-                   help="results JSON (default eval_<dataset>.json; must not exist)")
+                   help="results JSON (default eval_<dataset>.json, eval_pairs.json with --pairs; "
+                        "must not exist)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace existing outputs that deq-flow wrote (nothing else)")
     model_args.add_solver_args(p)
@@ -73,6 +93,9 @@ def _source_factory(args):
     from deq_flow_jax.data import make_eval_source
 
     def factory(name, split, *, data_dir, **kw):
+        if name == "pairs":
+            from deq_flow_jax.data.pair_list import PairListSource
+            return PairListSource(args.pairs)
         if name == "synthetic":
             if args.synthetic_size:
                 kw["height"], kw["width"] = args.synthetic_size
@@ -125,7 +148,7 @@ def _check_outputs(args, out: str | None) -> None:
         check_output_file,
     )
 
-    inputs = [("--checkpoint", args.checkpoint), ("--data-dir", args.data_dir)]
+    inputs = [("--checkpoint", args.checkpoint), ("--data-dir", args.data_dir), ("--pairs", args.pairs)]
     if args.submit is not None:
         check_no_overlap(args.submit, "--submit", inputs)
         check_output_dir(args.submit, args.overwrite, "--submit")
@@ -137,20 +160,41 @@ def _check_outputs(args, out: str | None) -> None:
         check_output_dir(args.panels, args.overwrite, "--panels")
 
 
+def _check_baseline(args) -> None:
+    """--baseline scores a classical method: no model flags, no reuse, no submission."""
+    if args.baseline is None:
+        return
+    given = [flag for dest, flag in MODEL_FLAGS if getattr(args, dest) is not None]
+    if given:
+        raise CliError("--baseline", f"scores a classical method, not a model; drop {', '.join(given)}")
+    if args.reuse != "none":
+        raise CliError("--reuse", f"starts a model's solver from the previous pair; --baseline "
+                                  f"{args.baseline} has none")
+    if args.submit is not None:
+        raise CliError("--submit", "writes a model's test-set submission; drop --baseline")
+
+
 def _run(args) -> int:
-    from deq_flow_jax.evaluate.estimator import FlowEstimator
     from deq_flow_jax.evaluate.protocols import format_table, run_protocol
 
+    if args.pairs is not None:
+        args.dataset = "pairs"
+    _check_baseline(args)
     if args.submit is not None:
         if args.dataset not in ("sintel", "kitti"):
-            raise CliError("--submit", f"writes Sintel or KITTI submissions; got --dataset {args.dataset}")
+            what = "--pairs" if args.pairs is not None else f"--dataset {args.dataset}"
+            raise CliError("--submit", f"writes Sintel or KITTI submissions; got {what}")
         _check_outputs(args, None)
         variables, cfg, settings = model_args.load_model_and_settings(args)
         return _submit(args, variables, cfg, settings)
 
     out = args.out or f"eval_{args.dataset}.json"
     _check_outputs(args, out)
-    variables, cfg, settings = model_args.load_model_and_settings(args)
+    source_factory = _source_factory(args)
+    if args.pairs is not None:          # the list and its files are checked before any model loads
+        source = source_factory("pairs", "validation", data_dir=args.data_dir)
+        source_factory = lambda name, split, *, data_dir, **kw: source  # noqa: E731
+    make_estimator, record, how = _method(args)
     on_frame, panels_dir = None, None
     if args.panels:
         from deq_flow_jax.io.outputs import StagedDir
@@ -158,28 +202,43 @@ def _run(args) -> int:
         panels_dir = StagedDir(args.panels, args.overwrite, command="eval --panels", flag="--panels")
         on_frame = _panel_writer(panels_dir.path, args.num_panels)
     try:
-        result = run_protocol(lambda pad: FlowEstimator(variables, cfg, settings, pad_mode=pad),
-                              args.dataset, data_dir=args.data_dir, source_factory=_source_factory(args),
-                              reuse=args.reuse, limit=args.limit, max_flow=args.max_flow,
-                              per_frame=args.per_frame, progress=not args.no_progress,
-                              on_frame=on_frame)
+        result = run_protocol(make_estimator, args.dataset, data_dir=args.data_dir,
+                              source_factory=source_factory, reuse=args.reuse, limit=args.limit,
+                              max_flow=args.max_flow, per_frame=args.per_frame,
+                              progress=not args.no_progress, on_frame=on_frame)
     except BaseException:
         if panels_dir is not None:
             panels_dir.discard()
         raise
     if panels_dir is not None:
         panels_dir.commit()
-    result = {"tool": RESULTS_TOOL, **result,
-              "checkpoint": args.checkpoint and os.path.abspath(args.checkpoint), "model": cfg.to_dict(),
-              "settings": dataclasses.asdict(settings), "reuse": args.reuse, "limit": args.limit}
+    result = {"tool": RESULTS_TOOL, **result, **record, "reuse": args.reuse, "limit": args.limit}
     from deq_flow_jax.io import atomic_write_json
 
     atomic_write_json(out, result)
-    print(f"{args.dataset}: solver {settings.solver}, budget {settings.max_steps}, "
-          f"tol {settings.tol} ({settings.stop_mode}), refine {settings.refine}, start {settings.start}")
+    print(f"{f'pairs of {args.pairs}' if args.pairs is not None else args.dataset}: {how}")
     print(format_table(result))
     print(f"results -> {out}", file=sys.stderr)
     return 0
+
+
+def _method(args):
+    """(callable(pad_mode) -> estimator, the results JSON's record of the method, a line
+    saying what runs): the model of --checkpoint with its settings, or a --baseline."""
+    if args.baseline is not None:
+        from deq_flow_jax.evaluate.baselines import BaselineEstimator
+
+        record = {"method": args.baseline, "checkpoint": None, "model": None, "settings": None}
+        return (lambda pad: BaselineEstimator(args.baseline)), record, \
+            f"baseline {args.baseline} (OpenCV, no model)"
+    from deq_flow_jax.evaluate.estimator import FlowEstimator
+
+    variables, cfg, settings = model_args.load_model_and_settings(args)
+    record = {"method": "model", "checkpoint": args.checkpoint and os.path.abspath(args.checkpoint),
+              "model": cfg.to_dict(), "settings": dataclasses.asdict(settings)}
+    how = (f"solver {settings.solver}, budget {settings.max_steps}, tol {settings.tol} "
+           f"({settings.stop_mode}), refine {settings.refine}, start {settings.start}")
+    return (lambda pad: FlowEstimator(variables, cfg, settings, pad_mode=pad)), record, how
 
 
 def _panel_writer(directory: str, count: int):

@@ -51,6 +51,17 @@ def flow_features() -> tfds.features.FeaturesDict:
     })
 
 
+KNOWN_FLOW_LIMIT = 1000.0   # px: larger components mark unknown flow (the official loaders)
+
+
+def known_flow(flow: np.ndarray, valid=None) -> np.ndarray:
+    """(H, W) bool: where (H, W, 2) ground truth `flow` is known: both components below
+    KNOWN_FLOW_LIMIT in magnitude (so Middlebury's 1e9 and NaN mark unknown pixels, as in the
+    official loaders) and, when given, `valid` (H, W) > 0 (KITTI's sparse mask)."""
+    known = np.all(np.abs(np.asarray(flow)) < KNOWN_FLOW_LIMIT, axis=-1)
+    return known if valid is None else (np.asarray(valid) > 0) & known
+
+
 def make_record(image1, image2, flow=None, valid=None, occlusion=None, *, scene="", frame=0,
                 id="") -> dict:
     """Builds one record from numpy arrays ((H, W, 3) uint8 images, (H, W, 2) flow).
@@ -69,8 +80,7 @@ def make_record(image1, image2, flow=None, valid=None, occlusion=None, *, scene=
         if flow.shape != image1.shape[:2] + (2,):
             raise ValueError(f"{id or scene}: flow shape {flow.shape} does not match image "
                              f"shape {image1.shape}")
-        finite = np.all(np.abs(flow) < 1000, axis=-1)
-        valid = finite if valid is None else (np.asarray(valid) > 0) & finite
+        valid = known_flow(flow, valid)
     occlusion = EMPTY_MASK if occlusion is None else np.asarray(occlusion) > 0
     return {
         "image1": encode_png(image1), "image2": encode_png(image2), "flow": flow,

@@ -6,8 +6,9 @@ Modules, one idea each:
   sequence     SequenceEstimator / run_sequence: reuse, warm start or none along frames
   aggregate    MetricAccumulator: pools of pixels and the pooling rules (all, masked, per_image)
                over the metrics of `deq_flow_jax.metrics`
-  protocols    chairs / things / sintel / kitti / middlebury / synthetic validation protocols (also the
-               training loop's validation)
+  protocols    chairs / things / sintel / kitti / middlebury / synthetic / your own listed pairs:
+               validation protocols (also the training loop's validation)
+  baselines    zero flow, OpenCV's DIS medium and Farneback behind the estimator interface
   flow_colors  the Middlebury colour wheel, error maps and side-by-side panels
   inputs       user frames: images, folders, videos, validated (InputError)
   video        MP4 / GIF writer

@@ -16,11 +16,12 @@ padding mode, a pooling rule (`aggregate.POOLING_RULES`) and the metrics it prin
 | synthetic | validation                 | sintel  | masked  | valid-pixel EPE, 1/3/5 px, Fl, noc / occ|
 | layered   | validation (held-out photos)| sintel | masked  | the same (rendered, no download)        |
 | photo_pairs | validation (homographies) | sintel  | masked  | the same (rendered, no download)        |
+| pairs     | your list of pairs (`--pairs`) | sintel | per_image | EPE per image averaged, 1/3/5 px, Fl-all |
 
 `evaluate_source` runs one pass and returns the canonical metrics under the pass's
 pooling rule (`summary`: epe, 1px, 3px, 5px, fl_all), every pool's metrics (`metrics`,
-see `MetricAccumulator`), solver statistics, and optionally per-frame records. The
-training loop's validation (`deq_flow_jax.train.validate`) runs the same function with
+see `MetricAccumulator`), solver statistics (None for an estimator without a solver, `baselines.BaselineEstimator`), and
+optionally per-frame records. The training loop's validation (`deq_flow_jax.train.validate`) runs the same function with
 the protocol of its validation set (`protocol_for`).
 """
 from __future__ import annotations
@@ -85,6 +86,10 @@ PROTOCOLS = {
                         "masked", METRIC_NAMES + ("epe_noc", "epe_occ")),
     "photo_pairs": Protocol("photo_pairs", (Pass("photo_pairs", "photo_pairs", "validation"),),
                             "sintel", "masked", METRIC_NAMES + ("epe_noc", "epe_occ")),
+    # a list file of the user's own pairs (data/pair_list.py): `deq-flow eval --pairs LIST`, whose
+    # source factory opens it (make_eval_source does not)
+    "pairs": Protocol("pairs", (Pass("pairs", "pairs", "validation"),), "sintel", "per_image",
+                      _NPX + ("fl_all",)),
 }
 
 
@@ -117,7 +122,9 @@ def evaluate_source(estimator, source, *, pooling: str = "masked", reuse: str = 
     """Evaluates flow on one source of pairs with ground truth.
 
     Args:
-        estimator: callable(image1, image2, *, flow_init=None, cache=None) -> Estimate.
+        estimator: callable(image1, image2, *, flow_init=None, cache=None) -> Estimate; one
+            whose `has_solver` attribute is False (a classical baseline) gets no solver
+            statistics.
         source: random-access items {"image1", "image2", "flow", "valid", "meta"}
             (see `make_eval_source`).
         pooling: the rule of `summary` (a key of `aggregate.POOLING_RULES`; a protocol's
@@ -135,7 +142,7 @@ def evaluate_source(estimator, source, *, pooling: str = "masked", reuse: str = 
         {"summary": {epe, 1px, 3px, 5px, fl_all} (MetricAccumulator.summary(pooling)),
         "pooling": pooling, "metrics": {...MetricAccumulator.result()},
         "solver": {"steps": {mean, min, max}, "nstep": ..., "abs_residual": ...,
-        "rel_residual": ...}, "seconds_per_pair": float, "n_pairs": int,
+        "rel_residual": ...} (None without a solver), "seconds_per_pair": float, "n_pairs": int,
         "frames": [...] (with per_frame)}.
     """
     from tqdm import tqdm
@@ -146,6 +153,9 @@ def evaluate_source(estimator, source, *, pooling: str = "masked", reuse: str = 
     if n == 0:
         raise ValueError(f"{desc}: the evaluation source is empty")
     acc = MetricAccumulator(max_flow)
+    has_solver = getattr(estimator, "has_solver", True)
+    if not has_solver and reuse != "none":
+        raise ValueError(f"{desc}: reuse {reuse!r} needs a solver; this estimator has none")
     seq = SequenceEstimator(estimator, reuse)
     records, prev_key = [], None
     t_start = time.perf_counter()
@@ -161,11 +171,14 @@ def evaluate_source(estimator, source, *, pooling: str = "masked", reuse: str = 
         prev_key = key
         est = seq(np.asarray(item["image1"])[None], np.asarray(item["image2"])[None])
         frame_metrics = acc.add(est.flow[0], item["flow"], item.get("valid"), item.get("occlusion"))
-        rec = {"index": i, "scene": meta.get("scene"), "frame": meta.get("frame"),
-               **frame_metrics, "steps": int(est.steps[0]), "nstep": int(est.nstep[0]),
-               "abs_residual": float(est.abs_residual[0]),
-               "rel_residual": float(est.rel_residual[0]), "converged": bool(est.converged[0]),
-               "seconds": float(est.seconds)}
+        rec = {"index": i, "scene": meta.get("scene"), "frame": meta.get("frame"), **frame_metrics}
+        if "id" in meta:
+            rec["id"] = meta["id"]
+        if has_solver:
+            rec.update(steps=int(est.steps[0]), nstep=int(est.nstep[0]),
+                       abs_residual=float(est.abs_residual[0]),
+                       rel_residual=float(est.rel_residual[0]), converged=bool(est.converged[0]))
+        rec["seconds"] = float(est.seconds)
         records.append(rec)
         if on_frame is not None:
             on_frame(i, item, est)
@@ -174,8 +187,8 @@ def evaluate_source(estimator, source, *, pooling: str = "masked", reuse: str = 
         "summary": acc.summary(pooling),
         "pooling": pooling,
         "metrics": acc.result(),
-        "solver": {k: _stat_summary([r[k] for r in records])
-                   for k in ("steps", "nstep", "abs_residual", "rel_residual")},
+        "solver": ({k: _stat_summary([r[k] for r in records])
+                    for k in ("steps", "nstep", "abs_residual", "rel_residual")} if has_solver else None),
         "seconds_per_pair": total / n,
         "n_pairs": n,
     }
@@ -225,8 +238,9 @@ def format_table(result: dict) -> str:
     rows = []
     for label, r in result["passes"].items():
         m = {**r["metrics"], **r["summary"]}
+        steps = "-" if r["solver"] is None else f"{r['solver']['steps']['mean']:.1f}"
         rows.append([label] + [f"{m[k]:.3f}" if "epe" in k else f"{m[k]:.2f}" for k in keys]
-                    + [f"{r['solver']['steps']['mean']:.1f}", f"{r['seconds_per_pair']:.3f}"])
+                    + [steps, f"{r['seconds_per_pair']:.3f}"])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     line = lambda cells: "  ".join(str(c).rjust(w) for c, w in zip(cells, widths))  # noqa: E731
     return "\n".join([line(head), line(["-" * w for w in widths])] + [line(r) for r in rows])
