@@ -526,12 +526,9 @@ def test_legacy_training_workdir_resumes(tmp_path):
 def test_infer_that_would_not_fit_in_memory_is_refused_before_loading(tmp_path, capsys, monkeypatch):
     """A frame size whose estimated peak memory exceeds what the machine has is one line naming
     the input and the --max-size that fits; nothing is loaded or written."""
-    import dataclasses
-
     from deq_flow_jax.cli import common
     from deq_flow_jax.cli.common import CliError
-    from deq_flow_jax.cli.infer import check_memory
-    from deq_flow_jax.evaluate.inputs import open_frames
+    from deq_flow_jax.cli.model_args import check_memory
     from deq_flow_jax.model.inference import inference_memory_bytes
 
     fake = use_fake_model(monkeypatch)
@@ -543,10 +540,9 @@ def test_infer_that_would_not_fit_in_memory_is_refused_before_loading(tmp_path, 
     assert tree_state(tmp_path) == before and fake.calls == 0
     # 1080p frames with 8 GB: the suggested --max-size fits, one step more would not.
     monkeypatch.setattr(common, "available_memory_bytes", lambda: 8e9)
-    frames = dataclasses.replace(open_frames(paths), size=(1080, 1920))
     with pytest.raises(CliError, match="pass --max-size") as exc:
-        check_memory(frames, (1080, 1920), 1, 0)
+        check_memory(paths[0], (1080, 1920), (1080, 1920), 1)
     fit = int(str(exc.value).split("--max-size ")[1].split()[0])
     assert inference_memory_bytes(fit * 1080 // 1920, fit, 1) <= 0.9 * 8e9
     assert inference_memory_bytes((fit + 64) * 1080 // 1920, fit + 64, 1) > 0.9 * 8e9
-    check_memory(frames, (576, 1024), 1, 1024)             # the default size fits in 8 GB
+    check_memory(paths[0], (1080, 1920), (576, 1024), 1)   # the default size fits in 8 GB

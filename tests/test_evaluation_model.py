@@ -397,3 +397,23 @@ def test_eval_cli_on_a_pair_list(model, estimator, tmp_path, capsys):
     np.testing.assert_allclose(r["summary"]["epe"], np.mean(per_pair), rtol=1e-5)
     assert res["method"] == "model" and r["solver"]["steps"]["max"] <= SETTINGS.max_steps
     assert [f["id"] for f in r["frames"]] == ["0_a.png", "1_a.png"]
+
+
+def test_eval_pairs_max_size_estimates_at_the_working_size(model, tmp_path, capsys):
+    """`eval --pairs --max-size N`: frames twice the working size are estimated at N on their
+    longer side and the flow upsampled, as `FlowEstimator(max_size=N)` does; scored at full size."""
+    variables, cfg, ckpt = model
+    big = [cv2.resize(f, (2 * W, 2 * H), interpolation=cv2.INTER_CUBIC) for f in smooth_frames(2)]
+    gt = np.zeros((2 * H, 2 * W, 2), np.float32)
+    io.write_image(tmp_path / "a.png", big[0])
+    io.write_image(tmp_path / "b.png", big[1])
+    io.write_flo(tmp_path / "gt.flo", gt)
+    (tmp_path / "pairs.txt").write_text("a.png b.png gt.flo\n")
+    out = tmp_path / "res.json"
+    assert cli.main(["eval", "--checkpoint", ckpt, "--pairs", str(tmp_path / "pairs.txt"), "--out", str(out),
+                     "--max-size", str(W), "--no-progress", *SOLVER_FLAGS]) == 0, capsys.readouterr().err
+    res = json.loads(out.read_text())
+    flow = FlowEstimator(variables, cfg, SETTINGS, max_size=W)(big[0], big[1]).flow[0]
+    assert flow.shape == (2 * H, 2 * W, 2) and res["max_size"] == W
+    np.testing.assert_allclose(res["passes"]["pairs"]["summary"]["epe"],
+                               np.linalg.norm(flow, axis=-1).mean(), rtol=1e-5)

@@ -113,12 +113,15 @@ def test_pair_list_refuses_bad_lines_naming_list_and_line(tmp_path, line, words)
 def test_pair_list_item_errors_name_the_line(tmp_path):
     io.write_image(tmp_path / "a.png", np.zeros((8, 8, 3), np.uint8))
     io.write_image(tmp_path / "big.png", np.zeros((8, 10, 3), np.uint8))
-    io.write_flo(tmp_path / "gt.flo", np.zeros((8, 8, 2), np.float32))
+    io.write_flo(tmp_path / "wide.flo", np.zeros((8, 10, 2), np.float32))
     io.write_flo(tmp_path / "unknown.flo", np.full((8, 8, 2), 1e10, np.float32))
     (tmp_path / "bad.flo").write_bytes(b"PIEH\x00")
-    source = PairListSource(write_list(tmp_path, ["a.png big.png gt.flo", "a.png a.png bad.flo",
+    with pytest.raises(PairListError, match="line 2: the frames differ in size: 8x8 and 10x8"):
+        PairListSource(write_list(tmp_path, ["a.png a.png wide.flo", "a.png big.png wide.flo"], "l0.txt"))
+    source = PairListSource(write_list(tmp_path, ["a.png a.png wide.flo", "a.png a.png bad.flo",
                                                   "a.png a.png unknown.flo"]))
-    for index, words in ((0, ["line 1", "sizes differ", "10x8"]), (1, ["line 2", "bad.flo"]),
+    assert source.sizes == [(8, 8)] * 3
+    for index, words in ((0, ["line 1", "sizes differ", "flow 10x8"]), (1, ["line 2", "bad.flo"]),
                          (2, ["line 3", "no known flow"])):
         with pytest.raises(PairListError) as e:
             source[index]
@@ -188,6 +191,8 @@ def test_eval_pairs_with_a_baseline_scores_each_pair(pairs, tmp_path, capsys, na
      ["--refine", "--start"]),
     (["--baseline", "zero", "--reuse", "reuse"], "--reuse", ["has none"]),
     (["--submit", "SUB"], "--submit", ["--pairs"]),
+    (["--baseline", "dis-medium", "--max-size", "512"], "--max-size", ["own size"]),
+    (["--max-size", "16"], "--max-size", ["at least 32"]),
     (["--dataset", "middlebury"], "--dataset", ["not allowed with"]),
 ])
 def test_eval_pairs_flag_errors_are_one_line(pairs, tmp_path, capsys, extra, culprit, words):
@@ -214,3 +219,23 @@ def test_eval_pairs_bad_list_fails_before_the_model_and_writes_nothing(tmp_path,
                      "--panels", tmp_path / "panels", "--no-progress")
     assert_one_line_error(rc, err, "eval", "line 1", "bad.flo")
     assert tree_state(tmp_path) == before                     # no results, no panels folder
+
+
+def test_eval_pairs_that_would_not_fit_in_memory_are_refused_before_loading(pairs, tmp_path, capsys,
+                                                                            monkeypatch):
+    """The largest listed pair's estimated memory is checked before the model loads: one line
+    naming its frame 1 and the --max-size that fits; nothing written."""
+    from deq_flow_jax.cli import common
+
+    fake = use_fake_model(monkeypatch)
+    path, _ = pairs
+    big = tmp_path / "my data" / "big.png"
+    io.write_image(big, np.zeros((1080, 1920, 3), np.uint8))
+    with open(path, "a") as f:
+        f.write(f"'{big}' '{big}' 'my data/huge.flo'\n")
+    io.write_flo(tmp_path / "my data" / "huge.flo", np.zeros((1080, 1920, 2), np.float32))
+    monkeypatch.setattr(common, "available_memory_bytes", lambda: 8e9)
+    before = tree_state(tmp_path)
+    rc, _, err = run(capsys, "eval", "--pairs", path, "--out", tmp_path / "r.json")
+    assert_one_line_error(rc, err, "eval", str(big), "1080x1920", "pass --max-size")
+    assert tree_state(tmp_path) == before and fake.calls == 0

@@ -78,6 +78,11 @@ def build_parser() -> ArgumentParser:
                    help="write frame | prediction | ground truth | error panels here")
     p.add_argument("--num-panels", type=at_least(1), default=4, help="panels per pass (default 4)")
     p.add_argument("--max-flow", type=positive, default=400.0, help="|gt| cut-off of masked metrics")
+    p.add_argument("--max-size", type=at_least(0), default=0, metavar="N",
+                   help="estimate frames whose longer side exceeds N px at N and upsample the flow "
+                        "(scored at the frames' size); default 0: every frame at its own size, as "
+                        "the official protocols. With --pairs, a run whose largest pair would not "
+                        "fit in memory is refused first")
     p.add_argument("--synthetic-size", type=at_least(16), nargs=2, default=None, metavar=("H", "W"),
                    help="synthetic dataset image size (default: the builder's)")
     p.add_argument("--synthetic-num-val", type=at_least(1), default=None, help="synthetic validation pairs")
@@ -167,6 +172,9 @@ def _check_baseline(args) -> None:
     given = [flag for dest, flag in MODEL_FLAGS if getattr(args, dest) is not None]
     if given:
         raise CliError("--baseline", f"scores a classical method, not a model; drop {', '.join(given)}")
+    if args.max_size:
+        raise CliError("--max-size", f"sets the model's working size; --baseline {args.baseline} "
+                                     "estimates at the frames' own size")
     if args.reuse != "none":
         raise CliError("--reuse", f"starts a model's solver from the previous pair; --baseline "
                                   f"{args.baseline} has none")
@@ -184,16 +192,26 @@ def _run(args) -> int:
         if args.dataset not in ("sintel", "kitti"):
             what = "--pairs" if args.pairs is not None else f"--dataset {args.dataset}"
             raise CliError("--submit", f"writes Sintel or KITTI submissions; got {what}")
+        if args.max_size:
+            raise CliError("--max-size", "a submission is estimated at the frames' own size")
         _check_outputs(args, None)
         variables, cfg, settings = model_args.load_model_and_settings(args)
         return _submit(args, variables, cfg, settings)
 
+    if 0 < args.max_size < 32:
+        raise CliError("--max-size", f"must be 0 (off) or at least 32; got {args.max_size}")
     out = args.out or f"eval_{args.dataset}.json"
     _check_outputs(args, out)
     source_factory = _source_factory(args)
     if args.pairs is not None:          # the list and its files are checked before any model loads
         source = source_factory("pairs", "validation", data_dir=args.data_dir)
         source_factory = lambda name, split, *, data_dir, **kw: source  # noqa: E731
+        if args.baseline is None:
+            from deq_flow_jax.evaluate.estimator import working_size
+
+            k = max(range(len(source)), key=lambda i: source.sizes[i][0] * source.sizes[i][1])
+            model_args.check_memory(source.pairs[k][2][0], source.sizes[k],
+                                    working_size(*source.sizes[k], args.max_size))
     make_estimator, record, how = _method(args)
     on_frame, panels_dir = None, None
     if args.panels:
@@ -238,7 +256,11 @@ def _method(args):
               "model": cfg.to_dict(), "settings": dataclasses.asdict(settings)}
     how = (f"solver {settings.solver}, budget {settings.max_steps}, tol {settings.tol} "
            f"({settings.stop_mode}), refine {settings.refine}, start {settings.start}")
-    return (lambda pad: FlowEstimator(variables, cfg, settings, pad_mode=pad)), record, how
+    if args.max_size:
+        how += f", frames over {args.max_size} px estimated at {args.max_size}"
+    estimator = lambda pad: FlowEstimator(variables, cfg, settings, pad_mode=pad,  # noqa: E731
+                                          max_size=args.max_size or None)
+    return estimator, {**record, "max_size": args.max_size or None}, how
 
 
 def _panel_writer(directory: str, count: int):

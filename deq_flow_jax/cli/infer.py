@@ -84,7 +84,7 @@ def _run(args) -> int:
         print(f"deq-flow infer: warning: {args.inputs[0]}: {len(frames.skipped)} file(s) without an "
               f"image extension skipped: {shown}", file=sys.stderr)
     work = working_size(*frames.size, args.max_size)
-    check_memory(frames, work, args.batch_size, args.max_size)
+    model_args.check_memory(frames.paths[0], frames.size, work, args.batch_size)
     variables, cfg, settings = model_args.load_model_and_settings(args)
     estimator = FlowEstimator(variables, cfg, settings, pad_mode=args.pad_mode, max_size=args.max_size)
     summary = infer_frames(estimator, frames, args.out, options, progress=not args.no_progress)
@@ -101,34 +101,6 @@ def _run(args) -> int:
         print(f"steps per pair with reuse={c['reuse']}: {' '.join(map(str, c['steps']))}  "
               f"(mean {c['mean_steps']:.2f})")
     return 0
-
-
-def check_memory(frames, work: tuple[int, int], batch: int, max_size: int) -> None:
-    """Refuses (CliError naming the input) a run whose estimated peak memory
-    (`model.inference.inference_memory_bytes` at the working size) exceeds 90 % of what the
-    machine has available, before the model is loaded."""
-    from deq_flow_jax.cli.common import available_memory_bytes
-    from deq_flow_jax.model.inference import inference_memory_bytes
-
-    need, have = inference_memory_bytes(*work, batch), available_memory_bytes()
-    if have is None or need <= 0.9 * have:
-        return
-    side = max(work)
-    fits = [n for n in range(side - side % 64, 63, -64)
-            if inference_memory_bytes(*_scaled(work, n / side), batch) <= 0.9 * have]
-    if batch > 1 and inference_memory_bytes(*work, 1) <= 0.9 * have:
-        how = "use a smaller --batch-size"
-    elif fits:
-        how = f"pass --max-size {fits[0]} or less"
-    else:
-        how = "free some memory first (the model alone needs about 1 GB)"
-    raise CliError(frames.paths[0], f"frames of {frames.size[0]}x{frames.size[1]} estimated at "
-                                    f"{work[0]}x{work[1]} need about {need / 1e9:.1f} GB, more than "
-                                    f"the {have / 1e9:.1f} GB available; {how}")
-
-
-def _scaled(hw: tuple[int, int], s: float) -> tuple[int, int]:
-    return max(8, int(hw[0] * s)), max(8, int(hw[1] * s))
 
 
 def main(argv: list[str]) -> int:

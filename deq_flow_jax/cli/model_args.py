@@ -59,6 +59,32 @@ def add_solver_args(parser: argparse.ArgumentParser, refine: bool = True) -> Non
                         "deq-flow-s-cpu: all), else zero")
 
 
+def check_memory(culprit: str, size: tuple[int, int], work: tuple[int, int], batch: int = 1) -> None:
+    """Refuses (CliError naming `culprit`, the input) a run on frames of `size` (H, W) estimated
+    at `work` (H, W) whose estimated peak memory (`model.inference.inference_memory_bytes`)
+    exceeds 90 % of what the machine has available, before the model is loaded; the message
+    says which --max-size (or --batch-size) would fit."""
+    from deq_flow_jax.cli.common import available_memory_bytes
+    from deq_flow_jax.model.inference import inference_memory_bytes
+
+    need, have = inference_memory_bytes(*work, batch), available_memory_bytes()
+    if have is None or need <= 0.9 * have:
+        return
+    side = max(work)
+    scaled = lambda s: (max(8, int(work[0] * s)), max(8, int(work[1] * s)))  # noqa: E731
+    fits = [n for n in range(side - side % 64, 63, -64)
+            if inference_memory_bytes(*scaled(n / side), batch) <= 0.9 * have]
+    if batch > 1 and inference_memory_bytes(*work, 1) <= 0.9 * have:
+        how = "use a smaller --batch-size"
+    elif fits:
+        how = f"pass --max-size {fits[0]} or less"
+    else:
+        how = "free some memory first (the model alone needs about 1 GB)"
+    raise CliError(culprit, f"frames of {size[0]}x{size[1]} estimated at {work[0]}x{work[1]} need "
+                            f"about {need / 1e9:.1f} GB, more than the {have / 1e9:.1f} GB "
+                            f"available; {how}")
+
+
 def settings_from_args(args, defaults: dict | None = None) -> SolverSettings:
     """SolverSettings from flags, falling back to `defaults` (the checkpoint's stored DEQ
     config and inference entry) then `checkpoints.FALLBACK_DEQ` (refine: "none")."""

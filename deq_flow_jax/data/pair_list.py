@@ -15,8 +15,9 @@ bit). Pixels whose flow is not known (a component of 1000 px or more, such as
 Middlebury's 1e9, NaN, or KITTI's valid bit 0) are left out of the metrics
 (`records.known_flow`). Frames and flow of one pair must have one size; pairs may differ.
 
-`PairListSource(path)` reads and checks the list (every file exists) when made; each item
-is decoded when read: {"image1", "image2": (H, W, 3) uint8, "flow": (H, W, 2) float32,
+`PairListSource(path)` reads and checks the list when made (every file exists; both frames
+of a pair have one size, read from the image headers: `sizes`); each item is decoded when
+read: {"image1", "image2": (H, W, 3) uint8, "flow": (H, W, 2) float32,
 "valid": (H, W) float32, "meta": {"dataset": "pairs", "scene": "line N", "frame": None, "id": frame 1's
 path as listed, "files": the three paths}}. Errors are `PairListError` (a `ValueError`)
 naming the list file and line, or the file that cannot be read.
@@ -33,6 +34,16 @@ FLOW_EXTENSIONS = (".flo", ".pfm", ".png")
 
 class PairListError(ValueError):
     """A pair list that cannot be used: the message names the list (and line) or the file."""
+
+
+def _frame_size(path: str) -> tuple[int, int]:
+    """(H, W) of a frame: from its header, else (a format Pillow does not know) decoded."""
+    from deq_flow_jax import io
+
+    try:
+        return io.read_image_size(path)
+    except ValueError:
+        return io.read_image(path).shape[:2]
 
 
 def _read_flow_file(path: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -64,6 +75,7 @@ class PairListSource:
             raise PairListError(f"{self.path}: cannot read the pair list ({e})") from None
         root = os.path.dirname(os.path.abspath(self.path))
         self.pairs: list[tuple[int, tuple[str, str, str], tuple[str, str, str]]] = []
+        self.sizes: list[tuple[int, int]] = []      # (H, W) of each pair's frames
         for number, line in enumerate(lines, 1):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
@@ -82,7 +94,15 @@ class PairListSource:
             for listed, p in zip(fields, paths):
                 if not os.path.isfile(p):
                     raise PairListError(f"{where}: no such file {listed!r} ({p})")
+            try:
+                sizes = [_frame_size(p) for p in paths[:2]]
+            except ValueError as e:
+                raise PairListError(f"{where}: {e}") from None
+            if sizes[0] != sizes[1]:
+                raise PairListError(f"{where}: the frames differ in size: {sizes[0][1]}x{sizes[0][0]} "
+                                    f"and {sizes[1][1]}x{sizes[1][0]} (W x H)")
             self.pairs.append((number, tuple(fields), paths))
+            self.sizes.append(tuple(int(v) for v in sizes[0]))
         if not self.pairs:
             raise PairListError(f"{self.path}: lists no pairs (one line per pair: frame 1, frame 2, "
                                 "ground-truth flow)")

@@ -43,15 +43,13 @@ def read_rgb(path: str) -> np.ndarray:
 
 
 def _image_size(path: str) -> tuple[int, int]:
-    """(H, W) of an image from its header (Pillow reads only the header)."""
-    from PIL import Image, UnidentifiedImageError
+    """(H, W) of an image from its header (`io.read_image_size`)."""
+    from deq_flow_jax import io
 
     try:
-        with Image.open(path) as im:
-            w, h = im.size
-    except (UnidentifiedImageError, OSError) as err:
-        raise InputError(f"{path}: cannot read this file as an image ({err})") from None
-    return h, w
+        return io.read_image_size(path)
+    except ValueError as err:   # io.FlowFormatError names the file already
+        raise InputError(str(err)) from None
 
 
 @dataclasses.dataclass

@@ -16,7 +16,14 @@ from deq_flow_jax.io.common import (
     strict_json,
 )
 from deq_flow_jax.io.flo import decode_flo, encode_flo, read_flo, write_flo
-from deq_flow_jax.io.image import decode_image, encode_png, image_comment, read_image, write_image
+from deq_flow_jax.io.image import (
+    decode_image,
+    encode_png,
+    image_comment,
+    read_image,
+    read_image_size,
+    write_image,
+)
 from deq_flow_jax.io.kitti import (
     decode_kitti_flow,
     encode_kitti_flow,
@@ -41,5 +48,5 @@ __all__ = [
     "atomic_write_json", "dumps_json", "strict_json", "read_flo", "write_flo", "encode_flo", "decode_flo",
     "read_pfm", "read_pfm_flow", "write_pfm", "read_kitti_flow", "write_kitti_flow", "encode_kitti_flow",
     "decode_kitti_flow",
-    "read_image", "write_image", "image_comment", "decode_image", "encode_png", "read_flow",
+    "read_image", "read_image_size", "write_image", "image_comment", "decode_image", "encode_png", "read_flow",
 ]

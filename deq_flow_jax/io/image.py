@@ -48,6 +48,19 @@ def read_image(path) -> np.ndarray:
     return decode_image(read_bytes(path), os.fspath(path))
 
 
+def read_image_size(path) -> tuple[int, int]:
+    """(H, W) of an image file from its header (Pillow reads only the header); FlowFormatError
+    naming the file if it is not an image Pillow knows."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+    except (UnidentifiedImageError, OSError) as err:
+        raise FlowFormatError(f"{os.fspath(path)}: cannot read this file as an image ({err})") from None
+    return h, w
+
+
 def encode_png(img: np.ndarray, compression: int = 1) -> bytes:
     """Encodes a (H, W, 3) uint8 RGB (or (H, W) grey) image as PNG bytes."""
     img = np.asarray(img)
