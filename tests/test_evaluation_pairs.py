@@ -189,7 +189,8 @@ def test_eval_pairs_with_a_baseline_scores_each_pair(pairs, tmp_path, capsys, na
     (["--baseline", "dis-medium", "--checkpoint", "ckpt"], "--baseline", ["--checkpoint"]),
     (["--baseline", "zero", "--refine", "fusion", "--start", "all"], "--baseline",
      ["--refine", "--start"]),
-    (["--baseline", "zero", "--reuse", "reuse"], "--reuse", ["has none"]),
+    (["--baseline", "zero", "--reuse", "reuse"], "--reuse", ["independent"]),
+    (["--reuse", "warm"], "--reuse", ["independent"]),
     (["--submit", "SUB"], "--submit", ["--pairs"]),
     (["--baseline", "dis-medium", "--max-size", "512"], "--max-size", ["own size"]),
     (["--max-size", "16"], "--max-size", ["at least 32"]),
@@ -239,3 +240,10 @@ def test_eval_pairs_that_would_not_fit_in_memory_are_refused_before_loading(pair
     rc, _, err = run(capsys, "eval", "--pairs", path, "--out", tmp_path / "r.json")
     assert_one_line_error(rc, err, "eval", str(big), "1080x1920", "pass --max-size")
     assert tree_state(tmp_path) == before and fake.calls == 0
+
+
+def test_eval_baseline_on_a_dataset_refuses_reuse(tmp_path, capsys):
+    rc, _, err = run(capsys, "eval", "--dataset", "layered", "--baseline", "dis-medium", "--reuse", "reuse",
+                     "--out", tmp_path / "r.json")
+    assert_one_line_error(rc, err, "eval", "--reuse", "--baseline dis-medium has none")
+    assert not (tmp_path / "r.json").exists()

@@ -187,6 +187,9 @@ def _run(args) -> int:
 
     if args.pairs is not None:
         args.dataset = "pairs"
+        if args.reuse != "none":
+            raise CliError("--reuse", "starts each pair from the previous one along a scene; the "
+                                      "pairs of a --pairs list are independent")
     _check_baseline(args)
     if args.submit is not None:
         if args.dataset not in ("sintel", "kitti"):
