@@ -5,6 +5,7 @@ The model's path through `--pairs` is in test_evaluation_model.py (it shares tha
 compiled model).
 """
 import json
+import os
 
 import cv2
 import numpy as np
@@ -173,6 +174,7 @@ def test_eval_pairs_with_a_baseline_scores_each_pair(pairs, tmp_path, capsys, na
     res = json.loads(out.read_text())
     r = res["passes"]["pairs"]
     assert res["method"] == name and res["checkpoint"] is None and r["solver"] is None
+    assert res["pairs"] == os.path.abspath(path) and res["max_size"] is None
     want = [masked_epe(baseline_flow(name, a, b), f, k) for a, b, f, k in expected]
     np.testing.assert_allclose([f["epe_masked"] for f in r["frames"]], want, rtol=1e-4, atol=0.02)
     np.testing.assert_allclose(r["summary"]["epe"], np.mean([f["epe_masked"] for f in r["frames"]]),

@@ -233,7 +233,8 @@ def _run(args) -> int:
         raise
     if panels_dir is not None:
         panels_dir.commit()
-    result = {"tool": RESULTS_TOOL, **result, **record, "reuse": args.reuse, "limit": args.limit}
+    result = {"tool": RESULTS_TOOL, **result, **record, "reuse": args.reuse, "limit": args.limit,
+              "pairs": args.pairs and os.path.abspath(args.pairs)}
     from deq_flow_jax.io import atomic_write_json
 
     atomic_write_json(out, result)
@@ -249,7 +250,8 @@ def _method(args):
     if args.baseline is not None:
         from deq_flow_jax.evaluate.baselines import BaselineEstimator
 
-        record = {"method": args.baseline, "checkpoint": None, "model": None, "settings": None}
+        record = {"method": args.baseline, "checkpoint": None, "model": None, "settings": None,
+                  "max_size": None}
         return (lambda pad: BaselineEstimator(args.baseline)), record, \
             f"baseline {args.baseline} (OpenCV, no model)"
     from deq_flow_jax.evaluate.estimator import FlowEstimator
