@@ -253,7 +253,7 @@ def _method(args):
         record = {"method": args.baseline, "checkpoint": None, "model": None, "settings": None,
                   "max_size": None}
         return (lambda pad: BaselineEstimator(args.baseline)), record, \
-            f"baseline {args.baseline} (OpenCV, no model)"
+            f"baseline {args.baseline} ({'zero flow' if args.baseline == 'zero' else 'OpenCV'}, no model)"
     from deq_flow_jax.evaluate.estimator import FlowEstimator
 
     variables, cfg, settings = model_args.load_model_and_settings(args)
