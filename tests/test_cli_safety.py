@@ -87,6 +87,8 @@ def test_eval_and_export_outputs(tmp_path, capsys, monkeypatch):
         (("eval", "--dataset", "chairs", "--submit", tmp_path / "s"), "eval", ["--submit", "Sintel or KITTI"]),
         (("eval", "--dataset", "synthetic", "--data-dir", tmp_path, "--out", tmp_path / "r.json"), "eval",
          ["--out", "inside the input", "--data-dir"]),
+        (("eval", "--dataset", "synthetic", "--out", tmp_path / "p" / "r.json", "--panels", tmp_path / "p"),
+         "eval", ["--out", "inside the output", "--panels", "do not overlap"]),
         (("export", "--height", 16, "--width", 16, "--out", folder, "--overwrite"), "export",
          [str(folder), "is a folder"]),
         (("export", "--height", 16, "--width", 16, "--out", stranger, "--overwrite"), "export",

@@ -158,7 +158,8 @@ def _check_outputs(args, out: str | None) -> None:
         check_no_overlap(args.submit, "--submit", inputs)
         check_output_dir(args.submit, args.overwrite, "--submit")
         return
-    check_no_overlap(out, "--out", inputs + [("--panels", args.panels)])
+    check_no_overlap(out, "--out", inputs)
+    check_no_overlap(out, "--out", [("--panels", args.panels)], what="output")
     check_output_file(out, args.overwrite, "--out", is_ours=_is_results_file)
     if args.panels:
         check_no_overlap(args.panels, "--panels", inputs)

@@ -51,15 +51,18 @@ def overlap(a, b) -> str | None:
     return None
 
 
-def check_no_overlap(out, flag: str, inputs: Iterable[tuple[str, object]]) -> None:
-    """Raises OutputError if output `out` (given as `flag`) overlaps any (label, input path)."""
+def check_no_overlap(out, flag: str, inputs: Iterable[tuple[str, object]], what: str = "input") -> None:
+    """Raises OutputError if output `out` (given as `flag`) overlaps any (label, path) of
+    `inputs`; `what` names those paths in the message ("input", or "output" when they are the
+    command's other outputs)."""
     for label, path in inputs:
         if path is None:
             continue
         how = overlap(out, path)
         if how:
-            raise OutputError(f"{out}: {flag} {how} the input {path} ({label}); choose an output "
-                              "outside every input")
+            advice = ("choose an output outside every input" if what == "input"
+                      else "choose outputs that do not overlap")
+            raise OutputError(f"{out}: {flag} {how} the {what} {path} ({label}); {advice}")
 
 
 def has_marker(folder) -> bool:
