@@ -130,6 +130,11 @@ def test_pair_list_item_errors_name_the_line(tmp_path):
             assert w in str(e.value), (w, str(e.value))
     with pytest.raises(PairListError, match="lists no pairs"):
         PairListSource(write_list(tmp_path, ["# nothing"], "empty.txt"))
+    # the list accepts an extension in any case, and so does the reader behind it
+    flow = np.full((8, 8, 2), 1.5, np.float32)
+    io.write_flo(tmp_path / "upper.FLO", flow)
+    item = PairListSource(write_list(tmp_path, ["a.png a.png upper.FLO"], "upper.txt"))[0]
+    np.testing.assert_array_equal(item["flow"], flow)
     with pytest.raises(PairListError, match="no such pair list"):
         PairListSource(tmp_path / "nowhere.txt")
 

@@ -34,11 +34,12 @@ from deq_flow_jax.io.pfm import read_pfm, read_pfm_flow, write_pfm
 
 
 def read_flow(path):
-    """Reads a dense flow file by extension (.flo or .pfm) -> (H, W, 2) float32."""
+    """Reads a dense flow file by extension (.flo or .pfm, any case) -> (H, W, 2) float32."""
     path = str(path)
-    if path.endswith(".flo"):
+    ext = path[path.rfind("."):].lower()
+    if ext == ".flo":
         return read_flo(path)
-    if path.endswith(".pfm"):
+    if ext == ".pfm":
         return read_pfm_flow(path)
     raise FlowFormatError(f"{path}: unknown flow file extension (expected .flo or .pfm)")
 
